@@ -1,0 +1,90 @@
+/**
+ * `jrm`: the command-line entry. Parses flags, loads plugins, prints and
+ * exits; everything else lives in the library.
+ *
+ * Exit codes: 0 success, 1 a packet was rejected or a command failed,
+ * 2 bad usage (flags, missing files, bad config).
+ *
+ * @module
+ */
+
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { PacketError, PluginError, UsageError } from "./core/errors.ts";
+import { builtinRegistry } from "./plugins/builtin.ts";
+import { err } from "./cli/common.ts";
+import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
+
+/** The tool's version, as `jrm --version` prints it. */
+export const VERSION = "0.1.0";
+
+/**
+ * Build the `jrm` program.
+ * @returns the commander program, not yet parsed
+ */
+export function buildProgram() {
+  const registry = builtinRegistry();
+  const program = new Command("jrm")
+    .description("Federation layer for JRM-X packets: trust gate, drift hub, advisories")
+    .version(VERSION, "-V, --version", "print the version")
+    .option("--debug", "print stack traces for errors")
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: false })
+    .exitOverride();
+  for (
+    const command of [
+      gateCommand(registry),
+      signCommand(registry),
+      verifyCommand(registry),
+      packCommand(registry),
+    ]
+  ) {
+    program.addCommand(command);
+  }
+  const exitOverride = (command: Command<unknown[], Record<string, unknown>>) => {
+    command.exitOverride();
+    for (const sub of command.commands) exitOverride(sub as never);
+  };
+  exitOverride(program as never);
+  return program;
+}
+
+/**
+ * Run the CLI with arguments; returns the exit code.
+ * @param args the command-line arguments
+ * @returns 0, 1 or 2
+ */
+export async function main(args: string[]): Promise<number> {
+  const debug = args.includes("--debug");
+  try {
+    await buildProgram().parseAsync(args, { from: "user" });
+    return Deno.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+        error.code === "commander.help"
+      ) {
+        return 0;
+      }
+      return 2;
+    }
+    if (debug) err(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (error instanceof UsageError) {
+      if (!debug) err(`error: ${error.message}`);
+      return error.exitCode;
+    }
+    if (error instanceof PluginError || error instanceof PacketError) {
+      if (!debug) err(`error: ${error.message}`);
+      return 1;
+    }
+    if (!debug) {
+      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      err(`error: ${message} (run with --debug for details)`);
+    }
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,151 @@
+/**
+ * Error types and the stable violation codes of the trust layer.
+ *
+ * A verdict is not an error: a rejected packet is reported as violations.
+ * These classes are for the cases where reading cannot go on (an archive that
+ * is not a zip) or where the user asked for something impossible.
+ *
+ * @module
+ */
+
+/** Every violation code the gate can report, stable across releases. */
+export const VIOLATION_CODES = [
+  // the file itself
+  "FILE_UNREADABLE",
+  // the zip container
+  "ARCHIVE_NOT_ZIP",
+  "ARCHIVE_EMPTY",
+  "ARCHIVE_TRUNCATED",
+  "ARCHIVE_CORRUPT",
+  "ARCHIVE_PREPENDED_DATA",
+  "ARCHIVE_TRAILING_DATA",
+  "ARCHIVE_HEADER_MISMATCH",
+  "ARCHIVE_OVERLAPPING_ENTRIES",
+  "ARCHIVE_DUPLICATE_ENTRY",
+  "ARCHIVE_UNSAFE_PATH",
+  "ARCHIVE_ENCRYPTED_ENTRY",
+  "ARCHIVE_UNSUPPORTED_COMPRESSION",
+  "ARCHIVE_CRC_MISMATCH",
+  // limits
+  "LIMIT_ENTRY_COUNT",
+  "LIMIT_ENTRY_SIZE",
+  "LIMIT_TOTAL_SIZE",
+  "LIMIT_COMPRESSION_RATIO",
+  "LIMIT_JSON_DEPTH",
+  // JSON content
+  "JSON_INVALID",
+  "JSON_NON_FINITE",
+  // packet structure
+  "MANIFEST_MISSING",
+  "MANIFEST_SNAKE_CASE",
+  "SCHEMA_INVALID",
+  "FILE_MISSING",
+  "FILE_UNLISTED",
+  "HASH_MISMATCH",
+  "ENVIRONMENT_MISMATCH",
+  "PACKET_NAME_MISMATCH",
+  "WINDOW_INVALID",
+  // signature
+  "SIGNATURE_MISSING",
+  "SIGNATURE_INVALID",
+  "SIGNATURE_UNSUPPORTED",
+  "SIGNATURE_KEY_UNKNOWN",
+  // scope
+  "SCOPE_VIOLATION",
+] as const;
+
+/** A stable machine code naming one kind of violation. */
+export type ViolationCode = typeof VIOLATION_CODES[number];
+
+/** One reason a packet is not trusted: a stable code, a human message, and the entry it concerns. */
+export interface Violation {
+  /** Stable machine code, e.g. `HASH_MISMATCH`. */
+  code: ViolationCode;
+  /** One human sentence naming the entry and the problem. */
+  message: string;
+  /** The archive entry concerned, when there is one. */
+  entry?: string;
+}
+
+/**
+ * A packet could not be read at all, or broke a hard rule while being read.
+ * Carries the violation that says why.
+ *
+ * @example
+ * ```ts
+ * import { PacketError } from "./errors.ts";
+ * const err = new PacketError({ code: "ARCHIVE_EMPTY", message: "Archive holds no entries" });
+ * console.assert(err.violation.code === "ARCHIVE_EMPTY");
+ * ```
+ */
+export class PacketError extends Error {
+  /** The violation that stopped reading. */
+  readonly violation: Violation;
+  /**
+   * Build an error from a violation.
+   * @param violation the code, message and entry
+   */
+  constructor(violation: Violation) {
+    super(violation.message);
+    this.name = "PacketError";
+    this.violation = violation;
+  }
+}
+
+/**
+ * Bad user input: bad flags, missing files, bad config. The CLI prints the
+ * message on one line and exits with `exitCode` (2 unless said otherwise).
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./errors.ts";
+ * const err = new UsageError('Cannot read key file "k.txt": not found');
+ * console.assert(err.exitCode === 2);
+ * ```
+ */
+export class UsageError extends Error {
+  /** The process exit code the CLI uses for this error. */
+  readonly exitCode: number;
+  /**
+   * @param message one line naming the input and the problem
+   * @param exitCode exit code, 2 by default
+   */
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.name = "UsageError";
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * A plugin failed: names the plugin, the hook, and the cause.
+ *
+ * @example
+ * ```ts
+ * import { PluginError } from "./errors.ts";
+ * const err = new PluginError("stale-env", "detect", new Error("boom"));
+ * console.assert(err.message === 'Plugin "stale-env" failed in hook "detect": boom');
+ * ```
+ */
+export class PluginError extends Error {
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The hook that failed (or `load`). */
+  readonly hook: string;
+  /**
+   * @param plugin the plugin's name
+   * @param hook the hook that failed
+   * @param cause the underlying error
+   */
+  constructor(plugin: string, hook: string, cause: unknown) {
+    super(
+      `Plugin "${plugin}" failed in hook "${hook}": ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.name = "PluginError";
+    this.plugin = plugin;
+    this.hook = hook;
+  }
+}

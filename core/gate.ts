@@ -1,0 +1,401 @@
+/**
+ * The gate: whether a packet can be trusted.
+ *
+ * {@link validate} checks everything the packet format promises (archive
+ * safety, schemas, hashes, environment and name agreement) and, when keys are
+ * configured, the signature. {@link enforceScope} limits accepted packets to
+ * a set of environments. {@link redact} makes a new packet with sensitive
+ * fields replaced, hashes recomputed and the signature renewed or removed.
+ *
+ * @module
+ */
+
+import type { ArchiveLimits } from "./archive.ts";
+import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
+import { UsageError, type Violation } from "./errors.ts";
+import { DATA_FILES, MANIFEST_FILE, type Packet, readPacket, type ReadResult } from "./packet.ts";
+import type { Keyring, Signer } from "./signer.ts";
+import {
+  assemble,
+  CANONICAL_FORMS,
+  describeFiles,
+  packetNameFor,
+  signedBytes,
+  signManifest,
+  type SignOptions,
+} from "./writer.ts";
+
+/** What was found of a packet's signature. */
+export type SignatureStatus =
+  /** checked against a configured key and valid */
+  | "verified"
+  /** the packet carries no signature */
+  | "unsigned"
+  /** signed, but no key was configured, so not checked */
+  | "unchecked"
+  /** checked and not valid (see the violations) */
+  | "invalid";
+
+/** The gate's verdict on one packet. */
+export interface GateResult {
+  /** Where the packet came from. */
+  source: string;
+  /** Whether the packet can be trusted. */
+  accepted: boolean;
+  /** `ACCEPTED`, or the code of the first violation. */
+  reasonCode: string;
+  /** Every violation found, each with a stable code and a message. */
+  violations: Violation[];
+  /** What was found of the signature. */
+  signature: SignatureStatus;
+  /** The packet, when it could be read (also when it was rejected for hashes, scope or signature). */
+  packet?: Packet;
+}
+
+/** Options for {@link validate}. */
+export interface GateOptions {
+  /** Where the bytes came from, for messages (when validating bytes). */
+  source?: string;
+  /** Keys to check signatures with. When set, an unsigned packet is rejected. */
+  keyring?: Keyring;
+  /** Reject unsigned packets; needs a keyring (a signature nobody can check is no proof). */
+  requireSignature?: boolean;
+  /** When given, packets of any other environment get `SCOPE_VIOLATION`. */
+  allowedEnvs?: readonly string[];
+  /** Archive and JSON limits. */
+  limits?: Partial<ArchiveLimits>;
+}
+
+function verdict(
+  source: string,
+  violations: Violation[],
+  signature: SignatureStatus,
+  packet?: Packet,
+): GateResult {
+  return {
+    source,
+    accepted: violations.length === 0,
+    reasonCode: violations[0]?.code ?? "ACCEPTED",
+    violations,
+    signature,
+    packet,
+  };
+}
+
+/**
+ * Decide whether a packet can be trusted.
+ * @param input archive bytes, or the result of {@link readPacket}
+ * @param options keys, scope and limits
+ * @returns the verdict, with every violation found
+ * @example
+ * ```ts
+ * import { validate } from "./gate.ts";
+ * const result = await validate(new Uint8Array([1, 2, 3]), { source: "junk.zip" });
+ * console.assert(!result.accepted && result.reasonCode === "ARCHIVE_NOT_ZIP");
+ * ```
+ */
+export async function validate(
+  input: Uint8Array | ReadResult,
+  options: GateOptions = {},
+): Promise<GateResult> {
+  if (options.requireSignature && !options.keyring) {
+    throw new UsageError("Requiring a signature needs a key (--key-file, --key-env or --keyring)");
+  }
+  const read = input instanceof Uint8Array
+    ? readPacket(input, { source: options.source, limits: options.limits })
+    : input;
+  const source = read.packet?.source ?? options.source ?? "<bytes>";
+  if (!read.packet) return verdict(source, read.violations, "unchecked");
+  const packet = read.packet;
+  const violations = [...read.violations, ...checkContents(packet)];
+  if (options.allowedEnvs) violations.push(...enforceScope(packet, options).violations);
+  const signature = await checkSignature(packet, options.keyring, violations);
+  return verdict(source, violations, signature, packet);
+}
+
+function checkContents(packet: Packet): Violation[] {
+  const violations: Violation[] = [];
+  const { manifest } = packet;
+  const listed = manifest.files;
+  for (const name of DATA_FILES) {
+    if (!(name in listed)) {
+      violations.push({
+        code: "FILE_UNLISTED",
+        entry: name,
+        message: `Entry "${name}" is not listed in the manifest's "files"`,
+      });
+    }
+  }
+  for (const [name, expected] of Object.entries(listed)) {
+    const actual = packet.entryHashes.get(name);
+    if (actual === undefined || name === MANIFEST_FILE) {
+      violations.push({
+        code: "FILE_MISSING",
+        entry: name,
+        message: `Entry "${name}" is listed in the manifest but not in the archive`,
+      });
+    } else if (actual !== expected) {
+      violations.push({
+        code: "HASH_MISMATCH",
+        entry: name,
+        message: `Entry "${name}" has hash ${actual}, the manifest says ${expected}`,
+      });
+    }
+  }
+  for (const name of packet.entries.keys()) {
+    if (name !== MANIFEST_FILE && !(name in listed) && !DATA_FILES.includes(name as never)) {
+      violations.push({
+        code: "FILE_UNLISTED",
+        entry: name,
+        message: `Entry "${name}" is in the archive but not listed in the manifest`,
+      });
+    }
+  }
+
+  const env = manifest.environmentId;
+  const named: [string, unknown][] = [
+    ["truth_snapshot.json", packet.truthSnapshot.environmentId],
+    ["authority_slice.json", packet.authoritySlice.environmentId],
+    ["memory_graph.json", (packet.memoryGraph as Record<string, unknown>).environmentId],
+    ["canon_entry.json", packet.canonEntry.environmentId],
+  ];
+  for (
+    const [file, records] of [
+      ["decision_lineage.jsonl", packet.decisionLineage],
+      ["drift_signal.jsonl", packet.driftSignals],
+    ] as const
+  ) {
+    const other = (records as Record<string, unknown>[]).find((record) =>
+      record.environmentId !== undefined && record.environmentId !== env
+    );
+    if (other) named.push([file, other.environmentId]);
+  }
+  for (const [file, found] of named) {
+    if (found !== undefined && found !== env) {
+      violations.push({
+        code: "ENVIRONMENT_MISMATCH",
+        entry: file,
+        message: `Entry "${file}" names environment ${
+          JSON.stringify(found)
+        }, the manifest "${env}"`,
+      });
+    }
+  }
+
+  const start = Date.parse(manifest.windowStart);
+  const end = Date.parse(manifest.windowEnd);
+  if (!(start <= end)) {
+    violations.push({
+      code: "WINDOW_INVALID",
+      entry: MANIFEST_FILE,
+      message:
+        `Entry "${MANIFEST_FILE}" has windowStart "${manifest.windowStart}" after windowEnd "${manifest.windowEnd}"`,
+    });
+  }
+  const expectedName = packetNameFor(env, manifest.windowStart, manifest.windowEnd, manifest.part);
+  if (manifest.packetName !== expectedName) {
+    violations.push({
+      code: "PACKET_NAME_MISMATCH",
+      entry: MANIFEST_FILE,
+      message:
+        `Packet name "${manifest.packetName}" does not match its environment, window and part (expected "${expectedName}")`,
+    });
+  }
+  return violations;
+}
+
+async function checkSignature(
+  packet: Packet,
+  keyring: Keyring | undefined,
+  violations: Violation[],
+): Promise<SignatureStatus> {
+  const signature = packet.manifest.signature;
+  if (!keyring) return signature ? "unchecked" : "unsigned";
+  const fail = (code: Violation["code"], message: string): SignatureStatus => {
+    violations.push({ code, entry: MANIFEST_FILE, message });
+    return code === "SIGNATURE_MISSING" ? "unsigned" : "invalid";
+  };
+  if (!signature) {
+    return fail("SIGNATURE_MISSING", `Packet "${packet.manifest.packetName}" is not signed`);
+  }
+  const form = signature.canonicalization ?? "deepsigma-v1";
+  if (!CANONICAL_FORMS.includes(form as CanonicalForm)) {
+    return fail("SIGNATURE_UNSUPPORTED", `Signature canonicalization "${form}" is not supported`);
+  }
+  const env = packet.manifest.environmentId;
+  const signers: Signer[] = keyring.candidates(env, signature.algorithm, signature.keyId);
+  if (signers.length === 0) {
+    if (keyring.entries.every((entry) => entry.signer.algorithm !== signature.algorithm)) {
+      return fail(
+        "SIGNATURE_UNSUPPORTED",
+        `Signature algorithm "${signature.algorithm}" is not one the configured keys use`,
+      );
+    }
+    const keyText = signature.keyId ? ` with key id "${signature.keyId}"` : "";
+    return fail(
+      "SIGNATURE_KEY_UNKNOWN",
+      `No ${signature.algorithm} key${keyText} is configured for environment "${env}"`,
+    );
+  }
+  const bytes = signedBytes(packet.manifestTree, form as CanonicalForm);
+  for (const signer of signers) {
+    if (await signer.verify(bytes, signature.value)) return "verified";
+  }
+  return fail(
+    "SIGNATURE_INVALID",
+    `Signature of packet "${packet.manifest.packetName}" does not verify: signed with another key, or altered after signing`,
+  );
+}
+
+/**
+ * Check a packet's environment against an allow-list.
+ * @param packet the packet
+ * @param options `allowedEnvs`: the environments allowed
+ * @returns accepted, or `SCOPE_VIOLATION`
+ * @example
+ * ```ts
+ * import { enforceScope } from "./gate.ts";
+ * import type { Packet } from "./packet.ts";
+ * const packet = { source: "p.zip", manifest: { environmentId: "SOC_WEST" } } as Packet;
+ * const result = enforceScope(packet, { allowedEnvs: ["SOC_EAST"] });
+ * console.assert(!result.accepted && result.reasonCode === "SCOPE_VIOLATION");
+ * ```
+ */
+export function enforceScope(
+  packet: Packet,
+  options: { allowedEnvs?: readonly string[] },
+): { accepted: boolean; reasonCode: string; violations: Violation[] } {
+  const allowed = options.allowedEnvs ?? [];
+  const env = packet.manifest.environmentId;
+  const violations: Violation[] = allowed.includes(env) ? [] : [{
+    code: "SCOPE_VIOLATION",
+    entry: MANIFEST_FILE,
+    message: `Environment "${env}" is not in the allowed environments (${
+      allowed.map((e) => `"${e}"`).join(", ") || "none"
+    })`,
+  }];
+  return {
+    accepted: violations.length === 0,
+    reasonCode: violations[0]?.code ?? "ACCEPTED",
+    violations,
+  };
+}
+
+/** The value a redacted field gets. */
+export const REDACTED = "[REDACTED]";
+
+/** Options for {@link redact}. */
+export interface RedactOptions {
+  /** Re-sign with this signer; without one the stale signature is removed. */
+  signer?: Signer;
+  /** Signature options when re-signing. */
+  sign?: SignOptions;
+}
+
+/** What {@link redact} made. */
+export interface Redaction {
+  /** The new packet's archive bytes. */
+  bytes: Uint8Array;
+  /** How many values were replaced, per entry (entries with none are omitted). */
+  replaced: Record<string, number>;
+}
+
+/**
+ * Make a new packet in which every listed field, at any depth, in every data
+ * file (JSON and JSON lines), is replaced by `"[REDACTED]"`. Files without
+ * such a field keep their exact bytes. The manifest (packet metadata, not
+ * telemetry) is not redacted; its hashes and size are recomputed, and it is
+ * re-signed when a signer is given, else its stale signature is removed.
+ * @param packet a packet that was read (the input is not changed)
+ * @param fields field names to redact
+ * @param options signer
+ * @returns the new archive and the count of replaced values per entry
+ * @example
+ * ```ts
+ * import { redact } from "./gate.ts";
+ * import { readPacket } from "./packet.ts";
+ * import { buildPacket } from "./writer.ts";
+ * const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+ * const { bytes } = await buildPacket(new Map([
+ *   ["truth_snapshot.json", json({})],
+ *   ["authority_slice.json", json({ environmentId: "E" })],
+ *   ["decision_lineage.jsonl", json({ eventId: "e1", metadata: { src_ip: "10.0.0.1" } })],
+ *   ["drift_signal.jsonl", new Uint8Array()],
+ *   ["memory_graph.json", json({ nodesAdded: [], edgesAdded: [] })],
+ *   ["canon_entry.json", json({ entries: {} })],
+ * ]), { environmentId: "E", windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 });
+ * const result = await redact(readPacket(bytes).packet!, ["src_ip"]);
+ * console.assert(result.replaced["decision_lineage.jsonl"] === 1);
+ * ```
+ */
+export async function redact(
+  packet: Packet,
+  fields: readonly string[],
+  options: RedactOptions = {},
+): Promise<Redaction> {
+  const targets = new Set(fields);
+  const replaced: Record<string, number> = {};
+  const files = new Map<string, Uint8Array>();
+  const encoder = new TextEncoder();
+  for (const [name, data] of packet.entries) {
+    if (name === MANIFEST_FILE) continue;
+    let count = 0;
+    let output = data;
+    if (name.endsWith(".jsonl")) {
+      const lines = new TextDecoder().decode(data).split("\n");
+      const rewritten = lines.map((line) => {
+        if (line.trim() === "") return line;
+        const tree = parseLossless(line);
+        const n = redactTree(tree, targets);
+        count += n;
+        return n > 0 ? JSON.stringify(tree) : line;
+      });
+      if (count > 0) output = encoder.encode(rewritten.join("\n"));
+    } else if (name.endsWith(".json")) {
+      const tree = parseLossless(data);
+      count = redactTree(tree, targets);
+      if (count > 0) output = encoder.encode(JSON.stringify(tree, null, 2) + "\n");
+    }
+    if (count > 0) replaced[name] = count;
+    files.set(name, output);
+  }
+  const described = describeFiles(files);
+  const { signature: _stale, ...unsigned } = packet.manifestTree;
+  let manifest: Record<string, unknown> = {
+    ...unsigned,
+    files: described.files,
+    sizeBytes: described.sizeBytes,
+  };
+  if (options.signer) manifest = await signManifest(manifest, options.signer, options.sign);
+  return { bytes: await assemble(manifest, files), replaced };
+}
+
+/** Replace every value under a key in `targets`, at any depth; returns how many. Iterative, so depth cannot overflow the stack. */
+function redactTree(root: unknown, targets: Set<string>): number {
+  let count = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== "object") continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    if (!Object.getPrototypeOf(node) || Object.getPrototypeOf(node) === Object.prototype) {
+      for (const key of Object.keys(node)) {
+        if (targets.has(key)) {
+          Object.defineProperty(node, key, {
+            value: REDACTED,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+          count++;
+        } else {
+          stack.push((node as Record<string, unknown>)[key]);
+        }
+      }
+    }
+  }
+  return count;
+}

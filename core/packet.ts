@@ -1,0 +1,406 @@
+/**
+ * The JRM-X packet model: zod schemas that follow the spec (unknown fields
+ * kept), and {@link readPacket}, which turns archive bytes into a
+ * schema-checked packet or the violations that say why it cannot be one.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { createHash } from "node:crypto";
+import { type ArchiveEntry, type ArchiveLimits, DEFAULT_LIMITS, readArchive } from "./archive.ts";
+import { parseLossless } from "./canonical_json.ts";
+import { PacketError, type Violation } from "./errors.ts";
+import { parseJson, parseJsonLines } from "./json.ts";
+
+/** The manifest's entry name. */
+export const MANIFEST_FILE = "manifest.json";
+
+/** The six data files every packet holds, in spec order. */
+export const DATA_FILES = [
+  "truth_snapshot.json",
+  "authority_slice.json",
+  "decision_lineage.jsonl",
+  "drift_signal.jsonl",
+  "memory_graph.json",
+  "canon_entry.json",
+] as const;
+
+/** One of the six data file names. */
+export type DataFile = typeof DATA_FILES[number];
+
+const isoDateTime = z.iso.datetime({ offset: true, local: true });
+const Sha256RefSchema = z.string().regex(
+  /^sha256:[0-9a-f]{64}$/,
+  'must be "sha256:" and 64 lowercase hex',
+);
+
+/** The manifest's `signature` object. */
+export const SignatureSchema = z.looseObject({
+  algorithm: z.string().min(1),
+  value: z.string(),
+  signerId: z.string().optional(),
+  keyId: z.string().optional(),
+  canonicalization: z.string().optional(),
+});
+
+/** `manifest.json`: camelCase keys, as the reference JSON Schema names them. */
+export const ManifestSchema = z.looseObject({
+  packetName: z.string().startsWith("JRM_X_PACKET_"),
+  environmentId: z.string().min(1),
+  windowStart: isoDateTime,
+  windowEnd: isoDateTime,
+  part: z.int().min(1),
+  files: z.record(z.string(), Sha256RefSchema),
+  eventCount: z.int().min(0),
+  sizeBytes: z.int().min(0),
+  createdAt: isoDateTime,
+  signature: SignatureSchema.optional(),
+});
+
+/** A parsed manifest. */
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** One canon entry: an environment's stance on one detection signature. */
+export const CanonEntrySchema = z.looseObject({
+  signatureId: z.string().optional(),
+  rev: z.int().min(0).optional(),
+  previousRev: z.int().optional(),
+  patchId: z.string().optional(),
+  lineage: z.array(z.string()).optional(),
+  changes: z.array(z.looseObject({
+    action: z.string(),
+    field: z.string().optional(),
+  })).optional(),
+  confidence: z.number().min(0).max(1).optional(),
+});
+
+/** A parsed canon entry. */
+export type CanonEntry = z.infer<typeof CanonEntrySchema>;
+
+/** `canon_entry.json`. */
+export const CanonFileSchema = z.looseObject({
+  entries: z.record(z.string(), CanonEntrySchema),
+  environmentId: z.string().min(1).optional(),
+  generatedAt: z.string().optional(),
+});
+
+/** `memory_graph.json`. */
+export const MemoryGraphSchema = z.looseObject({
+  nodesAdded: z.array(z.looseObject({
+    nodeId: z.string().min(1),
+    kind: z.string(),
+    label: z.string().optional(),
+    timestamp: z.string().optional(),
+    properties: z.record(z.string(), z.unknown()).optional(),
+  })),
+  edgesAdded: z.array(z.looseObject({
+    sourceId: z.string().min(1),
+    targetId: z.string().min(1),
+    kind: z.string(),
+  })),
+});
+
+/** A parsed memory graph. */
+export type MemoryGraph = z.infer<typeof MemoryGraphSchema>;
+
+/** `truth_snapshot.json`: counts and histograms, kept as they are. */
+export const TruthSnapshotSchema = z.looseObject({
+  environmentId: z.string().min(1).optional(),
+});
+
+/** `authority_slice.json`: who published the packet. */
+export const AuthoritySliceSchema = z.looseObject({
+  environmentId: z.string().min(1),
+  publisherRole: z.string().optional(),
+  allowedActions: z.array(z.string()).optional(),
+  scopeAllowlist: z.array(z.string()).optional(),
+  redactionPolicy: z.unknown().optional(),
+});
+
+/** One line of `decision_lineage.jsonl`. */
+export const LineageRecordSchema = z.looseObject({
+  eventId: z.string().min(1),
+  lane: z.string().optional(),
+  whyBullets: z.array(z.unknown()).optional(),
+  claims: z.array(z.unknown()).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** One line of `drift_signal.jsonl`. */
+export const DriftSignalRecordSchema = z.looseObject({
+  driftId: z.string().min(1),
+  driftType: z.string(),
+  severity: z.string().optional(),
+  detectedAt: z.string().optional(),
+  evidenceRefs: z.array(z.unknown()).optional(),
+  fingerprint: z.unknown().optional(),
+  notes: z.unknown().optional(),
+  recommendedAction: z.unknown().optional(),
+});
+
+const SNAKE_CASE_MANIFEST_KEYS: Record<string, string> = {
+  packet_name: "packetName",
+  environment_id: "environmentId",
+  window_start: "windowStart",
+  window_end: "windowEnd",
+  event_count: "eventCount",
+  size_bytes: "sizeBytes",
+  created_at: "createdAt",
+};
+
+/** The manifest's keys, in the order the spec lists them (`signature` is optional). */
+export const MANIFEST_KEYS = [
+  "packetName",
+  "environmentId",
+  "windowStart",
+  "windowEnd",
+  "part",
+  "files",
+  "eventCount",
+  "sizeBytes",
+  "createdAt",
+];
+
+/** A packet whose archive, JSON and schemas were read; not yet judged by the gate. */
+export interface Packet {
+  /** Where the packet came from (a path), for messages. */
+  source: string;
+  /** `sha256:<hex>` of the whole archive: a packet's identity for duplicate detection. */
+  digest: string;
+  /** Every archive entry's bytes, by name. */
+  entries: Map<string, Uint8Array>;
+  /** `sha256:<hex>` of each entry, by name. */
+  entryHashes: Map<string, string>;
+  /** The schema-checked manifest. */
+  manifest: Manifest;
+  /** The manifest as read with every number's spelling kept, for signatures. */
+  manifestTree: Record<string, unknown>;
+  /** `truth_snapshot.json`. */
+  truthSnapshot: z.infer<typeof TruthSnapshotSchema>;
+  /** `authority_slice.json`. */
+  authoritySlice: z.infer<typeof AuthoritySliceSchema>;
+  /** `decision_lineage.jsonl`, one record per line. */
+  decisionLineage: z.infer<typeof LineageRecordSchema>[];
+  /** `drift_signal.jsonl`, one record per line. */
+  driftSignals: z.infer<typeof DriftSignalRecordSchema>[];
+  /** `memory_graph.json`. */
+  memoryGraph: MemoryGraph;
+  /** `canon_entry.json`. */
+  canonEntry: z.infer<typeof CanonFileSchema>;
+}
+
+/** What reading gives: the packet when it could be built, and every violation found. */
+export interface ReadResult {
+  /** The packet, absent when the archive, the manifest or a data file could not be read. */
+  packet?: Packet;
+  /** Violations found while reading, in the order found. */
+  violations: Violation[];
+}
+
+/** Options for {@link readPacket}. */
+export interface ReadOptions {
+  /** Where the bytes came from, for messages. */
+  source?: string;
+  /** Archive and JSON limits; unset ones keep their defaults. */
+  limits?: Partial<ArchiveLimits>;
+}
+
+/**
+ * SHA-256 of bytes as `sha256:<64 lowercase hex>`.
+ * @param bytes the data
+ * @returns the hash reference the manifest uses
+ * @example
+ * ```ts
+ * import { sha256Ref } from "./packet.ts";
+ * console.assert(sha256Ref(new Uint8Array()) ===
+ *   "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+ * ```
+ */
+export function sha256Ref(bytes: Uint8Array): string {
+  return "sha256:" + createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Read a packet from archive bytes: the archive under limits, every entry
+ * hashed, the manifest and the six data files parsed and schema-checked.
+ * Reading goes as far as it can so that every problem is reported at once;
+ * `packet` is set only when nothing stopped it from being built.
+ *
+ * @param bytes the zip archive
+ * @param options source name and limits
+ * @returns the packet, or the violations that prevent it
+ * @example
+ * ```ts
+ * import { readPacket } from "./packet.ts";
+ * const result = readPacket(new TextEncoder().encode("not a zip"), { source: "x.zip" });
+ * console.assert(result.packet === undefined);
+ * console.assert(result.violations[0].code === "ARCHIVE_NOT_ZIP");
+ * ```
+ */
+export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadResult {
+  const source = options.source ?? "<bytes>";
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  let archive: ArchiveEntry[];
+  try {
+    archive = readArchive(bytes, limits);
+  } catch (error) {
+    if (error instanceof PacketError) return { violations: [error.violation] };
+    throw error;
+  }
+  const violations: Violation[] = [];
+  const entries = new Map<string, Uint8Array>();
+  const entryHashes = new Map<string, string>();
+  for (const entry of archive) {
+    entries.set(entry.name, entry.data);
+    entryHashes.set(entry.name, sha256Ref(entry.data));
+  }
+
+  const manifestRead = readManifest(entries, limits.maxJsonDepth);
+  violations.push(...manifestRead.violations);
+
+  const parsed: Partial<Record<DataFile, unknown>> = {};
+  for (const name of DATA_FILES) {
+    const data = entries.get(name);
+    if (data === undefined) {
+      violations.push({ code: "FILE_MISSING", entry: name, message: `Entry "${name}" is missing` });
+      continue;
+    }
+    const value = checkDataFile(name, data, limits.maxJsonDepth, violations);
+    if (value !== undefined) parsed[name] = value;
+  }
+
+  if (!manifestRead.manifest || violations.length > 0) return { violations };
+  return {
+    violations,
+    packet: {
+      source,
+      digest: sha256Ref(bytes),
+      entries,
+      entryHashes,
+      manifest: manifestRead.manifest,
+      manifestTree: manifestRead.tree!,
+      truthSnapshot: parsed["truth_snapshot.json"] as Packet["truthSnapshot"],
+      authoritySlice: parsed["authority_slice.json"] as Packet["authoritySlice"],
+      decisionLineage: parsed["decision_lineage.jsonl"] as Packet["decisionLineage"],
+      driftSignals: parsed["drift_signal.jsonl"] as Packet["driftSignals"],
+      memoryGraph: parsed["memory_graph.json"] as MemoryGraph,
+      canonEntry: parsed["canon_entry.json"] as Packet["canonEntry"],
+    },
+  };
+}
+
+const DATA_SCHEMAS: Record<DataFile, z.ZodType> = {
+  "truth_snapshot.json": TruthSnapshotSchema,
+  "authority_slice.json": AuthoritySliceSchema,
+  "decision_lineage.jsonl": LineageRecordSchema,
+  "drift_signal.jsonl": DriftSignalRecordSchema,
+  "memory_graph.json": MemoryGraphSchema,
+  "canon_entry.json": CanonFileSchema,
+};
+
+function checkDataFile(
+  name: DataFile,
+  data: Uint8Array,
+  maxDepth: number,
+  violations: Violation[],
+): unknown {
+  const schema = DATA_SCHEMAS[name];
+  try {
+    if (name.endsWith(".jsonl")) {
+      const records = parseJsonLines(data, { maxDepth, file: name });
+      const checked: unknown[] = [];
+      for (let i = 0; i < records.length; i++) {
+        const result = schema.safeParse(records[i]);
+        if (!result.success) {
+          violations.push(schemaViolation(name, result.error, `line ${i + 1}: `));
+          return undefined;
+        }
+        checked.push(result.data);
+      }
+      return checked;
+    }
+    const value = parseJson(data, { maxDepth, file: name });
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      violations.push({
+        code: "SCHEMA_INVALID",
+        entry: name,
+        message: `Entry "${name}" must hold a JSON object`,
+      });
+      return undefined;
+    }
+    const result = schema.safeParse(value);
+    if (!result.success) {
+      violations.push(schemaViolation(name, result.error));
+      return undefined;
+    }
+    return result.data;
+  } catch (error) {
+    if (error instanceof PacketError) {
+      violations.push(error.violation);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function readManifest(
+  entries: Map<string, Uint8Array>,
+  maxDepth: number,
+): { manifest?: Manifest; tree?: Record<string, unknown>; violations: Violation[] } {
+  const data = entries.get(MANIFEST_FILE);
+  if (data === undefined) {
+    return {
+      violations: [{
+        code: "MANIFEST_MISSING",
+        entry: MANIFEST_FILE,
+        message: `Entry "${MANIFEST_FILE}" is missing`,
+      }],
+    };
+  }
+  let tree: unknown;
+  try {
+    tree = parseLossless(data, { maxDepth, file: MANIFEST_FILE });
+  } catch (error) {
+    if (error instanceof PacketError) return { violations: [error.violation] };
+    throw error;
+  }
+  if (tree === null || typeof tree !== "object" || Array.isArray(tree)) {
+    return {
+      violations: [{
+        code: "SCHEMA_INVALID",
+        entry: MANIFEST_FILE,
+        message: `Entry "${MANIFEST_FILE}" must hold a JSON object`,
+      }],
+    };
+  }
+  const keys = Object.keys(tree);
+  if (keys.some((key) => key in SNAKE_CASE_MANIFEST_KEYS)) {
+    const quote = (list: string[]) => list.map((k) => `"${k}"`).join(", ");
+    return {
+      violations: [{
+        code: "MANIFEST_SNAKE_CASE",
+        entry: MANIFEST_FILE,
+        message: `Entry "${MANIFEST_FILE}" uses snake_case keys: found ${quote(keys)}; expected ${
+          quote(MANIFEST_KEYS)
+        }`,
+      }],
+    };
+  }
+  // Schema checks read plain numbers; the tree keeps spellings for the signature.
+  const plain = JSON.parse(JSON.stringify(tree));
+  const result = ManifestSchema.safeParse(plain);
+  if (!result.success) return { violations: [schemaViolation(MANIFEST_FILE, result.error)] };
+  return { manifest: result.data, tree: tree as Record<string, unknown>, violations: [] };
+}
+
+function schemaViolation(entry: string, error: z.ZodError, prefix = ""): Violation {
+  const issue = error.issues[0];
+  const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "(root)";
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : "";
+  return {
+    code: "SCHEMA_INVALID",
+    entry,
+    message: `Entry "${entry}" ${prefix}field "${path}": ${issue.message}${more}`,
+  };
+}

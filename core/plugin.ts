@@ -1,0 +1,355 @@
+/**
+ * Plugin contracts, identity helpers, the registry and the loader.
+ *
+ * Every plugin is a plain object with `kind`, a unique `name`, a `version`
+ * and the hooks of its kind. The loader checks each one when it is loaded, so
+ * a broken plugin is named with its file and its problem before any work is
+ * done, and every call into a plugin is wrapped so a failure names the plugin
+ * and the hook.
+ *
+ * @module
+ */
+
+import { PluginError, UsageError } from "./errors.ts";
+import type { DriftFinding, FederationView } from "./drift.ts";
+import type { KeyMaterial, SignerCreation } from "./signer.ts";
+
+/** Fields every plugin has. */
+export interface PluginBase {
+  /** Unique name, e.g. `version-skew`. */
+  name: string;
+  /** The plugin's version, e.g. `1.0.0`. */
+  version: string;
+  /** One line saying what it does. */
+  description?: string;
+  /** Replace a registered plugin of the same kind and name instead of failing. */
+  override?: boolean;
+}
+
+/** Something with zod's `safeParse` shape, so a plugin can bring its own schema library. */
+export interface OptionsSchema<T> {
+  /** Check options; `success` false with a readable `error` when they are wrong. */
+  safeParse(
+    value: unknown,
+  ): { success: true; data: T } | { success: false; error: { message: string } };
+}
+
+/** A drift detector: reads the federation view, returns findings. */
+export interface DetectorPlugin<Options = Record<string, unknown>> extends PluginBase {
+  /** Always `detector`. */
+  kind: "detector";
+  /** The drift types this detector can report. */
+  driftTypes: string[];
+  /** Options used when the config file and flags give none. */
+  defaultOptions?: Options;
+  /** Checks options at load time (config file and flags merged over the defaults). */
+  optionsSchema?: OptionsSchema<Options>;
+  /** Find drift. Must not read files; may be async. */
+  detect(view: FederationView, options: Options): DriftFinding[] | Promise<DriftFinding[]>;
+}
+
+/** A signer plugin: makes signers for one algorithm from key material. */
+export interface SignerPlugin extends PluginBase {
+  /** Always `signer`. */
+  kind: "signer";
+  /** The `signature.algorithm` value it implements, e.g. `hmac-sha256`. */
+  algorithm: string;
+  /** Make a signer from key material; throws a readable error if the key is unusable. */
+  createSigner(key: KeyMaterial): Promise<SignerCreation>;
+}
+
+/** A reporter: renders a federation report in some format. */
+export interface ReporterPlugin<Report = unknown> extends PluginBase {
+  /** Always `reporter`. */
+  kind: "reporter";
+  /** The file format, e.g. `html`. */
+  format: string;
+  /** Render the report (and any extra context) to bytes or text. */
+  render(
+    report: Report,
+    context: Record<string, unknown>,
+  ): Uint8Array | string | Promise<Uint8Array | string>;
+}
+
+/** Any plugin. */
+export type Plugin = DetectorPlugin<never> | SignerPlugin | ReporterPlugin<never>;
+
+/**
+ * Identity helper for detectors, for type inference.
+ * @param plugin the detector
+ * @returns the same object
+ * @example
+ * ```ts
+ * import { defineDetector } from "./plugin.ts";
+ * const noop = defineDetector({
+ *   kind: "detector", name: "noop", version: "1.0.0", driftTypes: [], detect: () => [],
+ * });
+ * console.assert(noop.name === "noop");
+ * ```
+ */
+export function defineDetector<Options = Record<string, unknown>>(
+  plugin: DetectorPlugin<Options>,
+): DetectorPlugin<Options> {
+  return plugin;
+}
+
+/**
+ * Identity helper for signer plugins, for type inference.
+ * @param plugin the signer plugin
+ * @returns the same object
+ * @example
+ * ```ts
+ * import { defineSigner } from "./plugin.ts";
+ * const plugin = defineSigner({
+ *   kind: "signer", name: "null", version: "1.0.0", algorithm: "null",
+ *   createSigner: () => Promise.reject(new Error("not a real signer")),
+ * });
+ * console.assert(plugin.algorithm === "null");
+ * ```
+ */
+export function defineSigner(plugin: SignerPlugin): SignerPlugin {
+  return plugin;
+}
+
+/**
+ * Identity helper for reporters, for type inference.
+ * @param plugin the reporter
+ * @returns the same object
+ * @example
+ * ```ts
+ * import { defineReporter } from "./plugin.ts";
+ * const text = defineReporter({
+ *   kind: "reporter", name: "text", version: "1.0.0", format: "txt",
+ *   render: (report) => String(report),
+ * });
+ * console.assert(text.format === "txt");
+ * ```
+ */
+export function defineReporter<Report = unknown>(
+  plugin: ReporterPlugin<Report>,
+): ReporterPlugin<Report> {
+  return plugin;
+}
+
+const HOOKS: Record<string, string[]> = {
+  detector: ["detect"],
+  signer: ["createSigner"],
+  reporter: ["render"],
+};
+
+/**
+ * Check that a value is a well-formed plugin; throws an error naming what is wrong.
+ * @param value the candidate
+ * @param label how to name it in messages, e.g. `plugin at position 2 of "x.ts"`
+ * @returns the value, typed
+ * @example
+ * ```ts
+ * import { validatePlugin } from "./plugin.ts";
+ * try {
+ *   validatePlugin({ kind: "detector", name: "x", version: "1", driftTypes: [] }, 'plugin "x"');
+ * } catch (error) {
+ *   console.assert((error as Error).message === 'Cannot load plugin "x": hook "detect" is not a function');
+ * }
+ * ```
+ */
+export function validatePlugin(value: unknown, label: string): Plugin {
+  const fail = (problem: string): never => {
+    throw new UsageError(`Cannot load ${label}: ${problem}`);
+  };
+  if (value === null || typeof value !== "object") fail("it is not an object");
+  const plugin = value as Record<string, unknown>;
+  if (typeof plugin.name !== "string" || plugin.name.trim() === "") {
+    fail('"name" is missing or not a non-empty string');
+  }
+  const named = `${label.replace(/^plugin at position \d+/, `plugin "${plugin.name}"`)}`;
+  const failNamed = (problem: string): never => {
+    throw new UsageError(`Cannot load ${named}: ${problem}`);
+  };
+  if (typeof plugin.version !== "string" || plugin.version === "") {
+    failNamed('"version" is missing or not a string');
+  }
+  const hooks = HOOKS[plugin.kind as string];
+  if (!hooks) {
+    failNamed(
+      `"kind" must be one of "detector", "signer", "reporter", not ${JSON.stringify(plugin.kind)}`,
+    );
+  }
+  for (const hook of hooks) {
+    if (typeof plugin[hook] !== "function") failNamed(`hook "${hook}" is not a function`);
+  }
+  if (plugin.kind === "detector") {
+    if (!Array.isArray(plugin.driftTypes) || plugin.driftTypes.some((t) => typeof t !== "string")) {
+      failNamed('"driftTypes" must be a list of strings');
+    }
+    if (
+      plugin.optionsSchema !== undefined &&
+      typeof (plugin.optionsSchema as { safeParse?: unknown })?.safeParse !== "function"
+    ) {
+      failNamed('"optionsSchema" must have a safeParse function');
+    }
+  }
+  if (
+    plugin.kind === "signer" && (typeof plugin.algorithm !== "string" || plugin.algorithm === "")
+  ) {
+    failNamed('"algorithm" is missing or not a string');
+  }
+  if (plugin.kind === "reporter" && (typeof plugin.format !== "string" || plugin.format === "")) {
+    failNamed('"format" is missing or not a string');
+  }
+  return plugin as unknown as Plugin;
+}
+
+/**
+ * The plugins in use, by kind. Built-ins are registered the same way a
+ * user's plugin is.
+ *
+ * @example
+ * ```ts
+ * import { PluginRegistry, defineDetector } from "./plugin.ts";
+ * const registry = new PluginRegistry();
+ * registry.register(defineDetector({
+ *   kind: "detector", name: "noop", version: "1.0.0", driftTypes: [], detect: () => [],
+ * }));
+ * console.assert(registry.detectors().length === 1);
+ * ```
+ */
+export class PluginRegistry {
+  readonly #plugins = new Map<string, { plugin: Plugin; origin: string }>();
+
+  /**
+   * Add a plugin, after checking it.
+   * @param plugin the plugin
+   * @param origin where it came from (`built-in` or a file path), for listings and messages
+   */
+  register(plugin: Plugin, origin = "built-in"): void {
+    validatePlugin(plugin, `plugin "${(plugin as PluginBase)?.name}" from ${origin}`);
+    const key = `${plugin.kind}:${plugin.name}`;
+    const existing = this.#plugins.get(key);
+    if (existing && !plugin.override) {
+      throw new UsageError(
+        `Cannot load plugin "${plugin.name}" from ${origin}: a ${plugin.kind} of that name is already registered from ${existing.origin} (set "override: true" to replace it)`,
+      );
+    }
+    this.#plugins.set(key, { plugin, origin });
+  }
+
+  /** @returns every detector, in registration order */
+  detectors(): DetectorPlugin<Record<string, unknown>>[] {
+    return this.#ofKind("detector") as DetectorPlugin<Record<string, unknown>>[];
+  }
+
+  /** @returns every signer plugin, in registration order */
+  signers(): SignerPlugin[] {
+    return this.#ofKind("signer") as SignerPlugin[];
+  }
+
+  /** @returns every reporter, in registration order */
+  reporters(): ReporterPlugin<unknown>[] {
+    return this.#ofKind("reporter") as ReporterPlugin<unknown>[];
+  }
+
+  /**
+   * The signer plugin for an algorithm.
+   * @param algorithm e.g. `hmac-sha256`
+   * @returns the plugin, or undefined when none implements it
+   */
+  signer(algorithm: string): SignerPlugin | undefined {
+    return this.signers().find((plugin) => plugin.algorithm === algorithm);
+  }
+
+  /**
+   * The reporter for a format.
+   * @param format e.g. `html`
+   * @returns the plugin, or undefined when none renders it
+   */
+  reporter(format: string): ReporterPlugin<unknown> | undefined {
+    return this.reporters().find((plugin) => plugin.format === format);
+  }
+
+  /** @returns every plugin with its origin, for `jrm plugins list` */
+  list(): { plugin: Plugin; origin: string }[] {
+    return [...this.#plugins.values()];
+  }
+
+  #ofKind(kind: Plugin["kind"]): Plugin[] {
+    return [...this.#plugins.values()].filter(({ plugin }) => plugin.kind === kind).map((
+      { plugin },
+    ) => plugin);
+  }
+}
+
+/**
+ * Import a plugin module and register its default export (one plugin or a
+ * list). Every problem is a {@link UsageError} naming the file.
+ * @param registry where to register
+ * @param specifier a file path or URL
+ * @returns the plugins loaded
+ * @example
+ * ```ts
+ * import { loadPluginModule, PluginRegistry } from "./plugin.ts";
+ * try {
+ *   await loadPluginModule(new PluginRegistry(), "/nonexistent/plugin.ts");
+ * } catch (error) {
+ *   console.assert((error as Error).message.startsWith('Cannot load plugin file "/nonexistent/plugin.ts"'));
+ * }
+ * ```
+ */
+export async function loadPluginModule(
+  registry: PluginRegistry,
+  specifier: string,
+): Promise<Plugin[]> {
+  const url = /^[a-z]+:/i.test(specifier)
+    ? specifier
+    : new URL(specifier, `file://${Deno.cwd()}/`).href;
+  let module: Record<string, unknown>;
+  try {
+    module = await import(url);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UsageError(`Cannot load plugin file "${specifier}": ${reason}`);
+  }
+  if (!("default" in module)) {
+    throw new UsageError(`Cannot load plugin file "${specifier}": it has no default export`);
+  }
+  const exported = module.default;
+  const list = Array.isArray(exported) ? exported : [exported];
+  if (list.length === 0) {
+    throw new UsageError(
+      `Cannot load plugin file "${specifier}": its default export is an empty list`,
+    );
+  }
+  const plugins = list.map((value, index) =>
+    validatePlugin(value, `plugin at position ${index} of "${specifier}"`)
+  );
+  for (const plugin of plugins) registry.register(plugin, `"${specifier}"`);
+  return plugins;
+}
+
+/**
+ * Call a plugin hook, turning any failure into a {@link PluginError} that
+ * names the plugin and the hook.
+ * @param plugin the plugin
+ * @param hook the hook's name
+ * @param call the call to make
+ * @returns what the hook returned
+ * @example
+ * ```ts
+ * import { callHook } from "./plugin.ts";
+ * try {
+ *   await callHook({ name: "x" }, "detect", () => { throw new Error("boom"); });
+ * } catch (error) {
+ *   console.assert((error as Error).message === 'Plugin "x" failed in hook "detect": boom');
+ * }
+ * ```
+ */
+export async function callHook<T>(
+  plugin: { name: string },
+  hook: string,
+  call: () => T | Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new PluginError(plugin.name, hook, error);
+  }
+}

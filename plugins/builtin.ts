@@ -1,0 +1,28 @@
+/**
+ * Registers the built-in plugins, the same way a user's plugins are
+ * registered: nothing a built-in does is out of a user's reach.
+ *
+ * @module
+ */
+
+import { type Plugin, PluginRegistry } from "../core/plugin.ts";
+import ed25519 from "./signers/ed25519.ts";
+import hmacSha256 from "./signers/hmac_sha256.ts";
+
+/** The built-in plugins, in registration order. */
+export const BUILTIN_PLUGINS: readonly Plugin[] = [hmacSha256, ed25519];
+
+/**
+ * A registry holding every built-in plugin.
+ * @returns a new registry
+ * @example
+ * ```ts
+ * import { builtinRegistry } from "./builtin.ts";
+ * console.assert(builtinRegistry().signer("hmac-sha256") !== undefined);
+ * ```
+ */
+export function builtinRegistry(): PluginRegistry {
+  const registry = new PluginRegistry();
+  for (const plugin of BUILTIN_PLUGINS) registry.register(plugin);
+  return registry;
+}
