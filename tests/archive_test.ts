@@ -1,0 +1,618 @@
+import assert from "node:assert/strict";
+import { crc32, deflateRawSync } from "node:zlib";
+import {
+  type ArchiveLimits,
+  COMPRESSION_RATIO_FLOOR,
+  DEFAULT_LIMITS,
+  readArchive,
+  resolveLimits,
+  writeArchive,
+} from "../core/archive.ts";
+import { PacketError, UsageError, type ViolationCode } from "../core/errors.ts";
+import { type CraftEntry, craftZip, deflatedZeros, extraField, localRecord } from "./_craft.ts";
+
+const encoder = new TextEncoder();
+const text = (value: string) => encoder.encode(value);
+const MIB = 1024 * 1024;
+
+/** Run `read` and check it throws a PacketError with `code`, naming `entry`, in the house style. */
+function assertRefused(
+  read: () => unknown,
+  code: ViolationCode,
+  entry?: string,
+  message?: RegExp,
+): PacketError {
+  let caught: unknown;
+  try {
+    read();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof PacketError, `expected PacketError ${code}, got ${caught}`);
+  assert.equal(caught.violation.code, code, caught.message);
+  assert.equal(caught.violation.entry, entry, caught.message);
+  assert.equal(caught.violation.message, caught.message);
+  assert.doesNotMatch(caught.message, /\.$/, "messages end without a period");
+  assert.match(caught.message, /^[A-Z0-9]/, "messages are in sentence case");
+  if (entry !== undefined) assert.ok(caught.message.includes(JSON.stringify(entry)));
+  if (message) assert.match(caught.message, message);
+  return caught;
+}
+
+function refuse(
+  bytes: Uint8Array,
+  code: ViolationCode,
+  entry?: string,
+  message?: RegExp,
+  limits?: Partial<ArchiveLimits>,
+): PacketError {
+  return assertRefused(() => readArchive(bytes, limits), code, entry, message);
+}
+
+const manifest: CraftEntry = { name: "manifest.json", data: text('{"part":1}') };
+const canon: CraftEntry = { name: "canon_entry.json", data: text('{"entries":{}}') };
+
+Deno.test("writeArchive() output reads back with readArchive()", async () => {
+  const large = text(JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ i, s: `x${i}` }))));
+  const entries = [
+    { name: "manifest.json", data: text('{"packetName":"JRM_X_PACKET_A"}') },
+    { name: "decision_lineage.jsonl", data: new Uint8Array() },
+    { name: "memory_graph.json", data: large.subarray(3, -3) },
+    { name: "notes/été.json", data: text("[]") },
+  ];
+  const zip = await writeArchive(entries);
+  const read = readArchive(zip);
+  assert.deepEqual(read.map((entry) => entry.name), entries.map((entry) => entry.name));
+  for (const [i, entry] of read.entries()) {
+    assert.deepEqual(entry.data, entries[i].data);
+    assert.equal(entry.uncompressedSize, entries[i].data.length);
+    assert.equal(entry.crc32, crc32(entries[i].data));
+    assert.equal(entry.method, 8);
+  }
+});
+
+Deno.test("writeArchive() gives identical bytes for equal input", async () => {
+  const entries = () => [
+    { name: "manifest.json", data: text('{"part":1}') },
+    { name: "truth_snapshot.json", data: text('{"events":3}') },
+  ];
+  const first = await writeArchive(entries());
+  const second = await writeArchive(entries());
+  assert.deepEqual(first, second);
+  const dated = { lastModified: new Date("2024-05-06T07:08:09Z") };
+  assert.deepEqual(await writeArchive(entries(), dated), await writeArchive(entries(), dated));
+  assert.notDeepEqual(await writeArchive(entries(), dated), first);
+  // 1980-01-01 00:00:00 as an MS-DOS time and date: time 0, date 0x0021
+  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  assert.equal(view.getUint16(10, true), 0);
+  assert.equal(view.getUint16(12, true), 0x0021);
+});
+
+Deno.test("writeArchive() refuses input that readArchive() would refuse", async (t) => {
+  const cases: [string, { name: string; data: Uint8Array }[], Date | undefined][] = [
+    ["no entries", [], undefined],
+    ["a parent segment", [{ name: "../x.json", data: text("{}") }], undefined],
+    ["an absolute name", [{ name: "/x.json", data: text("{}") }], undefined],
+    ["a repeated name", [
+      { name: "a.json", data: text("{}") },
+      { name: "A.json", data: text("{}") },
+    ], undefined],
+    ["a date before 1980", [{ name: "a.json", data: text("{}") }], new Date("1979-12-31")],
+  ];
+  for (const [what, entries, lastModified] of cases) {
+    await t.step(what, async () => {
+      await assert.rejects(() => writeArchive(entries, { lastModified }), UsageError);
+    });
+  }
+});
+
+Deno.test("readArchive() returns stored entries as views into the archive", () => {
+  const zip = craftZip([{ name: "a.json", data: text('{"a":1}'), method: 0 }, manifest]);
+  const [stored, deflated] = readArchive(zip);
+  assert.equal(stored.data.buffer, zip.buffer);
+  assert.equal(stored.method, 0);
+  assert.deepEqual(stored.data, text('{"a":1}'));
+  assert.deepEqual(deflated.data, manifest.data);
+});
+
+Deno.test("readArchive() accepts data descriptors, a comment and directory entries", async (t) => {
+  const cases: [string, Uint8Array][] = [
+    ["signed data descriptor", craftZip([{ ...manifest, descriptor: {} }, canon])],
+    ["unsigned data descriptor", craftZip([{ ...manifest, descriptor: { signature: false } }])],
+    ["archive comment", craftZip([manifest], { comment: text("made by a test") })],
+    ["directory entry", craftZip([{ name: "dir/", method: 0 }, manifest])],
+    [
+      "harmless extra field",
+      craftZip([{ ...manifest, local: { extra: extraField(0x5455, new Uint8Array(5)) } }]),
+    ],
+    ["stored entry in an archive read from a subarray", craftZip([{ ...manifest, method: 0 }])],
+  ];
+  for (const [what, zip] of cases) {
+    await t.step(what, () => {
+      const padded = new Uint8Array(zip.length + 16);
+      padded.set(zip, 8);
+      for (const bytes of [zip, padded.subarray(8, 8 + zip.length)]) {
+        const entries = readArchive(bytes);
+        assert.ok(entries.length >= 1);
+        const found = entries.find((entry) => entry.name === "manifest.json");
+        if (found) assert.deepEqual(found.data, manifest.data);
+      }
+    });
+  }
+});
+
+Deno.test("readArchive() rejects a file that is not a zip archive", async (t) => {
+  const cases: [string, Uint8Array][] = [
+    ["empty file", new Uint8Array()],
+    ["short file", text("PK")],
+    ["JSON file", text('{"packetName":"JRM_X_PACKET_A"}')],
+    ["random bytes", new Uint8Array(4096).map((_, i) => (i * 7919) % 251)],
+  ];
+  for (const [what, bytes] of cases) {
+    await t.step(what, () => void refuse(bytes, "ARCHIVE_NOT_ZIP"));
+  }
+});
+
+Deno.test("readArchive() rejects an archive with no entries", () => {
+  refuse(craftZip([]), "ARCHIVE_EMPTY", undefined, /no entries/);
+});
+
+Deno.test("readArchive() rejects a truncated archive", async (t) => {
+  const whole = craftZip([manifest, canon]);
+  const cases: [string, Uint8Array, string | undefined][] = [
+    ["cut before its end record", whole.subarray(0, whole.length - 30), undefined],
+    ["comment runs past the end", craftZip([manifest], { end: { commentLength: 40 } }), undefined],
+    [
+      "central directory runs past the end",
+      craftZip([manifest], { end: { directoryOffset: 10_000 } }),
+      undefined,
+    ],
+    [
+      "data runs past the end",
+      craftZip([{
+        ...manifest,
+        local: { compressedSize: 100_000 },
+        central: { compressedSize: 100_000 },
+      }]),
+      "manifest.json",
+    ],
+    [
+      "local header past the end",
+      craftZip([{ ...manifest, central: { localOffset: 50_000 } }]),
+      "manifest.json",
+    ],
+  ];
+  for (const [what, zip, entry] of cases) {
+    await t.step(what, () => void refuse(zip, "ARCHIVE_TRUNCATED", entry));
+  }
+});
+
+Deno.test("readArchive() rejects a corrupt archive", async (t) => {
+  const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+  const valid = craftZip([manifest]);
+  const badDirectory = valid.slice();
+  const directoryOffset = new DataView(valid.buffer).getUint32(valid.length - 6, true);
+  badDirectory[directoryOffset] = 0x51;
+  const badLocal = valid.slice();
+  badLocal[0] = 0x51;
+  const cases: [string, Uint8Array, string | undefined, RegExp?][] = [
+    ["central directory signature", badDirectory, undefined, /bad signature/],
+    ["local header signature", badLocal, "manifest.json", /no local header/],
+    ["deflate stream", craftZip([{ ...manifest, payload: garbage }]), "manifest.json", /inflate/],
+    [
+      "bytes after the deflate stream",
+      craftZip([{ ...manifest, payload: concat(deflateRawSync(manifest.data!), text("hidden")) }]),
+      "manifest.json",
+      /6 bytes after the end of its deflate stream/,
+    ],
+    [
+      "data shorter than declared",
+      craftZip([{
+        ...manifest,
+        local: { uncompressedSize: 50 },
+        central: { uncompressedSize: 50 },
+      }]),
+      "manifest.json",
+      /not the declared 50/,
+    ],
+    [
+      "stored sizes that differ",
+      craftZip([{ ...manifest, method: 0, central: { uncompressedSize: 3 } }]),
+      "manifest.json",
+    ],
+    [
+      "ZIP64 end record",
+      craftZip([manifest], { end: { directoryOffset: 0xffffffff } }),
+      undefined,
+      /ZIP64/,
+    ],
+    [
+      "ZIP64 locator",
+      craftZip([manifest], {
+        beforeEnd: concat(new Uint8Array([0x50, 0x4b, 6, 7]), new Uint8Array(16)),
+      }),
+      undefined,
+      /ZIP64/,
+    ],
+    [
+      "ZIP64 extra field",
+      craftZip([{ ...manifest, central: { extra: extraField(0x0001, new Uint8Array(8)) } }]),
+      "manifest.json",
+      /ZIP64/,
+    ],
+    [
+      "multi-disk archive",
+      craftZip([manifest], { end: { disk: 1, directoryDisk: 1 } }),
+      undefined,
+      /disk/,
+    ],
+    [
+      "entry on another disk",
+      craftZip([{ ...manifest, central: { disk: 2 } }]),
+      "manifest.json",
+      /disk 2/,
+    ],
+    [
+      "central directory longer than its records",
+      craftZip([manifest, canon], { end: { entriesOnDisk: 1, entryCount: 1 } }),
+      undefined,
+      /past its 1 records/,
+    ],
+    [
+      "malformed extra field",
+      craftZip([{ ...manifest, central: { extra: new Uint8Array([1, 2, 3]) } }]),
+      "manifest.json",
+      /malformed central extra field/,
+    ],
+  ];
+  for (const [what, zip, entry, message] of cases) {
+    await t.step(what, () => void refuse(zip, "ARCHIVE_CORRUPT", entry, message));
+  }
+});
+
+Deno.test("readArchive() rejects data before the first entry", async (t) => {
+  const stub = text('#!/bin/sh\nexec unzip "$0"\n');
+  await t.step("offsets that count the prepended bytes", () => {
+    refuse(
+      craftZip([manifest, canon], { prepend: stub }),
+      "ARCHIVE_PREPENDED_DATA",
+      "manifest.json",
+      new RegExp(`${stub.length} bytes`),
+    );
+  });
+  await t.step("offsets relative to the archive (a self-extractor)", () => {
+    refuse(
+      craftZip([manifest, canon], { prepend: stub, offsetsIncludePrepend: false }),
+      "ARCHIVE_PREPENDED_DATA",
+      undefined,
+      new RegExp(`${stub.length} bytes`),
+    );
+  });
+});
+
+Deno.test("readArchive() rejects unaccounted bytes after an entry or the end record", async (t) => {
+  const hidden = text("hidden payload");
+  const cases: [string, Uint8Array, string | undefined][] = [
+    ["after the end record", craftZip([manifest], { append: hidden }), undefined],
+    ["after the comment", craftZip([manifest], { comment: text("c"), append: hidden }), undefined],
+    [
+      "between the last entry and the central directory",
+      craftZip([manifest, { ...canon, after: hidden }]),
+      "canon_entry.json",
+    ],
+    ["between two entries", craftZip([{ ...manifest, after: hidden }, canon]), "manifest.json"],
+    [
+      "between the central directory and its end record",
+      craftZip([manifest], { beforeEnd: hidden }),
+      undefined,
+    ],
+  ];
+  for (const [what, zip, entry] of cases) {
+    await t.step(what, () => void refuse(zip, "ARCHIVE_TRAILING_DATA", entry));
+  }
+});
+
+Deno.test("readArchive() rejects an entry whose local header disagrees with the central directory", async (t) => {
+  const cases: [string, CraftEntry][] = [
+    ["name", { ...manifest, local: { name: "manifest.jso_" } }],
+    ["method", { ...manifest, method: 0, local: { method: 8 } }],
+    ["data descriptor flag", { ...manifest, local: { flags: 0x0008 } }],
+    ["encryption flag in the local header only", { ...manifest, local: { flags: 0x0001 } }],
+    ["CRC-32", { ...manifest, local: { crc32: 0x12345678 } }],
+    ["compressed size", { ...manifest, local: { compressedSize: 3 } }],
+    ["uncompressed size", { ...manifest, local: { uncompressedSize: 4000 } }],
+    ["non-zero local size with a data descriptor", {
+      ...manifest,
+      descriptor: {},
+      local: { uncompressedSize: 4000 },
+    }],
+    ["data descriptor CRC-32", { ...manifest, descriptor: { crc32: 0xdeadbeef } }],
+    ["data descriptor size", {
+      ...manifest,
+      descriptor: { signature: false, uncompressedSize: 1 },
+    }],
+  ];
+  for (const [what, entry] of cases) {
+    await t.step(
+      what,
+      () => void refuse(craftZip([entry, canon]), "ARCHIVE_HEADER_MISMATCH", "manifest.json"),
+    );
+  }
+});
+
+Deno.test("readArchive() rejects entries whose bytes overlap", async (t) => {
+  await t.step("an entry inside another entry's data", () => {
+    const inner: CraftEntry = { name: "inner.json", data: text("{}") };
+    const outer: CraftEntry = { name: "outer.bin", method: 0, data: localRecord(inner) };
+    // inner's local record starts right after outer's 30-byte header and 9-byte name
+    const zip = craftZip([outer, { ...inner, omitLocal: true, central: { localOffset: 39 } }]);
+    refuse(zip, "ARCHIVE_OVERLAPPING_ENTRIES", "inner.json", /overlap at offset 39/);
+  });
+  await t.step("an entry's data running into the central directory", () => {
+    const zip = craftZip([{
+      ...manifest,
+      method: 0,
+      local: { compressedSize: 60, uncompressedSize: 60 },
+      central: { compressedSize: 60, uncompressedSize: 60 },
+    }]);
+    refuse(zip, "ARCHIVE_OVERLAPPING_ENTRIES", "manifest.json", /central directory/);
+  });
+});
+
+Deno.test("readArchive() rejects two entries with the same name", async (t) => {
+  await t.step("same name", () => {
+    refuse(craftZip([manifest, canon, manifest]), "ARCHIVE_DUPLICATE_ENTRY", "manifest.json");
+  });
+  await t.step("names that differ only in case", () => {
+    refuse(
+      craftZip([manifest, { ...manifest, name: "Manifest.json" }]),
+      "ARCHIVE_DUPLICATE_ENTRY",
+      "Manifest.json",
+    );
+  });
+});
+
+Deno.test("readArchive() rejects an entry with an unsafe name", async (t) => {
+  const names = [
+    "../manifest.json",
+    "a/../../etc/passwd",
+    "/etc/passwd",
+    "C:evil.json",
+    "c:/evil.json",
+    "dir\\evil.json",
+    "evil\u0000.json",
+    "evil\u001b[31m.json",
+    "",
+    "./manifest.json",
+    "a//b.json",
+  ];
+  for (const name of names) {
+    await t.step(JSON.stringify(name), () => {
+      refuse(craftZip([{ name, data: text("{}") }]), "ARCHIVE_UNSAFE_PATH", name);
+    });
+  }
+  await t.step("non-ASCII name without the UTF-8 flag", () => {
+    refuse(craftZip([{ name: "été.json", flags: 0 }]), "ARCHIVE_UNSAFE_PATH", "été.json");
+  });
+  await t.step("name that is not UTF-8", () => {
+    const name = new Uint8Array([0x61, 0xff, 0x62]);
+    refuse(
+      craftZip([{ name: "x", flags: 0x0800, local: { name }, central: { name } }]),
+      "ARCHIVE_UNSAFE_PATH",
+      "a\ufffdb",
+    );
+  });
+  await t.step("Unicode Path extra field", () => {
+    const extra = extraField(0x7075, concat(new Uint8Array(5), text("../evil")));
+    refuse(craftZip([{ ...manifest, central: { extra } }]), "ARCHIVE_UNSAFE_PATH", "manifest.json");
+  });
+});
+
+Deno.test("readArchive() rejects an encrypted entry", async (t) => {
+  const cases: [string, CraftEntry][] = [
+    ["traditional encryption (flag bit 0)", { ...manifest, flags: 0x0001 }],
+    ["strong encryption (flag bit 6)", { ...manifest, flags: 0x0040 }],
+    ["AES (method 99)", { ...manifest, method: 99 }],
+  ];
+  for (const [what, entry] of cases) {
+    await t.step(
+      what,
+      () => void refuse(craftZip([entry]), "ARCHIVE_ENCRYPTED_ENTRY", "manifest.json"),
+    );
+  }
+});
+
+Deno.test("readArchive() rejects an entry compressed with another method than stored or deflate", async (t) => {
+  for (const method of [9, 12, 14, 93]) {
+    await t.step(`method ${method}`, () => {
+      refuse(
+        craftZip([{ ...manifest, method }]),
+        "ARCHIVE_UNSUPPORTED_COMPRESSION",
+        "manifest.json",
+        new RegExp(`method ${method}`),
+      );
+    });
+  }
+});
+
+Deno.test("readArchive() rejects an entry whose data does not match its CRC-32", async (t) => {
+  for (const method of [0, 8]) {
+    await t.step(`method ${method}`, () => {
+      const wrong = { crc32: crc32(manifest.data!) ^ 1 };
+      refuse(
+        craftZip([canon, { ...manifest, method, local: wrong, central: wrong }]),
+        "ARCHIVE_CRC_MISMATCH",
+        "manifest.json",
+      );
+    });
+  }
+});
+
+Deno.test("readArchive() rejects more entries than the limit", async (t) => {
+  await t.step("declared by the end record, checked before the directory", () => {
+    refuse(
+      craftZip([manifest], { end: { entriesOnDisk: 1000, entryCount: 1000 } }),
+      "LIMIT_ENTRY_COUNT",
+      undefined,
+      /1000 entries, past the limit of 64/,
+    );
+  });
+  await t.step("with a lower limit", () => {
+    const zip = craftZip([manifest, canon, { name: "x.json" }]);
+    refuse(zip, "LIMIT_ENTRY_COUNT", undefined, undefined, { maxEntries: 2 });
+    assert.equal(readArchive(zip, { maxEntries: 3 }).length, 3);
+  });
+});
+
+Deno.test("readArchive() rejects an entry larger than the entry limit", async (t) => {
+  const data = new Uint8Array(2000).fill(7);
+  await t.step("declared size", () => {
+    refuse(
+      craftZip([{ name: "big.bin", data }]),
+      "LIMIT_ENTRY_SIZE",
+      "big.bin",
+      /declares 2000 uncompressed bytes, past the 1000-byte limit/,
+      { maxEntryBytes: 1000 },
+    );
+  });
+  await t.step("actual size when the declared size lies", () => {
+    const lie = { uncompressedSize: 10 };
+    refuse(
+      craftZip([{ name: "big.bin", data, local: lie, central: lie }]),
+      "LIMIT_ENTRY_SIZE",
+      "big.bin",
+      /inflates past the 1000-byte limit/,
+      { maxEntryBytes: 1000 },
+    );
+  });
+});
+
+Deno.test("readArchive() rejects entries larger than the total limit", async (t) => {
+  const data = new Uint8Array(600).fill(7);
+  const limits = { maxTotalBytes: 1000 };
+  await t.step("declared sizes", () => {
+    refuse(
+      craftZip([{ name: "a.bin", data }, { name: "b.bin", data }]),
+      "LIMIT_TOTAL_SIZE",
+      "b.bin",
+      /declared total to 1200 bytes/,
+      limits,
+    );
+  });
+  await t.step("actual sizes when a declared size lies", () => {
+    const lie = { uncompressedSize: 10 };
+    refuse(
+      craftZip([{ name: "a.bin", data }, { name: "b.bin", data, local: lie, central: lie }]),
+      "LIMIT_TOTAL_SIZE",
+      "b.bin",
+      /inflates past the 1000-byte total limit/,
+      limits,
+    );
+  });
+});
+
+Deno.test("readArchive() rejects an entry compressed past the ratio limit", async (t) => {
+  await t.step("1 MiB of zeros", () => {
+    refuse(
+      craftZip([{ name: "zeros.bin", data: new Uint8Array(MIB) }]),
+      "LIMIT_COMPRESSION_RATIO",
+      "zeros.bin",
+      /past the limit of 200/,
+    );
+  });
+  await t.step("1 MiB of zeros declared as 1 byte", () => {
+    const lie = { uncompressedSize: 1 };
+    refuse(
+      craftZip([{ name: "zeros.bin", data: new Uint8Array(MIB), local: lie, central: lie }]),
+      "LIMIT_COMPRESSION_RATIO",
+      "zeros.bin",
+    );
+  });
+  await t.step("small entries are exempt", () => {
+    const zip = craftZip([{ name: "zeros.bin", data: new Uint8Array(COMPRESSION_RATIO_FLOOR) }]);
+    assert.equal(readArchive(zip)[0].data.length, COMPRESSION_RATIO_FLOOR);
+  });
+});
+
+Deno.test("readArchive() stops inflating a 1 GiB zip bomb at the entry limit", async (t) => {
+  const bomb = deflatedZeros(1024);
+  const honest = { crc32: bomb.crc32, uncompressedSize: 1024 * MIB };
+  const lying = { crc32: bomb.crc32, uncompressedSize: 1000 };
+  const cases: [string, typeof honest, Partial<ArchiveLimits> | undefined, number][] = [
+    ["declared size, default limits", honest, undefined, DEFAULT_LIMITS.maxEntryBytes],
+    ["lying size, default limits", lying, undefined, DEFAULT_LIMITS.maxEntryBytes],
+    ["declared size, 1 MiB limit", honest, { maxEntryBytes: MIB }, MIB],
+    ["lying size, 1 MiB limit", lying, { maxEntryBytes: MIB }, MIB],
+  ];
+  for (const [what, fields, limits, limit] of cases) {
+    await t.step(what, () => {
+      const zip = craftZip([{
+        name: "bomb.bin",
+        payload: bomb.payload,
+        local: fields,
+        central: fields,
+      }]);
+      refuse(zip, "LIMIT_ENTRY_SIZE", "bomb.bin", new RegExp(`the ${limit}-byte limit`), limits);
+    });
+  }
+});
+
+Deno.test("readArchive() refuses mutated archives with PacketError only", async () => {
+  const seeds = [
+    await writeArchive([manifest as { name: string; data: Uint8Array }, {
+      name: "decision_lineage.jsonl",
+      data: new Uint8Array(),
+    }]),
+    craftZip([{ ...canon, descriptor: {} }, { ...manifest, method: 0 }], { comment: text("c") }),
+  ];
+  // A fixed linear congruential generator: the same mutations on every run.
+  let state = 0x9e3779b9;
+  const random = (below: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return Math.floor((state / 2 ** 32) * below);
+  };
+  for (let i = 0; i < 3000; i++) {
+    let bytes: Uint8Array = seeds[i % seeds.length].slice();
+    for (let k = random(4); k >= 0; k--) {
+      const choice = random(10);
+      if (choice < 7) bytes[random(bytes.length)] = random(256);
+      else if (choice < 8) bytes = bytes.slice(0, random(bytes.length));
+      else {
+        const at = random(bytes.length);
+        bytes = concat(bytes.subarray(0, at), new Uint8Array([random(256)]), bytes.subarray(at));
+      }
+    }
+    try {
+      readArchive(bytes);
+    } catch (error) {
+      assert.ok(error instanceof PacketError, `mutation ${i}: ${error}`);
+    }
+  }
+});
+
+Deno.test("resolveLimits() fills in defaults and refuses invalid limits", async (t) => {
+  assert.deepEqual(resolveLimits(), DEFAULT_LIMITS);
+  assert.equal(resolveLimits({ maxCompressionRatio: 2.5 }).maxCompressionRatio, 2.5);
+  const invalid: Partial<ArchiveLimits>[] = [
+    { maxEntries: 0 },
+    { maxEntryBytes: -1 },
+    { maxTotalBytes: 1.5 },
+    { maxCompressionRatio: Number.NaN },
+    { maxJsonDepth: Infinity },
+  ];
+  for (const limits of invalid) {
+    await t.step(Object.entries(limits).map(([key, value]) => `${key} ${value}`).join(), () => {
+      assert.throws(() => readArchive(craftZip([manifest]), limits), UsageError);
+    });
+  }
+});
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
