@@ -1,0 +1,531 @@
+/**
+ * Safe parsing of untrusted JSON and JSON-lines bytes.
+ *
+ * Parsing is `JSON.parse` (which handles deep nesting without recursion and
+ * stores `"__proto__"` and `"constructor"` keys as plain own data properties),
+ * followed by one iterative walk that enforces the nesting limit and rejects
+ * numbers that overflow to `Infinity`.
+ *
+ * V8's `JSON.parse` (in Deno 2.9) can return the wrong key for an escaped key
+ * (`"\t"`, `"\u0000"`) when an object parsed earlier, in this text or in any
+ * earlier `JSON.parse` call, had the same preceding keys and then a key ending
+ * in a backslash: it returns that earlier key. The wrong key always holds a
+ * backslash, so when the text holds one and a parsed key does too, the text
+ * is parsed again by a slower parser of our own that has no such cache.
+ *
+ * Decisions the spec leaves open:
+ * - Bytes are decoded as strict UTF-8: a malformed sequence is `JSON_INVALID`.
+ * - A leading byte order mark (U+FEFF) is rejected as `JSON_INVALID`, never
+ *   stripped: RFC 8259 forbids adding one, and a reader that silently strips
+ *   it would accept bytes that a strict reader refuses.
+ * - Depth counts containers: `1` has depth 0, `[]` depth 1, `{"a":[1]}`
+ *   depth 2. A value deeper than `maxDepth` is `LIMIT_JSON_DEPTH`.
+ *
+ * @module
+ */
+
+import { PacketError } from "./errors.ts";
+import type { ViolationCode } from "./errors.ts";
+
+/** Options of {@linkcode parseJson} and {@linkcode parseJsonLines}. */
+export interface JsonParseOptions {
+  /** The deepest nesting of arrays and objects accepted; 64 by default. */
+  maxDepth?: number;
+  /** The entry or file name that error messages name. */
+  file?: string;
+}
+
+/** The nesting limit used when the options give none. */
+const DEFAULT_MAX_DEPTH = 64;
+
+/** One strict decoder for every call: `ignoreBOM` keeps a BOM so it can be rejected. */
+const _utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Where a parse error happened, for its message. Internal. */
+export interface _Place {
+  /** The file or entry name. */
+  file?: string;
+  /** The 1-based line, in JSON lines. */
+  line?: number;
+}
+
+/**
+ * Parse UTF-8 bytes (or a string) holding one JSON document into plain values.
+ *
+ * @param bytes the document, as UTF-8 bytes or as a string
+ * @param options `maxDepth` (default 64) and the `file` name for messages
+ * @returns the parsed value: objects, arrays, strings, numbers, booleans, null
+ * @throws {PacketError} `JSON_INVALID` for malformed UTF-8, a leading byte
+ *   order mark or malformed JSON; `JSON_NON_FINITE` for a number that
+ *   overflows to `Infinity` (such as `1e400`); `LIMIT_JSON_DEPTH` for nesting
+ *   deeper than `maxDepth`
+ *
+ * @example
+ * ```ts
+ * import { parseJson } from "./json.ts";
+ * import { PacketError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const value = parseJson(new TextEncoder().encode('{"part": 1}'));
+ * assert.deepEqual(value, { part: 1 });
+ *
+ * assert.throws(
+ *   () => parseJson("[[1]]", { maxDepth: 1, file: "manifest.json" }),
+ *   (err) => err instanceof PacketError && err.violation.code === "LIMIT_JSON_DEPTH",
+ * );
+ * ```
+ */
+export function parseJson(bytes: Uint8Array | string, options: JsonParseOptions = {}): unknown {
+  const maxDepth = _maxDepth(options);
+  const place: _Place = { file: options.file };
+  const text = _decodeJson(bytes, options.file);
+  return _parseDocument(text, place, maxDepth, text.includes("\\"));
+}
+
+/**
+ * Parse JSON lines: each line that is not blank is one JSON document.
+ *
+ * Lines end at `\n`; a `\r` before it is white space, so CRLF files parse. A
+ * line of only spaces, tabs and `\r` is blank and skipped, including the one
+ * after a trailing newline; an empty input gives `[]`. Each line gets the
+ * checks of {@linkcode parseJson}, and an error names the file and the
+ * 1-based line number.
+ *
+ * @param bytes the JSON-lines text, as UTF-8 bytes or as a string
+ * @param options `maxDepth` (default 64, per line) and the `file` name for messages
+ * @returns the parsed value of every non-blank line, in order
+ * @throws {PacketError} as {@linkcode parseJson} does, naming the line
+ *
+ * @example
+ * ```ts
+ * import { parseJsonLines } from "./json.ts";
+ * import { PacketError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseJsonLines('{"a":1}\n\n[2]\n'), [{ a: 1 }, [2]]);
+ * assert.deepEqual(parseJsonLines(""), []);
+ *
+ * assert.throws(
+ *   () => parseJsonLines('{"a":1}\n{oops}\n', { file: "drift_signal.jsonl" }),
+ *   (err) =>
+ *     err instanceof PacketError && err.violation.code === "JSON_INVALID" &&
+ *     err.message.includes('line 2 of "drift_signal.jsonl"'),
+ * );
+ * ```
+ */
+export function parseJsonLines(
+  bytes: Uint8Array | string,
+  options: JsonParseOptions = {},
+): unknown[] {
+  const maxDepth = _maxDepth(options);
+  const text = _decodeJson(bytes, options.file);
+  const mayHoldEscapes = text.includes("\\");
+  const values: unknown[] = [];
+  const place: _Place = { file: options.file, line: 0 };
+  let start = 0;
+  let lineNumber = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    lineNumber++;
+    if (!_isBlank(text, start, end)) {
+      place.line = lineNumber;
+      values.push(_parseDocument(text.slice(start, end), place, maxDepth, mayHoldEscapes));
+    }
+    start = end + 1;
+  }
+  return values;
+}
+
+/** True when `text[start..end)` holds only JSON white space other than `\n`. */
+function _isBlank(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
+  }
+  return true;
+}
+
+/**
+ * Read and check the `maxDepth` option.
+ * @param options the parse options
+ * @returns the depth limit
+ */
+export function _maxDepth(options: JsonParseOptions): number {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  if (!(maxDepth >= 0) || (maxDepth !== Infinity && !Number.isInteger(maxDepth))) {
+    throw new RangeError(`Cannot use maxDepth ${maxDepth}: it must be an integer >= 0`);
+  }
+  return maxDepth;
+}
+
+/**
+ * Decode bytes as strict UTF-8 and reject a leading byte order mark. Internal:
+ * shared with `canonical_json.ts`, not part of the public API.
+ * @param bytes UTF-8 bytes, or a string that is only checked for a BOM
+ * @param file the name for messages
+ * @returns the text
+ */
+export function _decodeJson(bytes: Uint8Array | string, file: string | undefined): string {
+  let text: string;
+  if (typeof bytes === "string") {
+    text = bytes;
+  } else {
+    try {
+      text = _utf8.decode(bytes);
+    } catch {
+      throw _error("JSON_INVALID", { file }, "the bytes are not valid UTF-8");
+    }
+  }
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw _error("JSON_INVALID", { file }, "it starts with a byte order mark (U+FEFF)");
+  }
+  return text;
+}
+
+/**
+ * How a lossless parse reads numbers. Internal: used by `canonical_json.ts`.
+ */
+export interface _NumberReader {
+  /** The `JSON.parse` reviver that turns each number into a leaf. */
+  reviver: (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
+  /** The same for the slow parser, from the number's source text. */
+  read(source: string): unknown;
+  /** The class of the leaves the reviver makes. */
+  leaf: abstract new (...args: never[]) => unknown;
+}
+
+/**
+ * Parse one JSON text and check it, falling back to the slow parser when V8's
+ * result may hold a wrong key (see the module doc). Internal: shared with
+ * `canonical_json.ts`.
+ * @param text the JSON text
+ * @param place where the text came from, for messages
+ * @param maxDepth the deepest nesting accepted
+ * @param mayHoldEscapes whether the text holds a backslash at all
+ * @param numbers how to read numbers, for a lossless parse
+ * @returns the parsed value
+ */
+export function _parseDocument(
+  text: string,
+  place: _Place,
+  maxDepth: number,
+  mayHoldEscapes: boolean,
+  numbers?: _NumberReader,
+): unknown {
+  let value: unknown;
+  let fast = true;
+  try {
+    value = JSON.parse(text, numbers?.reviver as Parameters<typeof JSON.parse>[1]);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw _invalid(err, text, place);
+    // With a reviver, anything but a verdict sends the text to the slow parser:
+    // V8 applies a reviver recursively, so deep nesting exhausts the stack
+    // (RangeError), and after misreading a key it gives no number source.
+    if (numbers === undefined || err instanceof PacketError) throw err;
+    fast = false;
+  }
+  if (fast && !_checkTree(value, maxDepth, place, numbers?.leaf, mayHoldEscapes)) return value;
+  value = _parseSlow(text, place, numbers?.read ?? Number);
+  _checkTree(value, maxDepth, place, numbers?.leaf, false);
+  return value;
+}
+
+/**
+ * Build the `JSON_INVALID` error for a `JSON.parse` SyntaxError. V8 words an
+ * unexpected token as `Unexpected token 'x', "…source…" is not valid JSON`,
+ * quoting untrusted and possibly long source and giving no position; then the
+ * slow parser, which has the position, words the error instead.
+ */
+function _invalid(err: SyntaxError, text: string, place: _Place): PacketError {
+  if (!/is not valid JSON$/.test(err.message)) return _syntaxError(err.message, text, place, err);
+  try {
+    _parseSlow(text, place, Number);
+  } catch (slowErr) {
+    if (!(slowErr instanceof PacketError)) throw slowErr;
+    slowErr.cause = err;
+    return slowErr;
+  }
+  return _error("JSON_INVALID", place, "Unexpected token", err);
+}
+
+/**
+ * Build the `JSON_INVALID` error for a syntax error message that may end in
+ * `at position N`: the position becomes a line and column.
+ */
+function _syntaxError(message: string, text: string, place: _Place, cause?: unknown): PacketError {
+  const reason = message.replace(/ (?:in JSON )?at position \d+.*$/s, "");
+  const position = /at position (\d+)/.exec(message);
+  let where = "";
+  if (position !== null) {
+    const offset = Number(position[1]);
+    let line = 1;
+    let lineStart = 0;
+    for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+      line++;
+      lineStart = i + 1;
+    }
+    const column = offset - lineStart + 1;
+    // In JSON lines the text is one line, so the line is already named.
+    where = place.line === undefined ? ` at line ${line} column ${column}` : ` at column ${column}`;
+  }
+  return _error("JSON_INVALID", place, `${reason}${where}`, cause);
+}
+
+/**
+ * Check nesting depth and that every number is finite, without recursion.
+ * Internal: shared with `canonical_json.ts`.
+ * @param root the parsed value
+ * @param maxDepth the deepest nesting accepted
+ * @param place where the value came from, for messages
+ * @param leaf a class whose instances are leaves, not containers
+ * @param checkKeys whether to look for keys holding a backslash
+ * @returns true, at once, when `checkKeys` is set and a key holds a backslash
+ */
+export function _checkTree(
+  root: unknown,
+  maxDepth: number,
+  place: _Place,
+  leaf: (abstract new (...args: never[]) => unknown) | undefined,
+  checkKeys: boolean,
+): boolean {
+  if (typeof root !== "object" || root === null || (leaf !== undefined && root instanceof leaf)) {
+    if (typeof root === "number" && !Number.isFinite(root)) throw _nonFinite(place);
+    return false;
+  }
+  if (maxDepth < 1) throw _tooDeep(place, maxDepth);
+  // Only containers go on the stack; leaves are checked where they are met.
+  const containers: object[] = [root];
+  const depths: number[] = [1];
+  while (containers.length > 0) {
+    const node = containers.pop()!;
+    const childDepth = depths.pop()! + 1;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i];
+        if (typeof child === "object") {
+          if (child === null || (leaf !== undefined && child instanceof leaf)) continue;
+          if (childDepth > maxDepth) throw _tooDeep(place, maxDepth);
+          containers.push(child);
+          depths.push(childDepth);
+        } else if (typeof child === "number" && !Number.isFinite(child)) {
+          throw _nonFinite(place);
+        }
+      }
+    } else {
+      const record = node as Record<string, unknown>;
+      // for-in allocates no key array; JSON.parse objects have only own enumerable keys.
+      for (const key in record) {
+        if (checkKeys && key.includes("\\")) return true;
+        const child = record[key];
+        if (typeof child === "object") {
+          if (child === null || (leaf !== undefined && child instanceof leaf)) continue;
+          if (childDepth > maxDepth) throw _tooDeep(place, maxDepth);
+          containers.push(child);
+          depths.push(childDepth);
+        } else if (typeof child === "number" && !Number.isFinite(child)) {
+          throw _nonFinite(place);
+        }
+      }
+    }
+  }
+  return false;
+}
+
+const _NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const _ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+};
+
+/**
+ * A plain iterative JSON parser, used only when V8's result may be wrong.
+ * Gives what `JSON.parse` gives: the last of duplicate keys wins (in the
+ * first one's place), `__proto__` is an own data property.
+ */
+function _parseSlow(text: string, place: _Place, readNumber: (source: string) => unknown): unknown {
+  let at = 0;
+  const fail = (reason: string): never => {
+    throw _syntaxError(`${reason} at position ${at}`, text, place);
+  };
+  const skipSpace = () => {
+    for (let c = text.charCodeAt(at); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;) {
+      c = text.charCodeAt(++at);
+    }
+  };
+  const readString = (): string => {
+    if (text.charCodeAt(at) !== 0x22) fail("Expected double-quoted string");
+    at++;
+    let out = "";
+    let runStart = at;
+    for (;;) {
+      const c = text.charCodeAt(at);
+      if (c === 0x22) {
+        out += text.slice(runStart, at++);
+        return out;
+      }
+      if (c === 0x5c) {
+        out += text.slice(runStart, at);
+        const escape = text[at + 1];
+        if (escape === "u") {
+          const hex = text.slice(at + 2, at + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail("Bad Unicode escape");
+          out += String.fromCharCode(parseInt(hex, 16));
+          at += 6;
+        } else if (escape !== undefined && Object.hasOwn(_ESCAPES, escape)) {
+          out += _ESCAPES[escape];
+          at += 2;
+        } else {
+          fail("Bad escaped character");
+        }
+        runStart = at;
+      } else if (c < 0x20) {
+        fail("Bad control character in string literal");
+      } else if (Number.isNaN(c)) {
+        fail("Unterminated string");
+      } else {
+        at++;
+      }
+    }
+  };
+  const readKey = (): string => {
+    skipSpace();
+    const key = readString();
+    skipSpace();
+    if (text.charCodeAt(at) !== 0x3a) fail("Expected ':' after property name");
+    at++;
+    return key;
+  };
+  const containers: (Record<string, unknown> | unknown[])[] = [];
+  const keys: string[] = [];
+  for (;;) {
+    let value: unknown;
+    skipSpace();
+    const c = text.charCodeAt(at);
+    if (c === 0x7b) {
+      at++;
+      skipSpace();
+      if (text.charCodeAt(at) === 0x7d) {
+        at++;
+        value = {};
+      } else {
+        containers.push({});
+        keys.push(readKey());
+        continue;
+      }
+    } else if (c === 0x5b) {
+      at++;
+      skipSpace();
+      if (text.charCodeAt(at) === 0x5d) {
+        at++;
+        value = [];
+      } else {
+        containers.push([]);
+        keys.push("");
+        continue;
+      }
+    } else if (c === 0x22) {
+      value = readString();
+    } else if (text.startsWith("true", at)) {
+      value = true;
+      at += 4;
+    } else if (text.startsWith("false", at)) {
+      value = false;
+      at += 5;
+    } else if (text.startsWith("null", at)) {
+      value = null;
+      at += 4;
+    } else {
+      _NUMBER.lastIndex = at;
+      const number = _NUMBER.exec(text);
+      if (number === null) {
+        fail(Number.isNaN(c) ? "Unexpected end of JSON input" : `Unexpected token ${_shown(c)}`);
+      }
+      value = readNumber(number![0]);
+      at = _NUMBER.lastIndex;
+    }
+    // Put the value in its container, closing every container it completes.
+    for (;;) {
+      if (containers.length === 0) {
+        skipSpace();
+        if (at < text.length) fail("Unexpected non-whitespace character after JSON");
+        return value;
+      }
+      const container = containers[containers.length - 1];
+      if (Array.isArray(container)) container.push(value);
+      else if (keys[keys.length - 1] === "__proto__") {
+        Object.defineProperty(container, "__proto__", {
+          value,
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      } else container[keys[keys.length - 1]] = value;
+      skipSpace();
+      const next = text.charCodeAt(at++);
+      if (next === 0x2c) {
+        if (!Array.isArray(container)) keys[keys.length - 1] = readKey();
+        break;
+      }
+      if (next !== (Array.isArray(container) ? 0x5d : 0x7d)) {
+        at--;
+        fail(Array.isArray(container) ? "Expected ',' or ']'" : "Expected ',' or '}'");
+      }
+      value = containers.pop();
+      keys.pop();
+    }
+  }
+}
+
+/** A character for a message: quoted when printable ASCII, else as U+XXXX. */
+function _shown(unit: number): string {
+  return unit > 0x20 && unit < 0x7f
+    ? `'${String.fromCharCode(unit)}'`
+    : `U+${unit.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+function _tooDeep(place: _Place, maxDepth: number): PacketError {
+  return _error(
+    "LIMIT_JSON_DEPTH",
+    place,
+    `arrays and objects are nested deeper than ${maxDepth} levels`,
+  );
+}
+
+function _nonFinite(place: _Place): PacketError {
+  return _error("JSON_NON_FINITE", place, "a number is too large and overflows to Infinity");
+}
+
+/**
+ * Build a PacketError whose message names the file and line.
+ * Internal: shared with `canonical_json.ts`.
+ * @param code the violation code
+ * @param place the file and line, when known
+ * @param reason what is wrong
+ * @param cause the underlying error
+ * @returns the error
+ */
+export function _error(
+  code: ViolationCode,
+  place: _Place,
+  reason: string,
+  cause?: unknown,
+): PacketError {
+  const line = place.line === undefined ? "" : `line ${place.line} of `;
+  const subject = place.file === undefined
+    ? (line === "" ? "JSON" : `${line}the input`)
+    : `${line}"${place.file}"`;
+  const error = new PacketError({
+    code,
+    message: `Cannot parse ${subject}: ${reason}`,
+    ...(place.file === undefined ? {} : { entry: place.file }),
+  });
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
