@@ -13,6 +13,7 @@
 import { canonicalize } from "./canonical_json.ts";
 import { sha256Ref } from "./packet.ts";
 import type { CanonEntry } from "./packet.ts";
+import type { DetectorPlugin } from "./plugin.ts";
 
 /** The built-in drift types; plugins may add their own names. */
 export type BuiltinDriftType = "VERSION_SKEW" | "POSTURE_DIVERGENCE" | "REFINEMENT_CONFLICT";
@@ -124,4 +125,153 @@ export function driftIdOf(finding: DriftFinding): string {
     evidence: finding.evidence,
   };
   return "drift-" + sha256Ref(canonicalize(identity, "jcs")).slice(7, 31);
+}
+
+/** A detector to run, with its options already merged and checked. */
+export interface DetectorRun {
+  /** The detector. */
+  plugin: DetectorPlugin<Record<string, unknown>>;
+  /** Its options. */
+  options: Record<string, unknown>;
+  /** Where it came from (`built-in` or a file). */
+  origin: string;
+}
+
+/** What running the detectors gave. */
+export interface DetectionResult {
+  /** Every drift, sorted by type then signature. */
+  drifts: Drift[];
+  /** The detectors that ran, with how many findings each made. */
+  runs: { name: string; version: string; driftTypes: string[]; origin: string; findings: number }[];
+  /** Detectors that failed; a run with errors is incomplete. */
+  errors: { detector: string; hook: string; message: string }[];
+}
+
+/**
+ * Run detectors over a view. A detector that throws, or returns findings that
+ * break the contract, is reported in `errors` with its name and the problem;
+ * the other detectors still run, and nothing it found is kept half-checked.
+ * @param view the federation view
+ * @param detectors the detectors with their options
+ * @returns drifts, runs and errors
+ * @example
+ * ```ts
+ * import { runDetectors } from "./drift.ts";
+ * import { defineDetector } from "./plugin.ts";
+ * const view = { environments: () => [], environment: () => undefined, signatures: () => [], entries: () => [] };
+ * const broken = defineDetector({
+ *   kind: "detector", name: "broken", version: "1.0.0", driftTypes: ["X"],
+ *   detect: () => { throw new Error("boom"); },
+ * });
+ * const result = await runDetectors(view, [{ plugin: broken, options: {}, origin: "example" }]);
+ * console.assert(result.errors[0].message === "boom");
+ * ```
+ */
+export async function runDetectors(
+  view: FederationView,
+  detectors: DetectorRun[],
+): Promise<DetectionResult> {
+  const drifts: Drift[] = [];
+  const runs: DetectionResult["runs"] = [];
+  const errors: DetectionResult["errors"] = [];
+  for (const { plugin, options, origin } of detectors) {
+    let findings: DriftFinding[];
+    try {
+      findings = await plugin.detect(view, options);
+      checkFindings(plugin, findings, view);
+    } catch (error) {
+      errors.push({
+        detector: plugin.name,
+        hook: "detect",
+        message: error instanceof Error ? error.message : String(error),
+      });
+      runs.push({
+        name: plugin.name,
+        version: plugin.version,
+        driftTypes: plugin.driftTypes,
+        origin,
+        findings: 0,
+      });
+      continue;
+    }
+    for (const finding of findings) {
+      const environments = [...finding.environments].sort();
+      const normalized = { ...finding, environments };
+      drifts.push({ driftId: driftIdOf(normalized), ...normalized, detector: plugin.name });
+    }
+    runs.push({
+      name: plugin.name,
+      version: plugin.version,
+      driftTypes: plugin.driftTypes,
+      origin,
+      findings: findings.length,
+    });
+  }
+  drifts.sort((a, b) =>
+    compare(a.driftType, b.driftType) || compare(a.signatureId, b.signatureId) ||
+    compare(a.driftId, b.driftId)
+  );
+  return { drifts, runs, errors };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function checkFindings(
+  plugin: DetectorPlugin<Record<string, unknown>>,
+  findings: unknown,
+  view: FederationView,
+): asserts findings is DriftFinding[] {
+  if (!Array.isArray(findings)) throw new Error("detect() must return a list of findings");
+  const known = new Set(view.environments());
+  const seen = new Set<string>();
+  findings.forEach((finding: DriftFinding, index) => {
+    const at = `finding ${index}`;
+    if (finding === null || typeof finding !== "object") throw new Error(`${at} is not an object`);
+    if (!plugin.driftTypes.includes(finding.driftType)) {
+      throw new Error(
+        `${at} has drift type ${
+          JSON.stringify(finding.driftType)
+        }, which the detector does not declare in "driftTypes"`,
+      );
+    }
+    if (typeof finding.signatureId !== "string" || finding.signatureId === "") {
+      throw new Error(`${at} has no "signatureId"`);
+    }
+    if (
+      !Array.isArray(finding.environments) || finding.environments.length === 0 ||
+      new Set(finding.environments).size !== finding.environments.length
+    ) {
+      throw new Error(`${at} must name each environment involved once`);
+    }
+    const unknown = finding.environments.find((env) => !known.has(env));
+    if (unknown !== undefined) throw new Error(`${at} names unknown environment "${unknown}"`);
+    if (!SEVERITIES.includes(finding.severity)) {
+      throw new Error(
+        `${at} has severity ${JSON.stringify(finding.severity)}, not one of ${
+          SEVERITIES.join(", ")
+        }`,
+      );
+    }
+    if (typeof finding.detail !== "string") throw new Error(`${at} has no "detail" text`);
+    if (
+      finding.evidence === null || typeof finding.evidence !== "object" ||
+      Array.isArray(finding.evidence)
+    ) {
+      throw new Error(`${at} has no "evidence" object`);
+    }
+    try {
+      canonicalize(finding.evidence, "jcs");
+    } catch (error) {
+      throw new Error(`${at} has evidence that is not JSON data: ${(error as Error).message}`);
+    }
+    const key = `${finding.driftType}\u0000${finding.signatureId}`;
+    if (seen.has(key)) {
+      throw new Error(
+        `two ${finding.driftType} findings for signature "${finding.signatureId}" (one per signature and drift type)`,
+      );
+    }
+    seen.add(key);
+  });
 }

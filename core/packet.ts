@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { type ArchiveEntry, type ArchiveLimits, DEFAULT_LIMITS, readArchive } from "./archive.ts";
-import { parseLossless } from "./canonical_json.ts";
+import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
 
@@ -388,10 +388,29 @@ function readManifest(
     };
   }
   // Schema checks read plain numbers; the tree keeps spellings for the signature.
-  const plain = JSON.parse(JSON.stringify(tree));
+  const plain = plainNumbers(tree);
   const result = ManifestSchema.safeParse(plain);
   if (!result.success) return { violations: [schemaViolation(MANIFEST_FILE, result.error)] };
   return { manifest: result.data, tree: tree as Record<string, unknown>, violations: [] };
+}
+
+/** The lossless tree with each JsonNumber as its nearest double (depth is already bounded). */
+function plainNumbers(value: unknown): unknown {
+  if (value instanceof JsonNumber) return value.valueOf();
+  if (Array.isArray(value)) return value.map(plainNumbers);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      Object.defineProperty(out, key, {
+        value: plainNumbers(child),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  return value;
 }
 
 function schemaViolation(entry: string, error: z.ZodError, prefix = ""): Violation {

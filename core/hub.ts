@@ -1,0 +1,384 @@
+/**
+ * The hub: ingests packets from every environment through the gate and
+ * folds them into per-environment state, in window order.
+ *
+ * - Every packet passes the gate; a rejected one is kept with its reasons.
+ * - The same content given twice (same digest) is ingested once and counted
+ *   as a duplicate.
+ * - Packets are folded in window order (`windowEnd`, then `part`) whatever
+ *   order they were named in: the hub first reads each archive's manifest to
+ *   learn its window, then reads the packets whole in that order. An older
+ *   window never overwrites a newer one, even when folded later.
+ * - Packets are read one at a time and dropped once folded, so memory holds
+ *   the state, not the packets. The merged memory graph is handed to a sink
+ *   as it is built.
+ *
+ * @module
+ */
+
+import { readArchiveEntry } from "./archive.ts";
+import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
+import { PacketError } from "./errors.ts";
+import { readInputFile } from "./fs.ts";
+import { type GateOptions, type GateResult, validate } from "./gate.ts";
+import { parseJson } from "./json.ts";
+import { MANIFEST_FILE, type Packet, readPacket, sha256Ref } from "./packet.ts";
+
+/** One record of the merged memory graph, as the graph sink receives it. */
+export type GraphRecord =
+  | { type: "node"; environmentId: string; node: Record<string, unknown> }
+  | { type: "edge"; environmentId: string; edge: Record<string, unknown> };
+
+/** Options for {@link ingestFiles}. */
+export interface IngestOptions extends Omit<GateOptions, "source"> {
+  /** Called after each packet with how many are done of how many. */
+  onProgress?: (done: number, total: number) => void;
+  /** Receives the merged graph's nodes and edges as they are first seen. */
+  graphSink?: (record: GraphRecord) => void | Promise<void>;
+}
+
+/** A packet folded into the state. */
+export interface PacketRecord extends Provenance {
+  /** The environment. */
+  environmentId: string;
+}
+
+/** What happened to one input. */
+export type IngestOutcome =
+  | { kind: "accepted"; record: PacketRecord }
+  | { kind: "rejected"; result: GateResult }
+  | { kind: "duplicate"; source: string; digest: string; duplicateOf: string };
+
+interface EnvironmentState {
+  packets: PacketRecord[];
+  windowStart: string;
+  windowEnd: string;
+  canon: Map<string, EnvironmentEntry & { order: [number, number] }>;
+  graphNodes: number;
+  graphEdges: number;
+}
+
+function windowKey(windowEnd: string, part: number): [number, number] {
+  return [Date.parse(windowEnd), part];
+}
+
+function isNewer(a: [number, number], b: [number, number]): boolean {
+  return a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
+}
+
+/**
+ * The per-environment state the detectors read: for each environment, the
+ * union of its accepted packets' canon entries, later windows winning per
+ * key, and the merged memory graph's counts.
+ *
+ * @example
+ * ```ts
+ * import { FederationState } from "./hub.ts";
+ * const state = new FederationState();
+ * console.assert(state.view().environments().length === 0);
+ * ```
+ */
+export class FederationState {
+  readonly #envs = new Map<string, EnvironmentState>();
+  readonly #graphKeys = new Set<string>();
+  #view?: FederationView;
+
+  /**
+   * Fold an accepted packet into its environment's state. Entries from an
+   * older window than the one already held are ignored, whatever the order
+   * of calls.
+   * @param packet the accepted packet
+   * @param graphSink receives graph nodes and edges not seen before
+   * @returns the packet's record
+   */
+  async fold(
+    packet: Packet,
+    graphSink?: (record: GraphRecord) => void | Promise<void>,
+  ): Promise<PacketRecord> {
+    this.#view = undefined;
+    const { manifest } = packet;
+    const env = manifest.environmentId;
+    const record: PacketRecord = {
+      environmentId: env,
+      packetName: manifest.packetName,
+      source: packet.source,
+      digest: packet.digest,
+      windowStart: manifest.windowStart,
+      windowEnd: manifest.windowEnd,
+      part: manifest.part,
+    };
+    let state = this.#envs.get(env);
+    if (!state) {
+      state = {
+        packets: [],
+        windowStart: manifest.windowStart,
+        windowEnd: manifest.windowEnd,
+        canon: new Map(),
+        graphNodes: 0,
+        graphEdges: 0,
+      };
+      this.#envs.set(env, state);
+    }
+    state.packets.push(record);
+    if (Date.parse(manifest.windowStart) < Date.parse(state.windowStart)) {
+      state.windowStart = manifest.windowStart;
+    }
+    if (Date.parse(manifest.windowEnd) > Date.parse(state.windowEnd)) {
+      state.windowEnd = manifest.windowEnd;
+    }
+    const order = windowKey(manifest.windowEnd, manifest.part);
+    const provenance: Provenance = Object.freeze({
+      packetName: record.packetName,
+      source: record.source,
+      digest: record.digest,
+      windowStart: record.windowStart,
+      windowEnd: record.windowEnd,
+      part: record.part,
+    });
+    for (const [key, entry] of Object.entries(packet.canonEntry.entries)) {
+      const signatureId = typeof entry.signatureId === "string" ? entry.signatureId : key;
+      const held = state.canon.get(signatureId);
+      if (held && !isNewer(order, held.order)) continue;
+      state.canon.set(signatureId, {
+        environmentId: env,
+        key,
+        entry: deepFreeze(entry),
+        provenance,
+        order,
+      });
+    }
+    for (const node of packet.memoryGraph.nodesAdded) {
+      const id = `n\u0000${env}\u0000${node.nodeId}`;
+      if (this.#graphKeys.has(id)) continue;
+      this.#graphKeys.add(id);
+      state.graphNodes++;
+      await graphSink?.({ type: "node", environmentId: env, node });
+    }
+    for (const edge of packet.memoryGraph.edgesAdded) {
+      const id = `e\u0000${env}\u0000${edge.sourceId}\u0000${edge.targetId}\u0000${edge.kind}`;
+      if (this.#graphKeys.has(id)) continue;
+      this.#graphKeys.add(id);
+      state.graphEdges++;
+      await graphSink?.({ type: "edge", environmentId: env, edge });
+    }
+    return record;
+  }
+
+  /**
+   * The read-only view detectors read; everything in it is sorted.
+   * @returns the view
+   */
+  view(): FederationView {
+    if (this.#view) return this.#view;
+    const envs = [...this.#envs.keys()].sort();
+    const bySignature = new Map<string, EnvironmentEntry[]>();
+    for (const env of envs) {
+      for (const [signatureId, held] of this.#envs.get(env)!.canon) {
+        const { order: _order, ...entry } = held;
+        let list = bySignature.get(signatureId);
+        if (!list) bySignature.set(signatureId, list = []);
+        list.push(Object.freeze(entry));
+      }
+    }
+    const signatures = Object.freeze([...bySignature.keys()].sort());
+    const summaries = new Map<string, EnvironmentSummary>(envs.map((env) => {
+      const state = this.#envs.get(env)!;
+      return [
+        env,
+        Object.freeze({
+          environmentId: env,
+          packets: state.packets.length,
+          windowStart: state.windowStart,
+          windowEnd: state.windowEnd,
+          signatures: state.canon.size,
+        }),
+      ];
+    }));
+    const frozenEnvs = Object.freeze(envs);
+    const empty: readonly EnvironmentEntry[] = Object.freeze([]);
+    for (const [key, list] of bySignature) bySignature.set(key, Object.freeze(list) as never);
+    this.#view = Object.freeze({
+      environments: () => frozenEnvs,
+      environment: (id: string) => summaries.get(id),
+      signatures: () => signatures,
+      entries: (signatureId: string) => bySignature.get(signatureId) ?? empty,
+    });
+    return this.#view;
+  }
+
+  /**
+   * Per-environment statistics for the report.
+   * @returns stats by environment id, sorted
+   */
+  stats(): Record<
+    string,
+    {
+      packets: number;
+      windowStart: string;
+      windowEnd: string;
+      signatures: number;
+      graphNodes: number;
+      graphEdges: number;
+    }
+  > {
+    const out: ReturnType<FederationState["stats"]> = {};
+    for (const env of [...this.#envs.keys()].sort()) {
+      const state = this.#envs.get(env)!;
+      out[env] = {
+        packets: state.packets.length,
+        windowStart: state.windowStart,
+        windowEnd: state.windowEnd,
+        signatures: state.canon.size,
+        graphNodes: state.graphNodes,
+        graphEdges: state.graphEdges,
+      };
+    }
+    return out;
+  }
+
+  /**
+   * The state as JSON data: what `jrm hub replay` writes.
+   * @returns environments with their packets (in window order) and canon entries
+   */
+  toJSON(): Record<string, unknown> {
+    const environments: Record<string, unknown> = {};
+    for (const env of [...this.#envs.keys()].sort()) {
+      const state = this.#envs.get(env)!;
+      const packets = [...state.packets].sort((a, b) =>
+        Date.parse(a.windowEnd) - Date.parse(b.windowEnd) || a.part - b.part
+      );
+      const signatures: Record<string, unknown> = {};
+      for (const id of [...state.canon.keys()].sort()) {
+        const held = state.canon.get(id)!;
+        signatures[id] = {
+          key: held.key,
+          entry: held.entry,
+          packetName: held.provenance.packetName,
+          windowEnd: held.provenance.windowEnd,
+          part: held.provenance.part,
+        };
+      }
+      environments[env] = {
+        windowStart: state.windowStart,
+        windowEnd: state.windowEnd,
+        packets,
+        signatures,
+      };
+    }
+    return { environments };
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node !== null && typeof node === "object" && !Object.isFrozen(node)) {
+      Object.freeze(node);
+      for (const child of Object.values(node)) stack.push(child);
+    }
+  }
+  return value;
+}
+
+/** Where a file sits in window order: unreadable packets go last, by path. */
+interface OrderKey {
+  path: string;
+  env: string;
+  windowEnd: number;
+  part: number;
+}
+
+function peekOrder(path: string, bytes: Uint8Array, options: IngestOptions): OrderKey {
+  const unknown = { path, env: "\uffff", windowEnd: Number.MAX_SAFE_INTEGER, part: 0 };
+  try {
+    const entry = readArchiveEntry(bytes, MANIFEST_FILE, options.limits);
+    if (!entry) return unknown;
+    const manifest = parseJson(entry.data, { file: MANIFEST_FILE }) as Record<string, unknown>;
+    const windowEnd = Date.parse(String(manifest?.windowEnd));
+    const part = Number(manifest?.part);
+    if (!Number.isFinite(windowEnd) || !Number.isFinite(part)) return unknown;
+    return { path, env: String(manifest.environmentId), windowEnd, part };
+  } catch (error) {
+    if (error instanceof PacketError) return unknown;
+    throw error;
+  }
+}
+
+/** What {@link ingestFiles} gives. */
+export interface Ingestion {
+  /** The folded state. */
+  state: FederationState;
+  /** What happened to each input, in the order it was folded. */
+  outcomes: IngestOutcome[];
+}
+
+/**
+ * Ingest packet files: gate each, drop duplicates, fold the accepted ones in
+ * window order.
+ * @param paths packet files (see `expandInputs` for directories and globs)
+ * @param options gate options, progress and graph sink
+ * @returns the state and every input's outcome
+ * @example
+ * ```ts
+ * import { ingestFiles } from "./hub.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/junk.zip`, "not a zip");
+ * const { outcomes } = await ingestFiles([`${dir}/junk.zip`]);
+ * console.assert(outcomes[0].kind === "rejected");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function ingestFiles(
+  paths: readonly string[],
+  options: IngestOptions = {},
+): Promise<Ingestion> {
+  const order: OrderKey[] = [];
+  for (const path of paths) {
+    order.push(peekOrder(path, await readInputFile(path, "packet"), options));
+  }
+  order.sort((a, b) =>
+    a.windowEnd - b.windowEnd || a.part - b.part || (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
+    (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+  );
+  const state = new FederationState();
+  const outcomes: IngestOutcome[] = [];
+  const seen = new Map<string, string>();
+  let done = 0;
+  for (const { path } of order) {
+    const bytes = await readInputFile(path, "packet");
+    const digest = sha256Ref(bytes);
+    const first = seen.get(digest);
+    if (first !== undefined) {
+      outcomes.push({ kind: "duplicate", source: path, digest, duplicateOf: first });
+    } else {
+      seen.set(digest, path);
+      const result = await validate(
+        readPacket(bytes, { source: path, limits: options.limits }),
+        options,
+      );
+      if (result.accepted) {
+        outcomes.push({
+          kind: "accepted",
+          record: await state.fold(result.packet!, options.graphSink),
+        });
+      } else {
+        outcomes.push({
+          kind: "rejected",
+          result: { ...result, packet: undefined, ...summary(result) },
+        });
+      }
+    }
+    options.onProgress?.(++done, order.length);
+  }
+  return { state, outcomes };
+}
+
+function summary(
+  result: GateResult,
+): Partial<GateResult> & { packetName?: string; environmentId?: string } {
+  return {
+    packetName: result.packet?.manifest.packetName,
+    environmentId: result.packet?.manifest.environmentId,
+  };
+}
