@@ -1,0 +1,207 @@
+/**
+ * The `posture-divergence` detector: a signature whose `confidence` spread
+ * across environments is greater than a threshold (spec, "Cross-environment
+ * drift", `POSTURE_DIVERGENCE`).
+ *
+ * The spread is the highest minus the lowest `confidence` among the
+ * environments whose entry has one, and every such environment is named. It
+ * is compared with the threshold as exact decimals (see `core/decimal.ts`),
+ * strictly greater: confidences 0.1 and 0.4 have a spread of exactly 0.3,
+ * which does not exceed the default threshold of 0.3, although `0.4 - 0.1`
+ * is `0.30000000000000004` in binary floating point.
+ *
+ * Option `threshold`: a number or a decimal string (`"0.3"`) from 0 to 1;
+ * default 0.3.
+ *
+ * Severity: `high` when the spread is more than twice the threshold,
+ * otherwise `medium`.
+ *
+ * Evidence, per environment id: `{ confidence, packetName, windowEnd }`;
+ * and `spread` and `threshold` as plain decimal strings (e.g. `"0.35"`).
+ *
+ * @module
+ */
+
+import {
+  addDecimals,
+  compareDecimals,
+  type Decimal,
+  formatDecimal,
+  parseDecimal,
+  subtractDecimals,
+} from "../../core/decimal.ts";
+import type { DriftFinding, EnvironmentEntry, FederationView } from "../../core/drift.ts";
+import { defineDetector } from "../../core/plugin.ts";
+import { z } from "zod";
+
+/** Options of the `posture-divergence` detector. */
+export type PostureDivergenceOptions = {
+  /** The largest spread that is not a divergence: a number or a decimal string, from 0 to 1. */
+  threshold: number | string;
+};
+
+/** The default threshold, as the spec sets it. */
+const _DEFAULT_THRESHOLD = 0.3;
+
+const _OptionsSchema = z.strictObject({
+  threshold: z.union([z.number(), z.string()], {
+    error: (issue) =>
+      `Option "threshold" must be a number or a decimal string, not ${_describe(issue.input)}`,
+  }).refine((value) => _thresholdProblem(value) === undefined, {
+    error: (issue) =>
+      `Option "threshold" must be a decimal number from 0 to 1, not ${_describe(issue.input)}`,
+  }).default(_DEFAULT_THRESHOLD),
+}, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys"
+      ? `Unknown option ${issue.keys.map((key) => `"${key}"`).join(", ")}: ` +
+        `detector "posture-divergence" takes only "threshold"`
+      : undefined,
+});
+
+/** An environment's entry that has a usable `confidence`. */
+interface _Posture {
+  environmentId: string;
+  confidence: number;
+  exact: Decimal;
+  held: EnvironmentEntry;
+}
+
+/**
+ * The built-in `posture-divergence` detector.
+ *
+ * @example
+ * ```ts
+ * import postureDivergence from "./posture_divergence.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const held = (environmentId: string, confidence: number) => ({
+ *   environmentId, key: "sig-042", entry: { confidence },
+ *   provenance: { packetName: `JRM_X_PACKET_${environmentId}`, source: "", digest: "",
+ *     windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 },
+ * });
+ * const view = (low: number, high: number) => ({
+ *   environments: () => ["SOC_EAST", "SOC_WEST"], environment: () => undefined,
+ *   signatures: () => ["sig-042"], entries: () => [held("SOC_EAST", high), held("SOC_WEST", low)],
+ * });
+ * const options = { threshold: "0.3" };
+ * assert.deepEqual(await postureDivergence.detect(view(0.1, 0.4), options), []);
+ * const [finding] = await postureDivergence.detect(view(0.1, 0.45), options);
+ * assert.equal(finding.evidence.spread, "0.35");
+ * assert.equal(finding.severity, "medium");
+ * ```
+ */
+const postureDivergence = defineDetector<PostureDivergenceOptions>({
+  kind: "detector",
+  name: "posture-divergence",
+  version: "1.0.0",
+  description: "A signature's confidence spread across environments exceeds a threshold",
+  driftTypes: ["POSTURE_DIVERGENCE"],
+  defaultOptions: { threshold: _DEFAULT_THRESHOLD },
+  optionsSchema: _OptionsSchema,
+  detect(view: FederationView, options: PostureDivergenceOptions): DriftFinding[] {
+    const thresholdValue = options?.threshold ?? _DEFAULT_THRESHOLD;
+    const problem = _thresholdProblem(thresholdValue);
+    if (problem !== undefined) throw new RangeError(problem);
+    const threshold = parseDecimal(thresholdValue);
+    const twiceThreshold = addDecimals(threshold, threshold);
+
+    const findings: DriftFinding[] = [];
+    for (const signatureId of view.signatures()) {
+      const postures = _postures(view.entries(signatureId));
+      if (postures.length < 2) continue;
+      let lowest = postures[0].exact;
+      let highest = postures[0].exact;
+      for (const { exact } of postures) {
+        if (compareDecimals(exact, lowest) < 0) lowest = exact;
+        if (compareDecimals(exact, highest) > 0) highest = exact;
+      }
+      const spread = subtractDecimals(highest, lowest);
+      if (compareDecimals(spread, threshold) <= 0) continue;
+
+      const evidence: Record<string, unknown> = {};
+      for (const { environmentId, confidence, held } of postures) {
+        evidence[environmentId] = {
+          confidence,
+          packetName: held.provenance.packetName,
+          windowEnd: held.provenance.windowEnd,
+        };
+      }
+      evidence.spread = formatDecimal(spread);
+      evidence.threshold = formatDecimal(threshold);
+      const at = (bound: Decimal) =>
+        `${formatDecimal(bound)} in ${
+          _andList(
+            postures.filter(({ exact }) => compareDecimals(exact, bound) === 0)
+              .map(({ environmentId }) => environmentId),
+          )
+        }`;
+      findings.push({
+        driftType: "POSTURE_DIVERGENCE",
+        signatureId,
+        environments: postures.map(({ environmentId }) => environmentId),
+        severity: compareDecimals(spread, twiceThreshold) > 0 ? "high" : "medium",
+        detail: `Signature "${signatureId}" has confidence from ${at(lowest)} to ${at(highest)}, ` +
+          `a spread of ${formatDecimal(spread)} above the threshold of ${formatDecimal(threshold)}`,
+        evidence,
+      });
+    }
+    return findings;
+  },
+});
+
+export default postureDivergence;
+
+/** Entries with a finite `confidence`, sorted by environment, one per environment. */
+function _postures(entries: readonly EnvironmentEntry[]): _Posture[] {
+  const byEnvironment = new Map<string, _Posture>();
+  for (const held of entries) {
+    const confidence = held.entry.confidence;
+    if (
+      typeof confidence !== "number" || !Number.isFinite(confidence) ||
+      byEnvironment.has(held.environmentId)
+    ) continue;
+    byEnvironment.set(held.environmentId, {
+      environmentId: held.environmentId,
+      confidence,
+      exact: parseDecimal(confidence),
+      held,
+    });
+  }
+  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+}
+
+/** Why a threshold is unusable, or undefined when it is a decimal from 0 to 1. */
+function _thresholdProblem(value: unknown): string | undefined {
+  const wrong = `Option "threshold" must be a decimal number from 0 to 1, not ${_describe(value)}`;
+  if (typeof value !== "number" && typeof value !== "string") return wrong;
+  let threshold: Decimal;
+  try {
+    threshold = parseDecimal(value);
+  } catch {
+    return wrong;
+  }
+  const inRange = compareDecimals(threshold, parseDecimal(0)) >= 0 &&
+    compareDecimals(threshold, parseDecimal(1)) <= 0;
+  return inRange ? undefined : wrong;
+}
+
+function _describe(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function _andList(names: string[]): string {
+  return names.length <= 1
+    ? names.join("")
+    : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+function _byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,258 @@
+/**
+ * The `refinement-conflict` detector: two environments hold incompatible
+ * patches for the same signature (spec, "Cross-environment drift",
+ * `REFINEMENT_CONFLICT`).
+ *
+ * Each pair of environments holding the signature is checked for three
+ * reasons, and every reason that applies is reported:
+ *
+ * - `same-rev-different-patch`: both are at the same `rev`, reached by
+ *   different `patchId`s. (Equal revs are never `VERSION_SKEW`.)
+ * - `diverged-history`: both have a `patchId`, the two differ, and neither
+ *   environment's `lineage` plus `patchId` contains the other's `patchId`.
+ *   A missing `lineage` counts as empty; equal patchIds never conflict.
+ * - `conflicting-changes`: both patches start from the same `previousRev`
+ *   and their `changes` set the same `field` to different `to` values
+ *   (compared as canonical JSON; when one patch sets a field more than once,
+ *   its last change counts). One conflict per field.
+ *
+ * One finding per signature names every environment in any conflicting
+ * pair. Severity is always `high`: the environments run incompatible
+ * versions of one detection, and one side's refinement is being lost.
+ *
+ * Evidence, per environment id: `{ rev?, previousRev?, patchId?, lineage?,
+ * packetName, windowEnd }` (absent fields omitted); and `conflicts`, sorted
+ * by pair then reason: `{ environments: [a, b], reason, rev? | field?,
+ * previousRev?, to? }`, where `to` maps each environment to the value it set.
+ *
+ * @module
+ */
+
+import { canonicalString } from "../../core/canonical_json.ts";
+import type { DriftFinding, EnvironmentEntry, FederationView } from "../../core/drift.ts";
+import { defineDetector } from "../../core/plugin.ts";
+import { z } from "zod";
+
+/** Why two environments' patches are incompatible. */
+export type ConflictReason =
+  | "same-rev-different-patch"
+  | "diverged-history"
+  | "conflicting-changes";
+
+/** This detector takes no options; unknown keys are refused. */
+const _OptionsSchema = z.strictObject({}, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys"
+      ? `Unknown option ${issue.keys.map((key) => `"${key}"`).join(", ")}: ` +
+        `detector "refinement-conflict" takes no options`
+      : undefined,
+});
+
+/** The fields of one environment's entry that this detector compares, read once. */
+interface _Patch {
+  environmentId: string;
+  held: EnvironmentEntry;
+  rev?: number;
+  previousRev?: number;
+  patchId?: string;
+  /** `lineage` plus `patchId`. */
+  history: Set<string>;
+  /** Per changed field, the last `to` value: the value and its canonical text. */
+  sets: Map<string, { to: unknown; canonical: string }>;
+}
+
+/** One incompatible pair, as written in the evidence. */
+interface _Conflict {
+  environments: [string, string];
+  reason: ConflictReason;
+  [detail: string]: unknown;
+}
+
+/**
+ * The built-in `refinement-conflict` detector.
+ *
+ * @example
+ * ```ts
+ * import refinementConflict from "./refinement_conflict.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const held = (environmentId: string, patchId: string) => ({
+ *   environmentId, key: "sig-042", entry: { rev: 3, patchId },
+ *   provenance: { packetName: `JRM_X_PACKET_${environmentId}`, source: "", digest: "",
+ *     windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 },
+ * });
+ * const view = {
+ *   environments: () => ["SOC_EAST", "SOC_WEST"], environment: () => undefined,
+ *   signatures: () => ["sig-042"], entries: () => [held("SOC_EAST", "p3a"), held("SOC_WEST", "p3b")],
+ * };
+ * const [finding] = await refinementConflict.detect(view, {});
+ * assert.deepEqual(finding.environments, ["SOC_EAST", "SOC_WEST"]);
+ * assert.deepEqual(
+ *   (finding.evidence.conflicts as { reason: string }[]).map(({ reason }) => reason),
+ *   ["same-rev-different-patch", "diverged-history"],
+ * );
+ * ```
+ */
+const refinementConflict = defineDetector<Record<string, never>>({
+  kind: "detector",
+  name: "refinement-conflict",
+  version: "1.0.0",
+  description: "Two environments hold incompatible patches for the same signature",
+  driftTypes: ["REFINEMENT_CONFLICT"],
+  defaultOptions: {},
+  optionsSchema: _OptionsSchema,
+  detect(view: FederationView): DriftFinding[] {
+    const findings: DriftFinding[] = [];
+    for (const signatureId of view.signatures()) {
+      const patches = _patches(view.entries(signatureId));
+      const conflicts: _Conflict[] = [];
+      for (let i = 0; i < patches.length; i++) {
+        for (let j = i + 1; j < patches.length; j++) {
+          conflicts.push(..._conflictsBetween(patches[i], patches[j]));
+        }
+      }
+      if (conflicts.length === 0) continue;
+
+      const involved = new Set(conflicts.flatMap(({ environments }) => environments));
+      const evidence: Record<string, unknown> = {};
+      for (const patch of patches) {
+        if (involved.has(patch.environmentId)) evidence[patch.environmentId] = _evidenceOf(patch);
+      }
+      evidence.conflicts = conflicts;
+      findings.push({
+        driftType: "REFINEMENT_CONFLICT",
+        signatureId,
+        environments: patches.map(({ environmentId }) => environmentId)
+          .filter((environmentId) => involved.has(environmentId)),
+        severity: "high",
+        detail: `Signature "${signatureId}" has incompatible patches: ${
+          _describe(conflicts, patches)
+        }`,
+        evidence,
+      });
+    }
+    return findings;
+  },
+});
+
+export default refinementConflict;
+
+/** Each entry's compared fields, sorted by environment, one per environment. */
+function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
+  const byEnvironment = new Map<string, _Patch>();
+  for (const held of entries) {
+    if (byEnvironment.has(held.environmentId)) continue;
+    const { rev, previousRev, patchId, lineage, changes } = held.entry;
+    const patch: _Patch = {
+      environmentId: held.environmentId,
+      held,
+      history: new Set(),
+      sets: new Map(),
+    };
+    if (Number.isInteger(rev)) patch.rev = rev;
+    if (Number.isInteger(previousRev)) patch.previousRev = previousRev;
+    if (typeof patchId === "string") {
+      patch.patchId = patchId;
+      if (Array.isArray(lineage)) {
+        for (const ancestor of lineage) {
+          if (typeof ancestor === "string") patch.history.add(ancestor);
+        }
+      }
+      patch.history.add(patchId);
+    }
+    if (Array.isArray(changes)) {
+      for (const change of changes as readonly Record<string, unknown>[]) {
+        if (change === null || typeof change !== "object") continue;
+        const { field, to } = change;
+        if (typeof field !== "string" || to === undefined) continue;
+        patch.sets.set(field, { to, canonical: canonicalString(to, "jcs") });
+      }
+    }
+    byEnvironment.set(held.environmentId, patch);
+  }
+  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+}
+
+/** Every reason the two patches are incompatible, in the order the spec lists them. */
+function _conflictsBetween(a: _Patch, b: _Patch): _Conflict[] {
+  const environments: [string, string] = [a.environmentId, b.environmentId];
+  const conflicts: _Conflict[] = [];
+  const differentPatches = a.patchId !== undefined && b.patchId !== undefined &&
+    a.patchId !== b.patchId;
+  if (differentPatches && a.rev !== undefined && a.rev === b.rev) {
+    conflicts.push({ environments, reason: "same-rev-different-patch", rev: a.rev });
+  }
+  if (differentPatches && !a.history.has(b.patchId!) && !b.history.has(a.patchId!)) {
+    conflicts.push({ environments, reason: "diverged-history" });
+  }
+  if (a.previousRev !== undefined && a.previousRev === b.previousRev) {
+    const fields = [...a.sets.keys()].filter((field) => b.sets.has(field)).sort(_byCodeUnit);
+    for (const field of fields) {
+      const [setByA, setByB] = [a.sets.get(field)!, b.sets.get(field)!];
+      if (setByA.canonical === setByB.canonical) continue;
+      conflicts.push({
+        environments,
+        reason: "conflicting-changes",
+        field,
+        previousRev: a.previousRev,
+        to: {
+          [a.environmentId]: structuredClone(setByA.to),
+          [b.environmentId]: structuredClone(setByB.to),
+        },
+      });
+    }
+  }
+  return conflicts;
+}
+
+function _evidenceOf(patch: _Patch): Record<string, unknown> {
+  const lineage = patch.held.entry.lineage;
+  return {
+    ...(patch.rev !== undefined ? { rev: patch.rev } : {}),
+    ...(patch.previousRev !== undefined ? { previousRev: patch.previousRev } : {}),
+    ...(patch.patchId !== undefined ? { patchId: patch.patchId } : {}),
+    ...(Array.isArray(lineage)
+      ? { lineage: lineage.filter((ancestor) => typeof ancestor === "string") }
+      : {}),
+    packetName: patch.held.provenance.packetName,
+    windowEnd: patch.held.provenance.windowEnd,
+  };
+}
+
+/**
+ * `SOC_EAST and SOC_WEST: both at rev 3 by different patches "p3a" and "p3b", histories
+ * diverged`, pairs joined by `; `.
+ */
+function _describe(conflicts: _Conflict[], patches: _Patch[]): string {
+  const patchIdOf = new Map(patches.map(({ environmentId, patchId }) => [environmentId, patchId]));
+  const byPair = new Map<string, string[]>();
+  for (const conflict of conflicts) {
+    const [a, b] = conflict.environments;
+    const pair = `${a} and ${b}`;
+    const patchIds = `"${patchIdOf.get(a)}" and "${patchIdOf.get(b)}"`;
+    const reasons = byPair.get(pair) ?? [];
+    // A fork's reason already names both patches; the divergence need not repeat them.
+    const text = conflict.reason === "diverged-history" && reasons.length > 0
+      ? "histories diverged"
+      : _reasonText(conflict, patchIds);
+    byPair.set(pair, [...reasons, text]);
+  }
+  return [...byPair.entries()]
+    .map(([pair, reasons]) => `${pair}: ${reasons.join(", ")}`)
+    .join("; ");
+}
+
+function _reasonText(conflict: _Conflict, patchIds: string): string {
+  switch (conflict.reason) {
+    case "same-rev-different-patch":
+      return `both at rev ${conflict.rev} by different patches ${patchIds}`;
+    case "diverged-history":
+      return `histories diverged (${patchIds} are not in each other's lineage)`;
+    case "conflicting-changes":
+      return `field "${conflict.field}" set to different values from rev ${conflict.previousRev}`;
+  }
+}
+
+function _byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

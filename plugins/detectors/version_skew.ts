@@ -1,0 +1,140 @@
+/**
+ * The `version-skew` detector: a signature whose active `rev` differs
+ * between environments (spec, "Cross-environment drift", `VERSION_SKEW`).
+ *
+ * Only environments whose entry has a `rev` are compared and named; any
+ * difference fires. Equal revs never fire here, even when reached by
+ * different patches: that fork is a `REFINEMENT_CONFLICT`.
+ *
+ * Severity grows with the gap between the highest and the lowest rev, since
+ * a wider gap means one environment runs a signature further from the
+ * others: gap 1 → `low`, 2 → `medium`, 3 or more → `high`.
+ *
+ * Evidence, per environment id: `{ rev, patchId?, packetName, windowEnd }`.
+ *
+ * @module
+ */
+
+import type { DriftFinding, EnvironmentEntry, FederationView, Severity } from "../../core/drift.ts";
+import { defineDetector } from "../../core/plugin.ts";
+import { z } from "zod";
+
+/** This detector takes no options; unknown keys are refused. */
+const _OptionsSchema = z.strictObject({}, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys"
+      ? `Unknown option ${issue.keys.map((key) => `"${key}"`).join(", ")}: ` +
+        `detector "version-skew" takes no options`
+      : undefined,
+});
+
+/** An environment's entry that has a usable `rev`. */
+interface _Revised {
+  environmentId: string;
+  rev: number;
+  held: EnvironmentEntry;
+}
+
+/**
+ * The built-in `version-skew` detector.
+ *
+ * @example
+ * ```ts
+ * import versionSkew from "./version_skew.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const held = (environmentId: string, rev: number) => ({
+ *   environmentId, key: "sig-042", entry: { rev },
+ *   provenance: { packetName: `JRM_X_PACKET_${environmentId}`, source: "", digest: "",
+ *     windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 },
+ * });
+ * const view = {
+ *   environments: () => ["SOC_EAST", "SOC_WEST"], environment: () => undefined,
+ *   signatures: () => ["sig-042"], entries: () => [held("SOC_EAST", 3), held("SOC_WEST", 2)],
+ * };
+ * const [finding] = await versionSkew.detect(view, {});
+ * assert.equal(finding.detail, 'Signature "sig-042" is at rev 3 in SOC_EAST, rev 2 in SOC_WEST');
+ * assert.equal(finding.severity, "low");
+ * ```
+ */
+const versionSkew = defineDetector<Record<string, never>>({
+  kind: "detector",
+  name: "version-skew",
+  version: "1.0.0",
+  description: "A signature's active rev differs between environments",
+  driftTypes: ["VERSION_SKEW"],
+  defaultOptions: {},
+  optionsSchema: _OptionsSchema,
+  detect(view: FederationView): DriftFinding[] {
+    const findings: DriftFinding[] = [];
+    for (const signatureId of view.signatures()) {
+      const revised = _revised(view.entries(signatureId));
+      if (revised.length < 2) continue;
+      const revs = revised.map(({ rev }) => rev);
+      const gap = Math.max(...revs) - Math.min(...revs);
+      if (gap === 0) continue;
+      const evidence: Record<string, unknown> = {};
+      for (const { environmentId, rev, held } of revised) {
+        const patchId = held.entry.patchId;
+        evidence[environmentId] = {
+          rev,
+          ...(typeof patchId === "string" ? { patchId } : {}),
+          packetName: held.provenance.packetName,
+          windowEnd: held.provenance.windowEnd,
+        };
+      }
+      findings.push({
+        driftType: "VERSION_SKEW",
+        signatureId,
+        environments: revised.map(({ environmentId }) => environmentId),
+        severity: _severity(gap),
+        detail: `Signature "${signatureId}" is at ${_revsByEnvironment(revised)}`,
+        evidence,
+      });
+    }
+    return findings;
+  },
+});
+
+export default versionSkew;
+
+/** Entries with an integer `rev`, sorted by environment, one per environment. */
+function _revised(entries: readonly EnvironmentEntry[]): _Revised[] {
+  const byEnvironment = new Map<string, _Revised>();
+  for (const held of entries) {
+    const rev = held.entry.rev;
+    if (!Number.isInteger(rev) || byEnvironment.has(held.environmentId)) continue;
+    byEnvironment.set(held.environmentId, {
+      environmentId: held.environmentId,
+      rev: rev as number,
+      held,
+    });
+  }
+  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+}
+
+function _severity(gap: number): Severity {
+  return gap >= 3 ? "high" : gap === 2 ? "medium" : "low";
+}
+
+/** `rev 3 in SOC_EAST and SOC_NORTH, rev 2 in SOC_WEST`: highest rev first. */
+function _revsByEnvironment(revised: _Revised[]): string {
+  const byRev = new Map<number, string[]>();
+  for (const { rev, environmentId } of revised) {
+    byRev.set(rev, [...byRev.get(rev) ?? [], environmentId]);
+  }
+  return [...byRev.entries()]
+    .sort(([a], [b]) => b - a)
+    .map(([rev, environments]) => `rev ${rev} in ${_andList(environments)}`)
+    .join(", ");
+}
+
+function _andList(names: string[]): string {
+  return names.length <= 1
+    ? names.join("")
+    : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+function _byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
