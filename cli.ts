@@ -12,6 +12,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
 import { err } from "./cli/common.ts";
+import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
 
 /** The tool's version, as `jrm --version` prints it. */
@@ -32,10 +33,13 @@ export function buildProgram() {
     .exitOverride();
   for (
     const command of [
+      federateCommand(),
       gateCommand(registry),
       signCommand(registry),
       verifyCommand(registry),
       packCommand(registry),
+      hubCommand(),
+      pluginsCommand(),
     ]
   ) {
     program.addCommand(command);

@@ -178,3 +178,28 @@ export function limitsFrom(options: {
   if (options.maxDepth !== undefined) limits.maxJsonDepth = options.maxDepth;
   return limits;
 }
+
+/**
+ * The time a report is stamped with: `--now`, else `SOURCE_DATE_EPOCH`
+ * (seconds), else the current time; so runs can be made byte-identical.
+ */
+export function resolveNow(flag?: string): string {
+  if (flag !== undefined) {
+    const time = Date.parse(flag);
+    if (Number.isNaN(time)) throw new UsageError(`--now "${flag}" is not an ISO 8601 date-time`);
+    return new Date(time).toISOString();
+  }
+  let epoch: string | undefined;
+  try {
+    epoch = Deno.env.get("SOURCE_DATE_EPOCH");
+  } catch {
+    epoch = undefined;
+  }
+  if (epoch !== undefined && epoch !== "") {
+    if (!/^\d+$/.test(epoch)) {
+      throw new UsageError(`SOURCE_DATE_EPOCH "${epoch}" is not a whole number of seconds`);
+    }
+    return new Date(Number(epoch) * 1000).toISOString();
+  }
+  return new Date().toISOString();
+}

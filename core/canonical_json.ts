@@ -82,7 +82,7 @@ export class JsonNumber {
    * @returns a raw JSON value holding the source text
    */
   toJSON(): unknown {
-    return JSON.rawJSON(this.source);
+    return (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(this.source);
   }
 }
 

@@ -100,6 +100,7 @@ async function makeTempBeside(path: string): Promise<string> {
   const dir = slash === -1 ? "." : path.slice(0, slash) || "/";
   const base = slash === -1 ? path : path.slice(slash + 1);
   try {
+    await Deno.mkdir(dir, { recursive: true });
     return await Deno.makeTempFile({ dir, prefix: `.${base}.`, suffix: ".tmp" });
   } catch (error) {
     throw new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
@@ -128,4 +129,78 @@ export async function readInputFile(path: string, what: string): Promise<Uint8Ar
   } catch (error) {
     throw new UsageError(`Cannot read ${what} "${path}": ${describeFsError(error)}`);
   }
+}
+
+/** A file being written atomically: nothing appears at the target until {@link AtomicWriter.commit}. */
+export interface AtomicWriter {
+  /** Append text (buffered). */
+  write(text: string): Promise<void>;
+  /** Flush, close and rename over the target. */
+  commit(): Promise<void>;
+  /** Close and remove the temporary file; the target is untouched. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Open a target for streaming, atomic writing: writes go to a temporary file
+ * beside it, renamed over the target on commit and removed on abort.
+ * @param path the target file
+ * @returns the writer
+ * @example
+ * ```ts
+ * import { openAtomic } from "./fs.ts";
+ * const dir = await Deno.makeTempDir();
+ * const writer = await openAtomic(`${dir}/graph.jsonl`);
+ * await writer.write("{}\n");
+ * await writer.commit();
+ * console.assert(await Deno.readTextFile(`${dir}/graph.jsonl`) === "{}\n");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openAtomic(path: string): Promise<AtomicWriter> {
+  const temp = await makeTempBeside(path);
+  const file = await Deno.open(temp, { write: true, truncate: true });
+  const encoder = new TextEncoder();
+  let buffer = "";
+  let closed = false;
+  const flush = async () => {
+    let bytes = encoder.encode(buffer);
+    buffer = "";
+    while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+  };
+  const fail = (error: unknown) =>
+    new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
+  const writer: AtomicWriter = {
+    async write(text: string) {
+      buffer += text;
+      if (buffer.length >= 1 << 20) {
+        try {
+          await flush();
+        } catch (error) {
+          throw fail(error);
+        }
+      }
+    },
+    async commit() {
+      try {
+        await flush();
+        file.close();
+        closed = true;
+        await Deno.rename(temp, path);
+      } catch (error) {
+        await writer.abort();
+        throw fail(error);
+      }
+    },
+    async abort() {
+      if (!closed) {
+        closed = true;
+        try {
+          file.close();
+        } catch { /* already closed */ }
+      }
+      await Deno.remove(temp).catch(() => {});
+    },
+  };
+  return writer;
 }

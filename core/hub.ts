@@ -46,7 +46,7 @@ export interface PacketRecord extends Provenance {
 /** What happened to one input. */
 export type IngestOutcome =
   | { kind: "accepted"; record: PacketRecord }
-  | { kind: "rejected"; result: GateResult }
+  | { kind: "rejected"; result: GateResult; packetName?: string; environmentId?: string }
   | { kind: "duplicate"; source: string; digest: string; duplicateOf: string };
 
 interface EnvironmentState {
@@ -363,22 +363,16 @@ export async function ingestFiles(
           record: await state.fold(result.packet!, options.graphSink),
         });
       } else {
+        // The rejected packet's content is dropped; its name and environment stay for the report.
         outcomes.push({
           kind: "rejected",
-          result: { ...result, packet: undefined, ...summary(result) },
+          result: { ...result, packet: undefined },
+          packetName: result.packet?.manifest.packetName,
+          environmentId: result.packet?.manifest.environmentId,
         });
       }
     }
     options.onProgress?.(++done, order.length);
   }
   return { state, outcomes };
-}
-
-function summary(
-  result: GateResult,
-): Partial<GateResult> & { packetName?: string; environmentId?: string } {
-  return {
-    packetName: result.packet?.manifest.packetName,
-    environmentId: result.packet?.manifest.environmentId,
-  };
 }

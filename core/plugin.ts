@@ -72,7 +72,8 @@ export interface ReporterPlugin<Report = unknown> extends PluginBase {
 }
 
 /** Any plugin. */
-export type Plugin = DetectorPlugin<never> | SignerPlugin | ReporterPlugin<never>;
+// deno-lint-ignore no-explicit-any -- a registry holds detectors and reporters of every option and report type
+export type Plugin = DetectorPlugin<any> | SignerPlugin | ReporterPlugin<any>;
 
 /**
  * Identity helper for detectors, for type inference.
@@ -283,6 +284,7 @@ export class PluginRegistry {
  * list). Every problem is a {@link UsageError} naming the file.
  * @param registry where to register
  * @param specifier a file path or URL
+ * @param preloaded the module, when it is already imported (a compiled binary's plugins)
  * @returns the plugins loaded
  * @example
  * ```ts
@@ -297,16 +299,21 @@ export class PluginRegistry {
 export async function loadPluginModule(
   registry: PluginRegistry,
   specifier: string,
+  preloaded?: Record<string, unknown>,
 ): Promise<Plugin[]> {
-  const url = /^[a-z]+:/i.test(specifier)
-    ? specifier
-    : new URL(specifier, `file://${Deno.cwd()}/`).href;
   let module: Record<string, unknown>;
-  try {
-    module = await import(url);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new UsageError(`Cannot load plugin file "${specifier}": ${reason}`);
+  if (preloaded) {
+    module = preloaded;
+  } else {
+    const url = /^[a-z]+:/i.test(specifier)
+      ? specifier
+      : new URL(specifier, `file://${Deno.cwd()}/`).href;
+    try {
+      module = await import(url);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new UsageError(`Cannot load plugin file "${specifier}": ${reason}`);
+    }
   }
   if (!("default" in module)) {
     throw new UsageError(`Cannot load plugin file "${specifier}": it has no default export`);

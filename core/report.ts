@@ -9,7 +9,8 @@
  */
 
 import { z } from "zod";
-import { SEVERITIES } from "./drift.ts";
+import { type DetectionResult, SEVERITIES } from "./drift.ts";
+import type { Ingestion } from "./hub.ts";
 
 /** The version of the report layout written in `reportVersion`. */
 export const REPORT_VERSION = 1;
@@ -123,4 +124,80 @@ export function parseReport(value: unknown, path: string): FederationReport {
     throw new Error(`"${path}" is not a federation report: field "${at}": ${issue.message}`);
   }
   return result.data;
+}
+
+/**
+ * Assemble the federation report from an ingestion and a detection run.
+ * Everything in it is sorted, so the same inputs and the same `generatedAt`
+ * give a byte-identical report.
+ * @param ingestion the hub's state and outcomes
+ * @param detection the detectors' drifts, runs and errors
+ * @param generatedAt the report's time, ISO 8601
+ * @returns the report
+ * @example
+ * ```ts
+ * import { buildReport } from "./report.ts";
+ * import { FederationState } from "./hub.ts";
+ * const report = buildReport(
+ *   { state: new FederationState(), outcomes: [] },
+ *   { drifts: [], runs: [], errors: [] },
+ *   "2026-01-01T00:00:00Z",
+ * );
+ * console.assert(report.packetsIngested === 0 && report.environments.length === 0);
+ * ```
+ */
+export function buildReport(
+  ingestion: Ingestion,
+  detection: DetectionResult,
+  generatedAt: string,
+): FederationReport {
+  const stats = ingestion.state.stats();
+  const bySource = (a: { source: string }, b: { source: string }) =>
+    a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
+  const rejected = ingestion.outcomes.flatMap((outcome) =>
+    outcome.kind === "rejected"
+      ? [{
+        source: outcome.result.source,
+        packetName: outcome.packetName ?? null,
+        environmentId: outcome.environmentId ?? null,
+        reasonCode: outcome.result.reasonCode,
+        violations: outcome.result.violations.map((violation) => ({ ...violation })),
+      }]
+      : []
+  ).sort(bySource);
+  const duplicates = ingestion.outcomes.flatMap((outcome) =>
+    outcome.kind === "duplicate"
+      ? [{ source: outcome.source, digest: outcome.digest, duplicateOf: outcome.duplicateOf }]
+      : []
+  ).sort(bySource);
+  const perEnvironment: Record<string, { nodes: number; edges: number }> = {};
+  let nodes = 0;
+  let edges = 0;
+  for (const [env, s] of Object.entries(stats)) {
+    perEnvironment[env] = { nodes: s.graphNodes, edges: s.graphEdges };
+    nodes += s.graphNodes;
+    edges += s.graphEdges;
+  }
+  return {
+    reportVersion: REPORT_VERSION,
+    generatedAt,
+    environments: Object.keys(stats),
+    packetsIngested: ingestion.outcomes.filter((o) => o.kind === "accepted").length,
+    packetsRejected: rejected,
+    duplicates,
+    crossEnvDrifts: detection.drifts.map((drift) => ({
+      driftId: drift.driftId,
+      driftType: drift.driftType,
+      severity: drift.severity,
+      environments: drift.environments,
+      signatureId: drift.signatureId,
+      detail: drift.detail,
+      evidence: drift.evidence,
+      detector: drift.detector,
+    })),
+    mergedGraph: { nodes, edges, perEnvironment },
+    environmentStats: stats,
+    detectors: detection.runs,
+    detectorErrors: detection.errors,
+  };
 }

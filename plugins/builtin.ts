@@ -6,11 +6,20 @@
  */
 
 import { type Plugin, PluginRegistry } from "../core/plugin.ts";
+import postureDivergence from "./detectors/posture_divergence.ts";
+import refinementConflict from "./detectors/refinement_conflict.ts";
+import versionSkew from "./detectors/version_skew.ts";
 import ed25519 from "./signers/ed25519.ts";
 import hmacSha256 from "./signers/hmac_sha256.ts";
 
 /** The built-in plugins, in registration order. */
-export const BUILTIN_PLUGINS: readonly Plugin[] = [hmacSha256, ed25519];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [
+  versionSkew,
+  postureDivergence,
+  refinementConflict,
+  hmacSha256,
+  ed25519,
+];
 
 /**
  * A registry holding every built-in plugin.

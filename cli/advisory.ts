@@ -1,0 +1,332 @@
+/**
+ * The advisory commands: `advisory publish`, `accept`, `decline`, `list` and
+ * `show`, over the ledger of `core/store.ts`.
+ *
+ * The ledger is `--store FILE`, else `$JRM_STORE`, else
+ * `./.jrm/ledger.sqlite`. Times are recorded from `--now`, else
+ * `SOURCE_DATE_EPOCH`, else the clock. The commands need read and write
+ * access to the ledger's directory (and the report and `--out` files) and
+ * `--allow-env=JRM_STORE,SOURCE_DATE_EPOCH`; nothing else.
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import {
+  accept,
+  type Advisory,
+  ADVISORY_STATUSES,
+  type AdvisoryTransition,
+  decline,
+  getAdvisory,
+  listAdvisories,
+  publish,
+  type PublishResult,
+} from "../core/advisory.ts";
+import { PacketError, UsageError } from "../core/errors.ts";
+import { readInputFile, writeFileAtomic } from "../core/fs.ts";
+import { parseJson } from "../core/json.ts";
+import { type FederationReport, parseReport } from "../core/report.ts";
+import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
+import { color, out, outJson } from "./common.ts";
+
+/**
+ * The `advisory` command group.
+ * @returns the commander command, with its subcommands
+ * @example
+ * ```ts
+ * import { advisoryCommand } from "./advisory.ts";
+ * const names = advisoryCommand().commands.map((c) => c.name());
+ * console.assert(names.join() === "publish,accept,decline,list,show");
+ * ```
+ */
+export function advisoryCommand() {
+  const advisory = new Command("advisory").description(
+    "turn drift into advisories that operators accept or decline, kept in a shared ledger",
+  );
+
+  advisory.command("publish")
+    .description("publish a federation report's drift as advisories (idempotent)")
+    .requiredOption("--from <report>", "the federation report (JSON)")
+    .option("--out <file>", "also write the report's advisories, as they now stand, as JSON")
+    .option("--by <name>", "who publishes, for the history", "jrm")
+    .option("--allow-older-report", "publish a report older than the newest one already published")
+    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .option("--json", "print only JSON on stdout")
+    .action(async (options) => {
+      const report = await readReport(options.from);
+      const now = timeToRecord(options.now);
+      const path = storePath(options.store);
+      const outFile = options.out;
+      const result = await withLedger(path, true, (ledger) =>
+        publish(ledger, report, {
+          now,
+          by: options.by,
+          allowOlderReport: options.allowOlderReport,
+          // Written before COMMIT: if it cannot be written, the ledger keeps nothing.
+          beforeCommit: outFile === undefined ? undefined : (done) =>
+            writeFileAtomic(
+              outFile,
+              JSON.stringify({ advisories: done.advisories }, null, 2) + "\n",
+            ),
+        }));
+      if (options.json) outJson({ ledger: path, ...result });
+      else printPublished(options.from, path, result);
+    });
+
+  advisory.command("accept")
+    .description("accept a published advisory")
+    .argument("<id>", "the advisory id")
+    .requiredOption("--by <name>", "who accepts")
+    .option("--reason <text>", "why")
+    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .option("--json", "print only JSON on stdout")
+    .action(async (id, options) => {
+      const now = timeToRecord(options.now);
+      const done = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) => accept(ledger, id, { by: options.by, reason: options.reason, now }),
+      );
+      printDecision(done, options.json);
+    });
+
+  advisory.command("decline")
+    .description("decline a published advisory, saying why")
+    .argument("<id>", "the advisory id")
+    .requiredOption("--by <name>", "who declines")
+    .requiredOption("--reason <text>", "why")
+    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .option("--json", "print only JSON on stdout")
+    .action(async (id, options) => {
+      const now = timeToRecord(options.now);
+      const done = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) => decline(ledger, id, { by: options.by, reason: options.reason, now }),
+      );
+      printDecision(done, options.json);
+    });
+
+  advisory.command("list")
+    .description("list advisories, most severe first")
+    .addOption(new Option("--status <status>", "only this status").choices(ADVISORY_STATUSES))
+    .option("--type <driftType>", "only this drift type")
+    .option("--env <environment>", "only advisories involving this environment")
+    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--json", "print only JSON on stdout")
+    .action(async (options) => {
+      const advisories = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) =>
+          listAdvisories(ledger, {
+            status: options.status,
+            driftType: options.type,
+            environment: options.env,
+          }),
+      );
+      if (options.json) {
+        outJson({ advisories });
+        return;
+      }
+      if (advisories.length === 0) out("No advisories");
+      for (const advisory of advisories) out(summaryLine(advisory));
+    });
+
+  advisory.command("show")
+    .description("show one advisory with its history")
+    .argument("<id>", "the advisory id")
+    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--json", "print only JSON on stdout")
+    .action(async (id, options) => {
+      const advisory = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) => getAdvisory(ledger, id),
+      );
+      if (options.json) outJson(advisory);
+      else printAdvisory(advisory);
+    });
+
+  return advisory;
+}
+
+async function readReport(path: string): Promise<FederationReport> {
+  const bytes = await readInputFile(path, "report");
+  let value: unknown;
+  try {
+    value = parseJson(bytes, { file: path });
+  } catch (error) {
+    if (error instanceof PacketError) throw new UsageError(error.message);
+    throw error;
+  }
+  try {
+    return parseReport(value, path);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+async function withLedger<T>(
+  path: string,
+  create: boolean,
+  work: (ledger: Ledger) => T | Promise<T>,
+): Promise<T> {
+  const ledger = openLedger(path, { create });
+  try {
+    return await work(ledger);
+  } finally {
+    ledger.close();
+  }
+}
+
+function storePath(option: string | undefined): string {
+  if (option !== undefined) return resolveStorePath(option);
+  return resolveStorePath(undefined, readEnv("JRM_STORE", true));
+}
+
+function timeToRecord(option: string | undefined): Date | undefined {
+  if (option !== undefined) {
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+    const time = new Date(option);
+    if (!iso.test(option) || Number.isNaN(time.getTime())) {
+      throw new UsageError(`--now needs an ISO 8601 date-time with a zone, not "${option}"`);
+    }
+    return time;
+  }
+  const epoch = readEnv("SOURCE_DATE_EPOCH", false);
+  if (epoch === undefined || epoch === "") return undefined;
+  if (!/^\d{1,15}$/.test(epoch)) {
+    throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, not "${epoch}"`);
+  }
+  return new Date(Number(epoch) * 1000);
+}
+
+/**
+ * An environment variable. Without permission to read it, a variable that
+ * chooses where data goes is an error (guessing could write to the wrong
+ * ledger); an optional one counts as unset.
+ */
+function readEnv(name: string, required: boolean): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    if (!required) return undefined;
+    throw new UsageError(`Cannot read ${name}: give --store, or run with --allow-env=${name}`);
+  }
+}
+
+// ---------------------------------------------------------------- printing
+
+/** Data from reports and operators reaches the terminal only without control characters. */
+function safe(text: string): string {
+  let result = "";
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
+      code === 0x2029;
+    result += control ? `\\u${code.toString(16).padStart(4, "0")}` : char;
+  }
+  return result;
+}
+
+function summaryLine(advisory: Advisory): string {
+  const targets = advisory.sourceEnv === null
+    ? advisory.targetEnvs.join(", ")
+    : `${advisory.sourceEnv} → ${advisory.targetEnvs.join(", ")}`;
+  return [
+    advisory.advisoryId,
+    statusText(advisory.status, 9),
+    advisory.severity.padEnd(8),
+    safe(advisory.driftType),
+    safe(advisory.signatureId),
+    safe(targets),
+  ].join("  ");
+}
+
+function statusText(status: Advisory["status"], width = 0): string {
+  const text = status.padEnd(width);
+  switch (status) {
+    case "published":
+      return color.yellow(text);
+    case "accepted":
+      return color.green(text);
+    case "declined":
+      return color.red(text);
+    default:
+      return color.dim(text);
+  }
+}
+
+function printPublished(report: string, ledger: string, result: PublishResult): void {
+  out(
+    `Published "${safe(report)}" to ledger "${
+      safe(ledger)
+    }": ${result.advisories.length} advisories (${result.created.length} new, ${result.reopened.length} reopened, ${result.changed.length} changed, ${result.unchanged.length} unchanged), ${result.resolved.length} resolved`,
+  );
+  const byId = new Map(result.advisories.map((a) => [a.advisoryId, a]));
+  const sections: [string, string[]][] = [
+    ["new", result.created],
+    ["reopened", result.reopened],
+    ["changed", result.changed],
+  ];
+  for (const [label, ids] of sections) {
+    for (const id of ids) {
+      const advisory = byId.get(id)!;
+      out(`  ${label.padEnd(8)}  ${id}  ${advisory.severity}  ${safe(advisory.recommendation)}`);
+    }
+  }
+  for (const id of result.resolved) out(`  ${"resolved".padEnd(8)}  ${id}`);
+  if (result.uncovered.length > 0) {
+    out(
+      color.dim(
+        `  ${result.uncovered.length} open advisory(ies) not in the report were left as they were: the report does not cover their environments or drift type`,
+      ),
+    );
+  }
+}
+
+function printDecision(advisory: Advisory, json: boolean | undefined): void {
+  if (json) {
+    outJson(advisory);
+    return;
+  }
+  const last = advisory.history[advisory.history.length - 1];
+  const verb = advisory.status === "accepted" ? "Accepted" : "Declined";
+  out(
+    `${verb} ${advisory.advisoryId} (${safe(advisory.driftType)} on "${
+      safe(advisory.signatureId)
+    }") by ${safe(last.by)}: ${safe(advisory.recommendation)}`,
+  );
+}
+
+function printAdvisory(advisory: Advisory): void {
+  const field = (name: string, value: string) => out(`${(name + ":").padEnd(16)}${value}`);
+  out(`${color.bold(advisory.advisoryId)}  ${statusText(advisory.status)}`);
+  field("drift type", safe(advisory.driftType));
+  field("severity", advisory.severity);
+  field("signature", safe(advisory.signatureId));
+  field("environments", safe(advisory.environments.join(", ")));
+  field("source", safe(advisory.sourceEnv ?? "(none)"));
+  field("targets", safe(advisory.targetEnvs.join(", ")));
+  field("action", advisory.action);
+  field("recommendation", safe(advisory.recommendation));
+  field("drift", `${advisory.detail.driftId} from ${safe(advisory.detail.detector)}`);
+  field("description", safe(advisory.detail.description));
+  field("evidence", safe(JSON.stringify(advisory.detail.evidence)));
+  field("fingerprint", advisory.evidenceFingerprint);
+  field("created", advisory.createdAt);
+  field("updated", advisory.updatedAt);
+  out("history:");
+  for (const entry of advisory.history) out(`  ${historyLine(entry)}`);
+}
+
+function historyLine(entry: AdvisoryTransition): string {
+  const move = `${entry.from ?? "(new)"} → ${entry.to}`;
+  const reason = entry.reason === null ? "" : `: ${safe(entry.reason)}`;
+  return `${entry.at}  ${safe(entry.by)}  ${move}${reason}`;
+}

@@ -1,0 +1,315 @@
+/**
+ * The hub commands: `federate` (the main job), `hub replay` and
+ * `plugins list`.
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import { type Config, loadConfig, parseOptionFlags, resolveDetectorRuns } from "../core/config.ts";
+import { runDetectors } from "../core/drift.ts";
+import { UsageError } from "../core/errors.ts";
+import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
+import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
+import { expandInputs } from "../core/inputs.ts";
+import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
+import { buildReport, type FederationReport } from "../core/report.ts";
+import { builtinRegistry } from "../plugins/builtin.ts";
+import {
+  collect,
+  color,
+  err,
+  limitsFrom,
+  out,
+  outJson,
+  resolveKeyring,
+  resolveNow,
+  setExitCode,
+  withKeyringOptions,
+  withLimitOptions,
+} from "./common.ts";
+import { progress } from "./progress.ts";
+import { table } from "./table.ts";
+
+/** Plugins compiled into the binary (see `deno task compile`); set by the generated entry module. */
+export const compiledPlugins: { specifier: string; module: Record<string, unknown> }[] = [];
+
+/** A registry with the built-ins, compiled-in plugins, the config's plugins and `--plugin` files. */
+export async function registryFor(config: Config, pluginFlags: string[]): Promise<PluginRegistry> {
+  const registry = builtinRegistry();
+  for (const { specifier, module } of compiledPlugins) {
+    await loadPluginModule(registry, specifier, module);
+  }
+  for (const path of [...config.pluginPaths, ...pluginFlags]) {
+    await loadPluginModule(registry, path);
+  }
+  return registry;
+}
+
+function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
+  command: Command<A, O>,
+) {
+  return withLimitOptions(withKeyringOptions(
+    command
+      .option("--packets <paths...>", "packet files, directories or globs")
+      .option(
+        "--allow-env <env>",
+        "accept only these environments (repeatable)",
+        collect,
+        [] as string[],
+      )
+      .option("--require-signature", "reject unsigned packets (needs a key)")
+      .option("--plugin <path>", "load a plugin module (repeatable)", collect, [] as string[])
+      .option("--config <path>", "config file (default: ./jrm.config.json when present)")
+      .option("--json", "print only JSON on stdout"),
+  ));
+}
+
+type HubFlags = {
+  packets?: string[];
+  allowEnv: string[];
+  requireSignature?: true;
+  plugin: string[];
+  config?: string;
+  json?: true;
+  keyFile?: string;
+  keyEnv?: string;
+  keyring?: string;
+  algorithm: string;
+  keyId?: string;
+  maxEntries?: number;
+  maxEntryBytes?: number;
+  maxTotalBytes?: number;
+  maxRatio?: number;
+  maxDepth?: number;
+};
+
+async function ingestFromFlags(
+  flags: HubFlags,
+  config: Config,
+  registry: PluginRegistry,
+  graphSink?: (record: GraphRecord) => Promise<void>,
+): Promise<Ingestion> {
+  if (!flags.packets || flags.packets.length === 0) {
+    throw new UsageError("Give the packets to ingest with --packets");
+  }
+  const keyring = await resolveKeyring(registry, flags, flags.json);
+  const files = await expandInputs(flags.packets);
+  const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
+  const requireSignature = flags.requireSignature ?? config.requireSignature;
+  const bar = progress("packets", flags.json === true);
+  try {
+    return await ingestFiles(files, {
+      keyring,
+      requireSignature,
+      allowedEnvs: allowEnvs,
+      limits: { ...config.archiveLimits, ...limitsFrom(flags) },
+      onProgress: (done, total) => bar.update(done, total),
+      graphSink,
+    });
+  } finally {
+    bar.finish();
+  }
+}
+
+function summarize(report: FederationReport, outPath: string): void {
+  const rejected = report.packetsRejected.length;
+  out(color.bold(`Federation report written to "${outPath}"`));
+  out("");
+  out(table(
+    ["ENVIRONMENT", "PACKETS", "WINDOWS", "SIGNATURES", "GRAPH NODES"],
+    Object.entries(report.environmentStats).map(([env, s]) => [
+      env,
+      String(s.packets),
+      `${s.windowStart} .. ${s.windowEnd}`,
+      String(s.signatures),
+      String(s.graphNodes),
+    ]),
+  ));
+  out("");
+  const byType = new Map<string, number>();
+  const bySeverity = new Map<string, number>();
+  for (const drift of report.crossEnvDrifts) {
+    byType.set(drift.driftType, (byType.get(drift.driftType) ?? 0) + 1);
+    bySeverity.set(drift.severity, (bySeverity.get(drift.severity) ?? 0) + 1);
+  }
+  const counts = (map: Map<string, number>) =>
+    [...map].sort().map(([key, n]) => `${key} ${n}`).join(", ") || "none";
+  out(
+    table(["", ""], [
+      [
+        "packets",
+        `${report.packetsIngested} accepted, ${rejected} rejected, ${report.duplicates.length} duplicate`,
+      ],
+      ["drift", `${report.crossEnvDrifts.length} (${counts(byType)})`],
+      ["severity", counts(bySeverity)],
+      ["detectors", report.detectors.map((d) => `${d.name}@${d.version}`).join(", ")],
+    ]).split("\n").slice(1).join("\n"),
+  );
+  if (report.crossEnvDrifts.length > 0) {
+    const shown = report.crossEnvDrifts.slice(0, 20);
+    out("");
+    out(table(
+      ["TYPE", "SEVERITY", "SIGNATURE", "ENVIRONMENTS", "DRIFT ID"],
+      shown.map((d) => [
+        d.driftType,
+        d.severity === "high" || d.severity === "critical" ? color.red(d.severity) : d.severity,
+        d.signatureId,
+        d.environments.join(","),
+        d.driftId,
+      ]),
+    ));
+    if (report.crossEnvDrifts.length > shown.length) {
+      out(color.dim(`... and ${report.crossEnvDrifts.length - shown.length} more in "${outPath}"`));
+    }
+  }
+  if (rejected > 0) {
+    out("");
+    out(color.red(`${rejected} packet(s) rejected:`));
+    for (const packet of report.packetsRejected) {
+      out(`  ${packet.source}`);
+      for (const v of packet.violations) out(`    ${color.yellow(v.code)}  ${v.message}`);
+    }
+  }
+  for (const error of report.detectorErrors) {
+    out(color.red(`detector "${error.detector}" failed in "${error.hook}": ${error.message}`));
+  }
+}
+
+/** `jrm federate`. */
+export function federateCommand() {
+  return withHubOptions(
+    new Command("federate")
+      .description("ingest packets from every environment and report cross-environment drift")
+      .requiredOption("--out <path>", "where to write the federation report (JSON)")
+      .option("--graph-out <path>", "write the merged memory graph here (JSON lines, streamed)")
+      .option(
+        "--option <detector.key=value>",
+        "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
+        collect,
+        [] as string[],
+      )
+      .option(
+        "--threshold <decimal>",
+        "shorthand for --option posture-divergence.threshold=<decimal>",
+      )
+      .option("--now <iso>", "the report's generatedAt (default: SOURCE_DATE_EPOCH, else now)")
+      .addOption(
+        new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
+      ),
+  ).action(async (flags) => {
+    const config = await loadConfig(flags.config);
+    const registry = await registryFor(config, flags.plugin);
+    const optionFlags = parseOptionFlags(flags.option);
+    if (flags.threshold !== undefined) {
+      (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
+    }
+    const detectors = resolveDetectorRuns(registry, config, optionFlags);
+    const generatedAt = resolveNow(flags.now);
+    let graph: AtomicWriter | undefined;
+    if (flags.graphOut) graph = await openAtomic(flags.graphOut);
+    let report: FederationReport;
+    try {
+      const ingestion = await ingestFromFlags(
+        flags,
+        config,
+        registry,
+        graph ? (record) => graph!.write(JSON.stringify(record) + "\n") : undefined,
+      );
+      const detection = await runDetectors(ingestion.state.view(), detectors);
+      report = buildReport(ingestion, detection, generatedAt);
+      await writeFileAtomic(flags.out, JSON.stringify(report, null, 2) + "\n");
+      await graph?.commit();
+    } catch (error) {
+      await graph?.abort();
+      throw error;
+    }
+    if (flags.json) outJson(report);
+    else summarize(report, flags.out);
+    if (report.detectorErrors.length > 0) {
+      if (!flags.json) err("error: a detector failed; the drift list is incomplete");
+      setExitCode(1);
+    } else if (flags.detailedExitcode && report.crossEnvDrifts.length > 0) {
+      setExitCode(2);
+    }
+  });
+}
+
+/** `jrm hub` (with `replay`). */
+export function hubCommand() {
+  const hub = new Command("hub").description("the hub's per-environment state");
+  hub.addCommand(
+    withHubOptions(
+      new Command("replay")
+        .description(
+          "ingest packets in window order and write the per-environment state detection reads",
+        )
+        .requiredOption("--out <path>", "where to write the state (JSON)")
+        .option("--now <iso>", "the state's generatedAt (default: SOURCE_DATE_EPOCH, else now)"),
+    ).action(async (flags) => {
+      const config = await loadConfig(flags.config);
+      const registry = await registryFor(config, flags.plugin);
+      const ingestion = await ingestFromFlags(flags, config, registry);
+      const rejected = ingestion.outcomes.filter((o) => o.kind === "rejected");
+      const state = {
+        generatedAt: resolveNow(flags.now),
+        ...ingestion.state.toJSON(),
+        packetsRejected: rejected.map((o) => o.kind === "rejected" ? o.result.source : "").sort(),
+        duplicates: ingestion.outcomes.flatMap((o) => o.kind === "duplicate" ? [o.source] : [])
+          .sort(),
+      };
+      await writeFileAtomic(flags.out, JSON.stringify(state, null, 2) + "\n");
+      if (flags.json) outJson(state);
+      else {
+        const stats = ingestion.state.stats();
+        out(`Hub state written to "${flags.out}"`);
+        out(table(
+          ["ENVIRONMENT", "PACKETS", "LATEST WINDOW END", "SIGNATURES"],
+          Object.entries(stats).map((
+            [env, s],
+          ) => [env, String(s.packets), s.windowEnd, String(s.signatures)]),
+        ));
+        if (rejected.length > 0) {
+          out(color.red(`${rejected.length} packet(s) rejected (see gate validate)`));
+        }
+      }
+    }),
+  );
+  return hub;
+}
+
+/** `jrm plugins` (with `list`). */
+export function pluginsCommand() {
+  const plugins = new Command("plugins").description("the plugins in use");
+  plugins.addCommand(
+    new Command("list")
+      .description("list built-in and loaded plugins")
+      .option(
+        "--plugin <path>",
+        "also load this plugin module (repeatable)",
+        collect,
+        [] as string[],
+      )
+      .option("--config <path>", "config file (default: ./jrm.config.json when present)")
+      .option("--json", "print only JSON on stdout")
+      .action(async (flags) => {
+        const config = await loadConfig(flags.config);
+        const registry = await registryFor(config, flags.plugin);
+        const rows = registry.list().map(({ plugin, origin }) => ({
+          kind: plugin.kind,
+          name: plugin.name,
+          version: plugin.version,
+          origin,
+          description: plugin.description ?? "",
+        }));
+        if (flags.json) outJson(rows);
+        else {
+          out(table(
+            ["KIND", "NAME", "VERSION", "ORIGIN", "DESCRIPTION"],
+            rows.map((r) => [r.kind, r.name, r.version, r.origin, r.description]),
+          ));
+        }
+      }),
+  );
+  return plugins;
+}

@@ -1,0 +1,234 @@
+/**
+ * The configuration file (`jrm.config.json` by default) and how detector
+ * options are resolved: each detector's defaults, then the config file, then
+ * flags, checked against the detector's schema before anything runs.
+ *
+ * ```json
+ * {
+ *   "plugins": ["./examples/stale_environment.ts"],
+ *   "detectors": {
+ *     "posture-divergence": { "threshold": 0.25 },
+ *     "stale-environment": { "maxLagMinutes": 90 }
+ *   },
+ *   "disabledDetectors": ["version-skew"],
+ *   "allowEnvs": ["SOC_EAST", "SOC_WEST"],
+ *   "requireSignature": true,
+ *   "limits": { "maxEntryBytes": 268435456 }
+ * }
+ * ```
+ *
+ * Plugin paths are relative to the config file.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { ArchiveLimits } from "./archive.ts";
+import type { DetectorRun } from "./drift.ts";
+import { UsageError } from "./errors.ts";
+import { describeFsError } from "./fs.ts";
+import type { PluginRegistry } from "./plugin.ts";
+
+/** The default config file name, looked for in the working directory. */
+export const DEFAULT_CONFIG_FILE = "jrm.config.json";
+
+/** The config file's schema: unknown keys are refused, so a typo is caught. */
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  plugins: z.array(z.string().min(1)).default([]),
+  detectors: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  disabledDetectors: z.array(z.string()).default([]),
+  allowEnvs: z.array(z.string().min(1)).optional(),
+  requireSignature: z.boolean().optional(),
+  limits: z.strictObject({
+    maxEntries: z.int().positive().optional(),
+    maxEntryBytes: z.int().positive().optional(),
+    maxTotalBytes: z.int().positive().optional(),
+    maxCompressionRatio: z.number().positive().optional(),
+    maxJsonDepth: z.int().positive().optional(),
+  }).default({}),
+});
+
+/** A loaded config. */
+export interface Config extends z.infer<typeof ConfigSchema> {
+  /** The file it came from, or undefined for the built-in defaults. */
+  path?: string;
+  /** Plugin paths resolved against the config file's directory. */
+  pluginPaths: string[];
+  /** Limits as the archive reader takes them. */
+  archiveLimits: Partial<ArchiveLimits>;
+}
+
+/**
+ * Load a config file. Without an explicit path, `jrm.config.json` in the
+ * working directory is used when it exists, else the defaults.
+ * @param path the file given with `--config`, if any
+ * @returns the config
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ detectors: { "posture-divergence": { threshold: 0.2 } } }));
+ * const config = await loadConfig(`${dir}/c.json`);
+ * console.assert(config.detectors["posture-divergence"].threshold === 0.2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadConfig(path?: string): Promise<Config> {
+  let file = path;
+  let text: string | undefined;
+  if (file === undefined) {
+    try {
+      text = await Deno.readTextFile(DEFAULT_CONFIG_FILE);
+      file = DEFAULT_CONFIG_FILE;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new UsageError(
+          `Cannot read config "${DEFAULT_CONFIG_FILE}": ${describeFsError(error)}`,
+        );
+      }
+    }
+  } else {
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      throw new UsageError(`Cannot read config "${file}": ${describeFsError(error)}`);
+    }
+  }
+  let raw: unknown = {};
+  if (text !== undefined) {
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new UsageError(
+        `Config "${file}" is not valid JSON: ${(error as Error).message.split("\n")[0]}`,
+      );
+    }
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = issue.path.length > 0 ? issue.path.join(".") : "(root)";
+    throw new UsageError(`Config "${file}" is invalid at "${at}": ${issue.message}`);
+  }
+  const dir = file && file.includes("/") ? file.slice(0, file.lastIndexOf("/") + 1) : "";
+  const config = parsed.data;
+  return {
+    ...config,
+    path: file,
+    pluginPaths: config.plugins.map((
+      p,
+    ) => (p.startsWith("/") || /^[a-z]+:/i.test(p) ? p : dir + p)),
+    archiveLimits: config.limits,
+  };
+}
+
+/**
+ * Parse `--option detector.key=value` flags. The value is read as JSON when
+ * it parses (numbers, booleans, lists), else as a string.
+ * @param flags the flag values
+ * @returns options by detector name
+ * @example
+ * ```ts
+ * import { parseOptionFlags } from "./config.ts";
+ * const options = parseOptionFlags(["posture-divergence.threshold=0.25"]);
+ * console.assert(options["posture-divergence"].threshold === 0.25);
+ * ```
+ */
+export function parseOptionFlags(
+  flags: readonly string[],
+): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const flag of flags) {
+    const match = flag.match(/^([^.=]+)\.([^=]+)=(.*)$/s);
+    if (!match) {
+      throw new UsageError(`Option "${flag}" must look like detector.key=value`);
+    }
+    const [, detector, key, text] = match;
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text;
+    }
+    (out[detector] ??= {})[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The detectors to run with their options: defaults, then the config, then
+ * flags, each checked by the detector's schema. An unknown detector name in
+ * the config or the flags is an error (a typo must not silently drop an
+ * option).
+ * @param registry the plugins
+ * @param config the config
+ * @param flagOptions options from flags, by detector
+ * @returns the detector runs, in registration order
+ * @example
+ * ```ts
+ * import { resolveDetectorRuns } from "./config.ts";
+ * import { PluginRegistry } from "./plugin.ts";
+ * const runs = resolveDetectorRuns(new PluginRegistry(), {
+ *   plugins: [], pluginPaths: [], detectors: {}, disabledDetectors: [], limits: {}, archiveLimits: {},
+ * });
+ * console.assert(runs.length === 0);
+ * ```
+ */
+export function resolveDetectorRuns(
+  registry: PluginRegistry,
+  config: Config,
+  flagOptions: Record<string, Record<string, unknown>> = {},
+): DetectorRun[] {
+  const origins = new Map(registry.list().map(({ plugin, origin }) => [plugin.name, origin]));
+  const detectors = registry.detectors();
+  const names = new Set(detectors.map((d) => d.name));
+  const where = config.path ? `config "${config.path}"` : "the config";
+  for (const name of [...Object.keys(config.detectors), ...config.disabledDetectors]) {
+    if (!names.has(name)) {
+      throw new UsageError(
+        `Unknown detector "${name}" in ${where} (known: ${[...names].join(", ")})`,
+      );
+    }
+  }
+  for (const name of Object.keys(flagOptions)) {
+    if (!names.has(name)) {
+      throw new UsageError(
+        `Unknown detector "${name}" in --option (known: ${[...names].join(", ")})`,
+      );
+    }
+  }
+  const runs: DetectorRun[] = [];
+  for (const plugin of detectors) {
+    if (config.disabledDetectors.includes(plugin.name)) continue;
+    let options: Record<string, unknown> = {
+      ...(plugin.defaultOptions ?? {}),
+      ...(config.detectors[plugin.name] ?? {}),
+      ...(flagOptions[plugin.name] ?? {}),
+    };
+    if (plugin.optionsSchema) {
+      const result = plugin.optionsSchema.safeParse(options);
+      if (!result.success) {
+        throw new UsageError(
+          `Invalid options for detector "${plugin.name}": ${describeOptionsError(result.error)}`,
+        );
+      }
+      options = result.data;
+    }
+    runs.push({ plugin, options, origin: origins.get(plugin.name) ?? "built-in" });
+  }
+  return runs;
+}
+
+function describeOptionsError(error: { message: string; issues?: unknown }): string {
+  const issues = error.issues as { path?: PropertyKey[]; message?: string }[] | undefined;
+  if (Array.isArray(issues) && issues.length > 0) {
+    return issues.map((issue) => {
+      const path = issue.path && issue.path.length > 0
+        ? `"${issue.path.map(String).join(".")}": `
+        : "";
+      return `${path}${issue.message}`;
+    }).join("; ");
+  }
+  return error.message.replace(/\s+/g, " ").trim();
+}
