@@ -97,6 +97,9 @@ async function ingestFromFlags(
   const files = await expandInputs(flags.packets);
   const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
   const requireSignature = flags.requireSignature ?? config.requireSignature;
+  if (!keyring && !flags.json) {
+    err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
+  }
   const bar = progress("packets", flags.json === true);
   try {
     return await ingestFiles(files, {

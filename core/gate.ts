@@ -20,6 +20,7 @@ import {
   CANONICAL_FORMS,
   describeFiles,
   packetNameFor,
+  parseDateTime,
   signedBytes,
   signManifest,
   type SignOptions,
@@ -104,7 +105,7 @@ export async function validate(
   const read = input instanceof Uint8Array
     ? readPacket(input, { source: options.source, limits: options.limits })
     : input;
-  const source = read.packet?.source ?? options.source ?? "<bytes>";
+  const source = read.source;
   if (!read.packet) return verdict(source, read.violations, "unchecked");
   const packet = read.packet;
   const violations = [...read.violations, ...checkContents(packet)];
@@ -117,8 +118,10 @@ function checkContents(packet: Packet): Violation[] {
   const violations: Violation[] = [];
   const { manifest } = packet;
   const listed = manifest.files;
+  // Own keys only: `"constructor" in listed` is true for any object.
+  const isListed = (name: string) => Object.hasOwn(listed, name);
   for (const name of DATA_FILES) {
-    if (!(name in listed)) {
+    if (!isListed(name)) {
       violations.push({
         code: "FILE_UNLISTED",
         entry: name,
@@ -143,7 +146,7 @@ function checkContents(packet: Packet): Violation[] {
     }
   }
   for (const name of packet.entries.keys()) {
-    if (name !== MANIFEST_FILE && !(name in listed) && !DATA_FILES.includes(name as never)) {
+    if (name !== MANIFEST_FILE && !isListed(name) && !DATA_FILES.includes(name as never)) {
       violations.push({
         code: "FILE_UNLISTED",
         entry: name,
@@ -182,8 +185,8 @@ function checkContents(packet: Packet): Violation[] {
     }
   }
 
-  const start = Date.parse(manifest.windowStart);
-  const end = Date.parse(manifest.windowEnd);
+  const start = parseDateTime(manifest.windowStart);
+  const end = parseDateTime(manifest.windowEnd);
   if (!(start <= end)) {
     violations.push({
       code: "WINDOW_INVALID",

@@ -192,6 +192,8 @@ export interface Packet {
 
 /** What reading gives: the packet when it could be built, and every violation found. */
 export interface ReadResult {
+  /** Where the bytes came from. */
+  source: string;
   /** The packet, absent when the archive, the manifest or a data file could not be read. */
   packet?: Packet;
   /** Violations found while reading, in the order found. */
@@ -245,7 +247,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
   try {
     archive = readArchive(bytes, limits);
   } catch (error) {
-    if (error instanceof PacketError) return { violations: [error.violation] };
+    if (error instanceof PacketError) return { source, violations: [error.violation] };
     throw error;
   }
   const violations: Violation[] = [];
@@ -270,8 +272,9 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
     if (value !== undefined) parsed[name] = value;
   }
 
-  if (!manifestRead.manifest || violations.length > 0) return { violations };
+  if (!manifestRead.manifest || violations.length > 0) return { source, violations };
   return {
+    source,
     violations,
     packet: {
       source,
@@ -299,6 +302,9 @@ const DATA_SCHEMAS: Record<DataFile, z.ZodType> = {
   "canon_entry.json": CanonFileSchema,
 };
 
+// Schemas only check: the parsed values are kept, not zod's copies, because
+// zod drops `__proto__` keys, and a reader keeps every field as plain data
+// (a `files` entry named `__proto__` would otherwise escape the hash check).
 function checkDataFile(
   name: DataFile,
   data: Uint8Array,
@@ -316,7 +322,7 @@ function checkDataFile(
           violations.push(schemaViolation(name, result.error, `line ${i + 1}: `));
           return undefined;
         }
-        checked.push(result.data);
+        checked.push(records[i]);
       }
       return checked;
     }
@@ -334,7 +340,7 @@ function checkDataFile(
       violations.push(schemaViolation(name, result.error));
       return undefined;
     }
-    return result.data;
+    return value;
   } catch (error) {
     if (error instanceof PacketError) {
       violations.push(error.violation);
@@ -375,7 +381,8 @@ function readManifest(
     };
   }
   const keys = Object.keys(tree);
-  if (keys.some((key) => key in SNAKE_CASE_MANIFEST_KEYS)) {
+  // Own keys only: `"constructor" in {}` is true, and producers may add any key.
+  if (keys.some((key) => Object.hasOwn(SNAKE_CASE_MANIFEST_KEYS, key))) {
     const quote = (list: string[]) => list.map((k) => `"${k}"`).join(", ");
     return {
       violations: [{
@@ -391,7 +398,8 @@ function readManifest(
   const plain = plainNumbers(tree);
   const result = ManifestSchema.safeParse(plain);
   if (!result.success) return { violations: [schemaViolation(MANIFEST_FILE, result.error)] };
-  return { manifest: result.data, tree: tree as Record<string, unknown>, violations: [] };
+  // `plain`, not zod's copy, for the reason given at checkDataFile.
+  return { manifest: plain as Manifest, tree: tree as Record<string, unknown>, violations: [] };
 }
 
 /** The lossless tree with each JsonNumber as its nearest double (depth is already bounded). */

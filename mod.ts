@@ -1,0 +1,121 @@
+/**
+ * jrm-federation: the federation layer over JRM-X packets.
+ *
+ * - the **gate** decides whether a packet can be trusted ({@link validate},
+ *   {@link enforceScope}, {@link redact});
+ * - the **hub** ingests packets from every environment in window order and
+ *   runs drift detectors ({@link ingestFiles}, {@link runDetectors},
+ *   {@link buildReport});
+ * - **plugins** add detectors, signers and reporters ({@link defineDetector},
+ *   {@link PluginRegistry}).
+ *
+ * @example
+ * ```ts
+ * import { builtinRegistry, validate } from "./mod.ts";
+ * const result = await validate(new Uint8Array([0x50, 0x4b]), { source: "tiny.zip" });
+ * console.assert(!result.accepted);
+ * console.assert(builtinRegistry().detectors().length === 3);
+ * ```
+ *
+ * @module
+ */
+
+export { PacketError, PluginError, UsageError, VIOLATION_CODES } from "./core/errors.ts";
+export type { Violation, ViolationCode } from "./core/errors.ts";
+
+export { DEFAULT_LIMITS, readArchive, readArchiveEntry, writeArchive } from "./core/archive.ts";
+export type { ArchiveEntry, ArchiveLimits } from "./core/archive.ts";
+
+export { canonicalize, canonicalString, JsonNumber, parseLossless } from "./core/canonical_json.ts";
+export type { CanonicalForm } from "./core/canonical_json.ts";
+export { parseJson, parseJsonLines } from "./core/json.ts";
+export type { JsonParseOptions } from "./core/json.ts";
+
+export {
+  CanonEntrySchema,
+  DATA_FILES,
+  MANIFEST_FILE,
+  ManifestSchema,
+  MemoryGraphSchema,
+  readPacket,
+  sha256Ref,
+} from "./core/packet.ts";
+export type {
+  CanonEntry,
+  Manifest,
+  MemoryGraph,
+  Packet,
+  ReadOptions,
+  ReadResult,
+} from "./core/packet.ts";
+
+export { Keyring, readKeyEnv, readKeyFile } from "./core/signer.ts";
+export type {
+  KeyMaterial,
+  KeyringEntry,
+  PacketSignature,
+  Signer,
+  SignerCreation,
+} from "./core/signer.ts";
+export { createSigner, loadKeyring, singleKeyKeyring } from "./core/keyring.ts";
+
+export { buildPacket, packetNameFor, signedBytes, signManifest } from "./core/writer.ts";
+export type { BuildOptions, SignOptions } from "./core/writer.ts";
+
+export { enforceScope, redact, REDACTED, validate } from "./core/gate.ts";
+export type {
+  GateOptions,
+  GateResult,
+  Redaction,
+  RedactOptions,
+  SignatureStatus,
+} from "./core/gate.ts";
+
+export { driftIdOf, runDetectors, SEVERITIES } from "./core/drift.ts";
+export type {
+  DetectionResult,
+  DetectorRun,
+  Drift,
+  DriftFinding,
+  EnvironmentEntry,
+  EnvironmentSummary,
+  FederationView,
+  Provenance,
+  Severity,
+} from "./core/drift.ts";
+
+export {
+  callHook,
+  defineDetector,
+  defineReporter,
+  defineSigner,
+  loadPluginModule,
+  PluginRegistry,
+  validatePlugin,
+} from "./core/plugin.ts";
+export type {
+  DetectorPlugin,
+  OptionsSchema,
+  Plugin,
+  PluginBase,
+  ReporterPlugin,
+  SignerPlugin,
+} from "./core/plugin.ts";
+
+export { FederationState, ingestFiles } from "./core/hub.ts";
+export type {
+  GraphRecord,
+  Ingestion,
+  IngestOptions,
+  IngestOutcome,
+  PacketRecord,
+} from "./core/hub.ts";
+export { expandInputs } from "./core/inputs.ts";
+
+export { buildReport, parseReport, REPORT_VERSION, ReportSchema } from "./core/report.ts";
+export type { FederationReport, ReportDrift } from "./core/report.ts";
+
+export { loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
+export type { Config } from "./core/config.ts";
+
+export { BUILTIN_PLUGINS, builtinRegistry } from "./plugins/builtin.ts";

@@ -1,0 +1,308 @@
+import assert from "node:assert/strict";
+import { generateCorpus } from "../fixtures/corpus.ts";
+import { runDetectors } from "../core/drift.ts";
+import { FederationState, type GraphRecord, ingestFiles } from "../core/hub.ts";
+import { buildReport } from "../core/report.ts";
+import { resolveDetectorRuns } from "../core/config.ts";
+import { readPacket } from "../core/packet.ts";
+import { Keyring } from "../core/signer.ts";
+import { builtinRegistry } from "../plugins/builtin.ts";
+import hmacSha256 from "../plugins/signers/hmac_sha256.ts";
+import type { Signer } from "../core/signer.ts";
+
+const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"];
+const REPO = new URL("..", import.meta.url).pathname;
+
+async function signers(): Promise<{ signers: Record<string, Signer>; keyring: Keyring }> {
+  const signers: Record<string, Signer> = {};
+  const entries = [];
+  for (const env of ENVS) {
+    const { signer } = await hmacSha256.createSigner({
+      bytes: new TextEncoder().encode(`test-key-for-${env}-0123456789abcdef`),
+      origin: env,
+    });
+    signers[env] = signer;
+    entries.push({ environment: env, signer });
+  }
+  return { signers, keyring: new Keyring(entries) };
+}
+
+/** A seeded shuffle, so "any order" is several fixed orders. */
+function shuffle<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let state = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+function driftKeys(drifts: { driftType: string; signatureId: string; environments: string[] }[]) {
+  return drifts.map((d) =>
+    `${d.driftType} ${d.signatureId} ${[...d.environments].sort().join(",")}`
+  )
+    .sort();
+}
+
+const detectorRuns = () =>
+  resolveDetectorRuns(builtinRegistry(), {
+    plugins: [],
+    pluginPaths: [],
+    detectors: {},
+    disabledDetectors: [],
+    limits: {},
+    archiveLimits: {},
+  });
+
+Deno.test("the hub finds exactly the planted drift, with packets named in any order", async (t) => {
+  const { signers: keys, keyring } = await signers();
+  const corpus = await generateCorpus({
+    environments: ENVS,
+    packetsPerEnvironment: 3,
+    signatures: 56,
+    eventsPerPacket: 4,
+    signers: keys,
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    // File names that sort in neither window nor environment order.
+    const paths: string[] = [];
+    for (const [i, packet] of shuffle(corpus.packets, 7).entries()) {
+      const path = `${dir}/${String((i * 37) % 101).padStart(3, "0")}-packet.zip`;
+      await Deno.writeFile(path, packet.bytes);
+      paths.push(path);
+    }
+    const expected = driftKeys(corpus.expected);
+    assert.ok(expected.some((k) => k.startsWith("VERSION_SKEW")));
+    assert.ok(expected.some((k) => k.startsWith("POSTURE_DIVERGENCE")));
+    assert.ok(expected.some((k) => k.startsWith("REFINEMENT_CONFLICT")));
+    let reports: string[] = [];
+    for (const seed of [1, 2, 3, 4]) {
+      await t.step(`order ${seed}`, async () => {
+        const ingestion = await ingestFiles(shuffle(paths, seed), { keyring });
+        assert.equal(ingestion.outcomes.filter((o) => o.kind === "accepted").length, paths.length);
+        const detection = await runDetectors(ingestion.state.view(), detectorRuns());
+        assert.deepEqual(detection.errors, []);
+        assert.deepEqual(driftKeys(detection.drifts), expected);
+        const report = buildReport(ingestion, detection, "2026-03-01T00:00:00.000Z");
+        reports.push(JSON.stringify({ ...report, packetsRejected: [], duplicates: [] }));
+      });
+    }
+    await t.step("drift ids and reports do not depend on the order", () => {
+      assert.equal(new Set(reports).size, 1);
+      reports = [];
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("FederationState.fold never lets an older window overwrite a newer one", async () => {
+  const corpus = await generateCorpus({
+    environments: ["A_ENV", "B_ENV"],
+    packetsPerEnvironment: 2,
+    signatures: 14,
+    eventsPerPacket: 1,
+  });
+  const packets = corpus.packets.filter((p) => p.environmentId === "A_ENV").map((p) =>
+    readPacket(p.bytes, { source: p.fileName }).packet!
+  );
+  const newestFirst = [...packets].sort((a, b) =>
+    b.manifest.windowEnd.localeCompare(a.manifest.windowEnd) || b.manifest.part - a.manifest.part
+  );
+  const oldestFirst = [...newestFirst].reverse();
+  const forward = new FederationState();
+  for (const packet of oldestFirst) await forward.fold(packet);
+  const replayed = new FederationState();
+  for (const packet of newestFirst) await replayed.fold(packet);
+  assert.deepEqual(replayed.toJSON(), forward.toJSON());
+  // sig-0008 ("stale") shows an old rev in the first window; the newest wins.
+  const held = forward.view().entries("sig-0008")[0];
+  assert.equal(held.provenance.windowEnd, "2026-02-28T10:20:00Z");
+  assert.equal(held.entry.rev, 2 + (8 % 4));
+});
+
+Deno.test("ingestFiles() lists rejected packets and duplicates and goes on with the rest", async () => {
+  const { signers: keys, keyring } = await signers();
+  const corpus = await generateCorpus({
+    environments: ["SOC_EAST", "SOC_WEST"],
+    packetsPerEnvironment: 2,
+    signatures: 14,
+    eventsPerPacket: 2,
+    signers: keys,
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    const paths = [];
+    for (const packet of corpus.packets) {
+      await Deno.writeFile(`${dir}/${packet.fileName}`, packet.bytes);
+      paths.push(`${dir}/${packet.fileName}`);
+    }
+    await Deno.copyFile(paths[0], `${dir}/copy-of-first.zip`);
+    await Deno.writeTextFile(`${dir}/garbage.zip`, "PK but not really");
+    const tampered = corpus.packets[1].bytes.slice();
+    tampered[tampered.length - 30] ^= 0xff; // inside the end record's neighbourhood
+    await Deno.writeFile(`${dir}/tampered.zip`, tampered);
+    const graph: GraphRecord[] = [];
+    const ingestion = await ingestFiles(
+      [...paths, `${dir}/copy-of-first.zip`, `${dir}/garbage.zip`, `${dir}/tampered.zip`],
+      { keyring, graphSink: (record) => void graph.push(record) },
+    );
+    const kinds = ingestion.outcomes.map((o) => o.kind);
+    assert.equal(kinds.filter((k) => k === "accepted").length, paths.length);
+    assert.equal(kinds.filter((k) => k === "duplicate").length, 1);
+    assert.equal(kinds.filter((k) => k === "rejected").length, 2);
+    const report = buildReport(
+      ingestion,
+      await runDetectors(ingestion.state.view(), detectorRuns()),
+      "2026-03-01T00:00:00.000Z",
+    );
+    assert.equal(report.packetsIngested, paths.length);
+    assert.deepEqual(report.duplicates.map((d) => d.source), [`${dir}/copy-of-first.zip`]);
+    assert.deepEqual(
+      report.packetsRejected.map((r) => r.source),
+      [`${dir}/garbage.zip`, `${dir}/tampered.zip`],
+    );
+    for (const rejected of report.packetsRejected) {
+      assert.ok(rejected.violations.length > 0 && rejected.reasonCode !== "ACCEPTED");
+    }
+    // The graph: every node once per environment, even the root node every packet repeats.
+    const roots = graph.filter((r) => r.type === "node" && r.node.kind === "environment");
+    assert.equal(roots.length, 2);
+    assert.equal(report.mergedGraph.nodes + report.mergedGraph.edges, graph.length);
+    assert.ok(report.crossEnvDrifts.length > 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function jrm(args: string[], env: Record<string, string> = {}) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", `${REPO}cli.ts`, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("jrm federate writes a byte-identical report for the same inputs and time", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const packets = `${REPO}fixtures/packets`;
+    const keyring = `${REPO}fixtures/keyring.json`;
+    const files = [...Deno.readDirSync(packets)].map((e) => `${packets}/${e.name}`).sort();
+    const first = await jrm([
+      "federate",
+      "--packets",
+      ...files,
+      "--keyring",
+      keyring,
+      "--out",
+      `${dir}/a.json`,
+      "--graph-out",
+      `${dir}/a.jsonl`,
+      "--now",
+      "2026-03-01T00:00:00Z",
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /9 accepted, 0 rejected, 0 duplicate/);
+    const second = await jrm([
+      "federate",
+      "--packets",
+      ...files.reverse(),
+      "--keyring",
+      keyring,
+      "--out",
+      `${dir}/b.json`,
+      "--graph-out",
+      `${dir}/b.jsonl`,
+      "--detailed-exitcode",
+      "--json",
+    ], { SOURCE_DATE_EPOCH: String(Date.parse("2026-03-01T00:00:00Z") / 1000) });
+    assert.equal(second.code, 2, "drift with --detailed-exitcode exits 2");
+    const a = await Deno.readFile(`${dir}/a.json`);
+    const b = await Deno.readFile(`${dir}/b.json`);
+    assert.deepEqual(a, b);
+    assert.deepEqual(await Deno.readFile(`${dir}/a.jsonl`), await Deno.readFile(`${dir}/b.jsonl`));
+    const printed = JSON.parse(second.stdout);
+    assert.equal(printed.generatedAt, "2026-03-01T00:00:00.000Z");
+    const expected = JSON.parse(await Deno.readTextFile(`${REPO}fixtures/expected_drift.json`));
+    assert.deepEqual(driftKeys(printed.crossEnvDrifts), driftKeys(expected));
+    const graphLines = (await Deno.readTextFile(`${dir}/a.jsonl`)).trim().split("\n");
+    assert.equal(graphLines.length, printed.mergedGraph.nodes + printed.mergedGraph.edges);
+    // No temporary files left beside the outputs.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "a.json",
+      "a.jsonl",
+      "b.json",
+      "b.jsonl",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const packets = `${REPO}fixtures/packets`;
+  try {
+    await t.step("one environment: no drift, --detailed-exitcode exits 0", async () => {
+      const result = await jrm([
+        "federate",
+        "--packets",
+        `${packets}/JRM_X_PACKET_SOC_EAST_*.zip`,
+        "--out",
+        `${dir}/east.json`,
+        "--detailed-exitcode",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /signatures were not checked|no key/i);
+    });
+    await t.step("a missing input is a usage error and writes nothing", async () => {
+      const result = await jrm([
+        "federate",
+        "--packets",
+        `${dir}/nope.zip`,
+        "--out",
+        `${dir}/x.json`,
+      ]);
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr.trim().split("\n").length, 1);
+      assert.match(result.stderr, /nope\.zip/);
+      assert.doesNotMatch(result.stderr, /\s+at\s/);
+      await assert.rejects(Deno.stat(`${dir}/x.json`));
+    });
+    await t.step("hub replay writes the newest view of each signature", async () => {
+      const result = await jrm([
+        "hub",
+        "replay",
+        "--packets",
+        packets,
+        "--keyring",
+        `${REPO}fixtures/keyring.json`,
+        "--out",
+        `${dir}/state.json`,
+        "--now",
+        "2026-03-01T00:00:00Z",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+      assert.deepEqual(Object.keys(state.environments), ["SOC_EAST", "SOC_NORTH", "SOC_WEST"]);
+      const east = state.environments.SOC_EAST;
+      assert.equal(east.packets.length, 3);
+      // sig-0008 is stale in the first window and current in the last part.
+      assert.equal(east.signatures["sig-0008"].part, 2);
+      assert.equal(east.signatures["sig-0008"].windowEnd, "2026-02-28T10:20:00Z");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
