@@ -18,6 +18,7 @@ import {
   ADVISORY_STATUSES,
   type AdvisoryTransition,
   decline,
+  DEFAULT_PUBLISHER,
   getAdvisory,
   listAdvisories,
   publish,
@@ -36,8 +37,9 @@ import { color, out, outJson } from "./common.ts";
  * @example
  * ```ts
  * import { advisoryCommand } from "./advisory.ts";
+ * import assert from "node:assert/strict";
  * const names = advisoryCommand().commands.map((c) => c.name());
- * console.assert(names.join() === "publish,accept,decline,list,show");
+ * assert.deepEqual(names, ["publish", "accept", "decline", "list", "show"]);
  * ```
  */
 export function advisoryCommand() {
@@ -49,7 +51,7 @@ export function advisoryCommand() {
     .description("publish a federation report's drift as advisories (idempotent)")
     .requiredOption("--from <report>", "the federation report (JSON)")
     .option("--out <file>", "also write the report's advisories, as they now stand, as JSON")
-    .option("--by <name>", "who publishes, for the history", "jrm")
+    .option("--by <name>", "who publishes, for the history", DEFAULT_PUBLISHER)
     .option("--allow-older-report", "publish a report older than the newest one already published")
     .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
     .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
@@ -242,7 +244,7 @@ function summaryLine(advisory: Advisory): string {
     advisory.advisoryId,
     statusText(advisory.status, 9),
     advisory.severity.padEnd(8),
-    safe(advisory.driftType),
+    safe(advisory.driftType).padEnd(19),
     safe(advisory.signatureId),
     safe(targets),
   ].join("  ");

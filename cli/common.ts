@@ -116,13 +116,13 @@ function keyMaterial(options: KeyOptions): KeyMaterial | Promise<KeyMaterial> | 
 export async function resolveKeyring(
   registry: PluginRegistry,
   options: KeyOptions,
-  quiet = false,
 ): Promise<Keyring | undefined> {
   const material = await keyMaterial(options);
   let keyring: Keyring | undefined;
   if (material) keyring = await singleKeyKeyring(registry, options.algorithm, material);
   else if (options.keyring !== undefined) keyring = await loadKeyring(registry, options.keyring);
-  if (keyring && !quiet) { for (const warning of keyring.warnings) err(`warning: ${warning}`); }
+  // Warnings go to stderr even with --json: stdout stays pure JSON, nothing is hidden.
+  if (keyring) { for (const warning of keyring.warnings) err(`warning: ${warning}`); }
   return keyring;
 }
 
@@ -130,7 +130,6 @@ export async function resolveKeyring(
 export async function resolveSigner(
   registry: PluginRegistry,
   options: KeyOptions,
-  quiet = false,
 ): Promise<Signer | undefined> {
   if (options.keyring !== undefined) {
     throw new UsageError("Signing needs one key (--key-file or --key-env), not a keyring");
@@ -138,7 +137,7 @@ export async function resolveSigner(
   const material = await keyMaterial(options);
   if (!material) return undefined;
   const { signer, warnings } = await createSigner(registry, options.algorithm, material);
-  if (!quiet) { for (const warning of warnings) err(`warning: ${warning}`); }
+  for (const warning of warnings) err(`warning: ${warning}`);
   return signer;
 }
 

@@ -93,11 +93,11 @@ async function ingestFromFlags(
   if (!flags.packets || flags.packets.length === 0) {
     throw new UsageError("Give the packets to ingest with --packets");
   }
-  const keyring = await resolveKeyring(registry, flags, flags.json);
+  const keyring = await resolveKeyring(registry, flags);
   const files = await expandInputs(flags.packets);
   const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
   const requireSignature = flags.requireSignature ?? config.requireSignature;
-  if (!keyring && !flags.json) {
+  if (!keyring) {
     err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
   }
   const bar = progress("packets", flags.json === true);
@@ -174,9 +174,6 @@ function summarize(report: FederationReport, outPath: string): void {
       for (const v of packet.violations) out(`    ${color.yellow(v.code)}  ${v.message}`);
     }
   }
-  for (const error of report.detectorErrors) {
-    out(color.red(`detector "${error.detector}" failed in "${error.hook}": ${error.message}`));
-  }
 }
 
 /** `jrm federate`. */
@@ -230,7 +227,11 @@ export function federateCommand() {
     if (flags.json) outJson(report);
     else summarize(report, flags.out);
     if (report.detectorErrors.length > 0) {
-      if (!flags.json) err("error: a detector failed; the drift list is incomplete");
+      // On stderr, with --json too: stdout may be piped into a tool that reads only the JSON.
+      for (const { detector, hook, message } of report.detectorErrors) {
+        err(`error: detector "${detector}" failed in "${hook}": ${message.split("\n")[0]}`);
+      }
+      err("error: a detector failed; the drift list is incomplete");
       setExitCode(1);
     } else if (flags.detailedExitcode && report.crossEnvDrifts.length > 0) {
       setExitCode(2);

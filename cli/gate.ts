@@ -63,7 +63,7 @@ async function gateFiles(
   } & Parameters<typeof limitsFrom>[0],
 ): Promise<void> {
   if (packets.length === 0) throw new UsageError("Give at least one --packet");
-  const keyring = await resolveKeyring(registry, options, options.json);
+  const keyring = await resolveKeyring(registry, options);
   const files = await expandInputs(packets);
   const results: GateResult[] = [];
   for (const file of files) {
@@ -88,7 +88,7 @@ async function gateFiles(
   } else if (results.length > 1) {
     out(`${results.length - rejected} accepted, ${rejected} rejected`);
   }
-  if (!keyring && !options.json) {
+  if (!keyring) {
     err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
   }
   if (rejected > 0) setExitCode(1);
@@ -156,7 +156,7 @@ export function gateCommand(registry: PluginRegistry) {
         `--out "${options.out}" is the input packet; redaction never rewrites its input`,
       );
     }
-    const signer = await resolveSigner(registry, options, options.json);
+    const signer = await resolveSigner(registry, options);
     const bytes = await readInputFile(options.packet, "packet");
     // Re-signing must never bless a packet that was not trustworthy to begin with.
     const keyring = signer ? new Keyring([{ environment: "*", signer }]) : undefined;
@@ -208,7 +208,7 @@ export function signCommand(registry: PluginRegistry) {
       )
       .option("--json", "print only JSON on stdout"),
   ).action(async (options) => {
-    const signer = await resolveSigner(registry, options, options.json);
+    const signer = await resolveSigner(registry, options);
     if (!signer) throw new UsageError("Signing needs a key: --key-file or --key-env");
     const bytes = await readInputFile(options.packet, "packet");
     const checked = await validate(bytes, { source: options.packet });
@@ -271,7 +271,7 @@ export function packCommand(registry: PluginRegistry) {
       .option("--json", "print only JSON on stdout"),
   ).action(async (options) => {
     if (options.part < 1) throw new UsageError("--part must be 1 or more");
-    const signer = await resolveSigner(registry, options, options.json);
+    const signer = await resolveSigner(registry, options);
     const files = new Map<string, Uint8Array>();
     for (const name of DATA_FILES) {
       files.set(name, await readInputFile(`${options.dir}/${name}`, "data file"));

@@ -180,7 +180,11 @@ export function resolveDetectorRuns(
   config: Config,
   flagOptions: Record<string, Record<string, unknown>> = {},
 ): DetectorRun[] {
-  const origins = new Map(registry.list().map(({ plugin, origin }) => [plugin.name, origin]));
+  // Keyed by detector only: a signer or reporter may share a detector's name.
+  const origins = new Map(
+    registry.list().filter(({ plugin }) => plugin.kind === "detector")
+      .map(({ plugin, origin }) => [plugin.name, origin]),
+  );
   const detectors = registry.detectors();
   const names = new Set(detectors.map((d) => d.name));
   const where = config.path ? `config "${config.path}"` : "the config";
@@ -201,21 +205,37 @@ export function resolveDetectorRuns(
   const runs: DetectorRun[] = [];
   for (const plugin of detectors) {
     if (config.disabledDetectors.includes(plugin.name)) continue;
+    const origin = origins.get(plugin.name) ?? "built-in";
+    const fromConfig = config.detectors[plugin.name];
+    const fromFlags = flagOptions[plugin.name];
     let options: Record<string, unknown> = {
       ...(plugin.defaultOptions ?? {}),
-      ...(config.detectors[plugin.name] ?? {}),
-      ...(flagOptions[plugin.name] ?? {}),
+      ...(fromConfig ?? {}),
+      ...(fromFlags ?? {}),
     };
     if (plugin.optionsSchema) {
       const result = plugin.optionsSchema.safeParse(options);
       if (!result.success) {
+        // Name where the wrong value came from: the config file, the flags, or
+        // (when neither gave options) the plugin's own defaults.
+        let source = `from ${origin}`;
+        if (fromConfig && fromFlags) {
+          const configOnly = plugin.optionsSchema.safeParse({
+            ...(plugin.defaultOptions ?? {}),
+            ...fromConfig,
+          });
+          source = configOnly.success ? "in --option" : `in ${where}`;
+        } else if (fromConfig) source = `in ${where}`;
+        else if (fromFlags) source = "in --option";
         throw new UsageError(
-          `Invalid options for detector "${plugin.name}": ${describeOptionsError(result.error)}`,
+          `Invalid options for detector "${plugin.name}" ${source}: ${
+            describeOptionsError(result.error)
+          }`,
         );
       }
       options = result.data;
     }
-    runs.push({ plugin, options, origin: origins.get(plugin.name) ?? "built-in" });
+    runs.push({ plugin, options, origin });
   }
   return runs;
 }
@@ -224,10 +244,10 @@ function describeOptionsError(error: { message: string; issues?: unknown }): str
   const issues = error.issues as { path?: PropertyKey[]; message?: string }[] | undefined;
   if (Array.isArray(issues) && issues.length > 0) {
     return issues.map((issue) => {
-      const path = issue.path && issue.path.length > 0
-        ? `"${issue.path.map(String).join(".")}": `
-        : "";
-      return `${path}${issue.message}`;
+      const key = issue.path && issue.path.length > 0 ? issue.path.map(String).join(".") : "";
+      // A schema's own message often names the key already ('Option "x" must …').
+      const named = key === "" || issue.message?.includes(`"${key}"`);
+      return `${named ? "" : `"${key}": `}${issue.message}`;
     }).join("; ");
   }
   return error.message.replace(/\s+/g, " ").trim();

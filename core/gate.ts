@@ -131,7 +131,13 @@ function checkContents(packet: Packet): Violation[] {
   }
   for (const [name, expected] of Object.entries(listed)) {
     const actual = packet.entryHashes.get(name);
-    if (actual === undefined || name === MANIFEST_FILE) {
+    if (name === MANIFEST_FILE) {
+      violations.push({
+        code: "SCHEMA_INVALID",
+        entry: MANIFEST_FILE,
+        message: `Entry "${MANIFEST_FILE}" lists itself in "files"; a manifest cannot hash itself`,
+      });
+    } else if (actual === undefined) {
       violations.push({
         code: "FILE_MISSING",
         entry: name,

@@ -23,6 +23,7 @@ import { readInputFile } from "./fs.ts";
 import { type GateOptions, type GateResult, validate } from "./gate.ts";
 import { parseJson } from "./json.ts";
 import { MANIFEST_FILE, type Packet, readPacket, sha256Ref } from "./packet.ts";
+import { parseDateTime } from "./writer.ts";
 
 /** One record of the merged memory graph, as the graph sink receives it. */
 export type GraphRecord =
@@ -59,7 +60,7 @@ interface EnvironmentState {
 }
 
 function windowKey(windowEnd: string, part: number): [number, number] {
-  return [Date.parse(windowEnd), part];
+  return [parseDateTime(windowEnd), part];
 }
 
 function isNewer(a: [number, number], b: [number, number]): boolean {
@@ -120,10 +121,10 @@ export class FederationState {
       this.#envs.set(env, state);
     }
     state.packets.push(record);
-    if (Date.parse(manifest.windowStart) < Date.parse(state.windowStart)) {
+    if (parseDateTime(manifest.windowStart) < parseDateTime(state.windowStart)) {
       state.windowStart = manifest.windowStart;
     }
-    if (Date.parse(manifest.windowEnd) > Date.parse(state.windowEnd)) {
+    if (parseDateTime(manifest.windowEnd) > parseDateTime(state.windowEnd)) {
       state.windowEnd = manifest.windowEnd;
     }
     const order = windowKey(manifest.windowEnd, manifest.part);
@@ -245,7 +246,7 @@ export class FederationState {
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
       const packets = [...state.packets].sort((a, b) =>
-        Date.parse(a.windowEnd) - Date.parse(b.windowEnd) || a.part - b.part
+        parseDateTime(a.windowEnd) - parseDateTime(b.windowEnd) || a.part - b.part
       );
       const signatures: Record<string, unknown> = {};
       for (const id of [...state.canon.keys()].sort()) {
@@ -295,7 +296,7 @@ function peekOrder(path: string, bytes: Uint8Array, options: IngestOptions): Ord
     const entry = readArchiveEntry(bytes, MANIFEST_FILE, options.limits);
     if (!entry) return unknown;
     const manifest = parseJson(entry.data, { file: MANIFEST_FILE }) as Record<string, unknown>;
-    const windowEnd = Date.parse(String(manifest?.windowEnd));
+    const windowEnd = parseDateTime(String(manifest?.windowEnd));
     const part = Number(manifest?.part);
     if (!Number.isFinite(windowEnd) || !Number.isFinite(part)) return unknown;
     return { path, env: String(manifest.environmentId), windowEnd, part };

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { PluginError, UsageError } from "./errors.ts";
 import type { DriftFinding, FederationView } from "./drift.ts";
 import type { KeyMaterial, SignerCreation } from "./signer.ts";
@@ -141,7 +143,7 @@ const HOOKS: Record<string, string[]> = {
 /**
  * Check that a value is a well-formed plugin; throws an error naming what is wrong.
  * @param value the candidate
- * @param label how to name it in messages, e.g. `plugin at position 2 of "x.ts"`
+ * @param label how to name it in messages, e.g. `plugin at position 2 in "x.ts"`
  * @returns the value, typed
  * @example
  * ```ts
@@ -169,18 +171,26 @@ export function validatePlugin(value: unknown, label: string): Plugin {
   if (typeof plugin.version !== "string" || plugin.version === "") {
     failNamed('"version" is missing or not a string');
   }
-  const hooks = HOOKS[plugin.kind as string];
-  if (!hooks) {
+  // Own keys only: a kind of "constructor" or "toString" must not find Object's members.
+  if (typeof plugin.kind !== "string" || !Object.hasOwn(HOOKS, plugin.kind)) {
     failNamed(
       `"kind" must be one of "detector", "signer", "reporter", not ${JSON.stringify(plugin.kind)}`,
     );
   }
+  const hooks = HOOKS[plugin.kind as string];
   for (const hook of hooks) {
     if (typeof plugin[hook] !== "function") failNamed(`hook "${hook}" is not a function`);
   }
   if (plugin.kind === "detector") {
     if (!Array.isArray(plugin.driftTypes) || plugin.driftTypes.some((t) => typeof t !== "string")) {
       failNamed('"driftTypes" must be a list of strings');
+    }
+    const defaults = plugin.defaultOptions;
+    if (
+      defaults !== undefined && (defaults === null || typeof defaults !== "object" ||
+        Array.isArray(defaults))
+    ) {
+      failNamed('"defaultOptions" must be an object');
     }
     if (
       plugin.optionsSchema !== undefined &&
@@ -284,7 +294,8 @@ export class PluginRegistry {
  * list). Every problem is a {@link UsageError} naming the file.
  * @param registry where to register
  * @param specifier a file path or URL
- * @param preloaded the module, when it is already imported (a compiled binary's plugins)
+ * @param preloaded the module, when it is already imported (a compiled binary's plugins; their
+ *   origin then reads `"<specifier>" (compiled in)`)
  * @returns the plugins loaded
  * @example
  * ```ts
@@ -305,14 +316,15 @@ export async function loadPluginModule(
   if (preloaded) {
     module = preloaded;
   } else {
-    const url = /^[a-z]+:/i.test(specifier)
+    // A URL (file:, https:, jsr:, npm:) as given; a path from the working directory.
+    // pathToFileURL escapes "#", "?" and "%", which a URL built by hand would misread.
+    const url = /^[a-z][a-z0-9+.-]+:/i.test(specifier)
       ? specifier
-      : new URL(specifier, `file://${Deno.cwd()}/`).href;
+      : pathToFileURL(resolve(specifier)).href;
     try {
       module = await import(url);
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-      throw new UsageError(`Cannot load plugin file "${specifier}": ${reason}`);
+      throw new UsageError(`Cannot load plugin file "${specifier}": ${importFailure(error)}`);
     }
   }
   if (!("default" in module)) {
@@ -326,10 +338,21 @@ export async function loadPluginModule(
     );
   }
   const plugins = list.map((value, index) =>
-    validatePlugin(value, `plugin at position ${index} of "${specifier}"`)
+    validatePlugin(value, `plugin at position ${index} in "${specifier}"`)
   );
-  for (const plugin of plugins) registry.register(plugin, `"${specifier}"`);
+  // A compiled binary's listing says where each plugin came from and that it is built in.
+  const origin = preloaded ? `"${specifier}" (compiled in)` : `"${specifier}"`;
+  for (const plugin of plugins) registry.register(plugin, origin);
   return plugins;
+}
+
+/** One line for a failed import: the message's first line, and where a parse error is. */
+function importFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const [first, ...rest] = error.message.split("\n");
+  // A syntax error's message shows the source, then "at file:///…:line:column".
+  const at = rest.map((line) => line.trim()).findLast((line) => /^at \S+:\d+:\d+$/.test(line));
+  return at === undefined ? first : `${first} (${at})`;
 }
 
 /**

@@ -185,7 +185,9 @@ export function readKeyEnv(name: string, keyId?: string): KeyMaterial {
 
 function trimTrailingNewline(bytes: Uint8Array): Uint8Array {
   let end = bytes.length;
-  if (end > 0 && bytes[end - 1] === 0x0a) end--;
-  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  if (end > 0 && bytes[end - 1] === 0x0a) {
+    end--;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  }
   return bytes.subarray(0, end);
 }

@@ -170,6 +170,23 @@ export interface BuildOptions {
 }
 
 /**
+ * An ISO 8601 date-time as milliseconds since the epoch. A date-time without
+ * an offset is read as UTC, not as the host's local time, so that a packet's
+ * name and window check give the same verdict on every host.
+ * @param iso the date-time, e.g. `2026-02-28T10:00:00Z` or `2026-02-28T10:00:00`
+ * @returns milliseconds since the epoch, or NaN when `iso` is not a date-time
+ * @example
+ * ```ts
+ * import { parseDateTime } from "./writer.ts";
+ * console.assert(parseDateTime("2026-02-28T10:00:00") === Date.UTC(2026, 1, 28, 10));
+ * console.assert(parseDateTime("2026-02-28T10:00:00+01:00") === Date.UTC(2026, 1, 28, 9));
+ * ```
+ */
+export function parseDateTime(iso: string): number {
+  return Date.parse(/T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(iso) ? `${iso}Z` : iso);
+}
+
+/**
  * The packet name the spec gives a packet:
  * `JRM_X_PACKET_<ENV>_<YYYYMMDDTHHMMSS>_<YYYYMMDDTHHMMSS>_partNN`, times in UTC.
  * @param environmentId the environment
@@ -191,7 +208,7 @@ export function packetNameFor(
   part: number,
 ): string {
   const stamp = (iso: string) => {
-    const date = new Date(iso);
+    const date = new Date(parseDateTime(iso));
     if (Number.isNaN(date.getTime())) throw new UsageError(`"${iso}" is not an ISO 8601 date-time`);
     return date.toISOString().slice(0, 19).replace(/[-:]/g, "");
   };

@@ -407,7 +407,12 @@ Deno.test("JsonNumber keeps its spelling and knows if it is an integer", () => {
   assert.equal(ratio.isInteger, false);
   assert.equal(ratio.valueOf(), 1);
   assert.equal(+ratio, 1);
-  assert.equal(JSON.stringify([ratio]), "[1]");
+  // Written back, a number keeps its spelling, so re-serialized manifests still verify.
+  assert.equal(JSON.stringify([ratio]), "[1.0]");
+  assert.equal(
+    JSON.stringify({ id: new JsonNumber("12345678901234567890") }),
+    '{"id":12345678901234567890}',
+  );
   assert.equal(new JsonNumber("-12").isInteger, true);
   assert.equal(new JsonNumber("1E5").isInteger, false);
   assert.equal(new JsonNumber("12345678901234567890").valueOf(), 12345678901234567000);

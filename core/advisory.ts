@@ -1,0 +1,1178 @@
+/**
+ * The advisory lifecycle: drift from a federation report becomes advisories
+ * that operators accept or decline, remembered in the ledger
+ * ({@link Ledger}, `core/store.ts`).
+ *
+ * Identity. An advisory's id is `adv-` and 20 hex digits of SHA-256 over the
+ * canonical JSON (RFC 8785) of the drift's type, signature and sorted
+ * environments ({@link advisoryIdOf}), so the same drift maps to the same
+ * advisory on every run and machine, and publishing a report again creates
+ * nothing new. A drift that involves another set of environments is another
+ * question, and another advisory.
+ *
+ * Evidence. Each advisory keeps the latest evidence and its fingerprint
+ * ({@link evidenceFingerprint}): SHA-256 over the values the drift compares,
+ * per environment — `rev` and `patchId` for `VERSION_SKEW`, `confidence` for
+ * `POSTURE_DIVERGENCE`, `rev`, `previousRev`, `patchId`, `lineage` and
+ * `changes` plus the `conflicts` list for `REFINEMENT_CONFLICT`, the whole
+ * evidence for other types. Provenance (packet names, windows) and derived
+ * values (`spread`, `threshold`) are left out, so a new packet window that changes nothing compared does not
+ * re-ask a decision.
+ *
+ * Recommendations, each with an `action` (`move`, `hold` or `review`).
+ * `VERSION_SKEW`: the source is the environment at the highest revision, the
+ * targets those behind, and the recommendation names the revision (and patch)
+ * to reach (`move`); it says `hold` instead while a
+ * refinement conflict on the same signature is reported, and asks to check
+ * for local refinements when no refinement-conflict check ran, because moving
+ * an environment could otherwise discard its refinement; environments at the
+ * top through different patches, or a missing revision, make it a `review`.
+ * `POSTURE_DIVERGENCE`:
+ * the targets are the environments whose confidence lies more than half the
+ * threshold from the median (exact decimals); when they are not a minority,
+ * no environment is a reference and all are asked to review.
+ * `REFINEMENT_CONFLICT` and unknown types: a manual review of every
+ * environment, naming the competing patches. `sourceEnv` is null whenever no
+ * single environment is the reference.
+ *
+ * Lifecycle (every transition is kept in the history: when, who, from, to,
+ * why, and the drift id it was made on):
+ *
+ * | from | event | to |
+ * | --- | --- | --- |
+ * | (none) | drift published | `published` |
+ * | `published` | `accept` / `decline` | `accepted` / `declined` |
+ * | `published` | evidence or action changed | `published` (history entry, content updated) |
+ * | `accepted`, `declined` | evidence changed | `published` (decision re-asked) |
+ * | `accepted`, `declined` | action, source or targets changed (e.g. `move` became `hold`) | `published` (re-asked) |
+ * | `accepted`, `declined` | same evidence and action | unchanged (not re-asked; stored detail follows the report) |
+ * | `published`, `accepted`, `declined` | drift absent from a report that covers it | `resolved` |
+ * | `resolved` | drift reported again | `published` |
+ *
+ * A decision is made only on a `published` advisory, checked inside the
+ * write transaction, so two operators deciding the same advisory at once
+ * cannot both succeed. A decision is not changed by deciding again (neither
+ * accepted → declined nor the reverse); it is re-asked when what it was made
+ * on changes or its drift comes back.
+ *
+ * A report "covers" an advisory when every environment of the advisory is in
+ * the report's `environments` and a detector for its drift type ran without
+ * error; only then does the drift's absence resolve it. A report missing an
+ * environment (all its packets rejected) or a detector that failed says
+ * nothing about the drift, and leaves the advisory as it was. A report older
+ * (by `generatedAt`) than the newest one already published is refused unless
+ * `allowOlderReport` is set, so a stale report cannot resolve current drift.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { canonicalize, canonicalString } from "./canonical_json.ts";
+import type { Severity } from "./drift.ts";
+import { UsageError } from "./errors.ts";
+import { sha256Ref } from "./packet.ts";
+import type { FederationReport, ReportDrift } from "./report.ts";
+import type { Ledger } from "./store.ts";
+
+/** Every status an advisory can have. */
+export const ADVISORY_STATUSES = ["published", "accepted", "declined", "resolved"] as const;
+
+/** An advisory's status. */
+export type AdvisoryStatus = typeof ADVISORY_STATUSES[number];
+
+/** The kinds of recommendation, see {@link Advisory.action}. */
+export const ADVISORY_ACTIONS = ["move", "hold", "review"] as const;
+
+/** A kind of recommendation. */
+export type AdvisoryAction = typeof ADVISORY_ACTIONS[number];
+
+/** One entry of an advisory's history. */
+export interface AdvisoryTransition {
+  /** ISO 8601 time of the transition. */
+  at: string;
+  /** Who made it: the operator, or the publisher for publish-driven transitions. */
+  by: string;
+  /** The status before; null when the advisory was created. */
+  from: AdvisoryStatus | null;
+  /** The status after (equal to `from` when only the evidence changed). */
+  to: AdvisoryStatus;
+  /** Why, when known. */
+  reason: string | null;
+  /** The drift the advisory carried at that moment. */
+  driftId: string;
+}
+
+/** The drift an advisory is about, as last published. */
+export interface AdvisoryDetail {
+  /** The drift's content-derived id. */
+  driftId: string;
+  /** The drift's one-sentence description. */
+  description: string;
+  /** The detector that reported it. */
+  detector: string;
+  /** The values compared, as the report gave them. */
+  evidence: Record<string, unknown>;
+}
+
+/** An advisory with its history. */
+export interface Advisory {
+  /** `adv-` and 20 lowercase hex digits, derived from the drift's identity. */
+  advisoryId: string;
+  /** The drift type. */
+  driftType: string;
+  /** Severity of the latest drift. */
+  severity: Severity;
+  /** The signature concerned. */
+  signatureId: string;
+  /** Every environment involved, sorted. */
+  environments: string[];
+  /** The reference environment, or null when there is none. */
+  sourceEnv: string | null;
+  /** The environments the recommendation asks to act. */
+  targetEnvs: string[];
+  /** The kind of recommendation: align the targets with the source, hold off, or review by hand. */
+  action: AdvisoryAction;
+  /** What to do, in one sentence. */
+  recommendation: string;
+  /** Where it is in its lifecycle. */
+  status: AdvisoryStatus;
+  /** The drift it is about. */
+  detail: AdvisoryDetail;
+  /** `sha256:` fingerprint of the compared evidence (see the module doc). */
+  evidenceFingerprint: string;
+  /** When it was first published. */
+  createdAt: string;
+  /** When its status or content last changed. */
+  updatedAt: string;
+  /** Every transition, oldest first. */
+  history: AdvisoryTransition[];
+}
+
+/** Options of {@link publish}. */
+export interface PublishOptions {
+  /** The time to record; now by default. */
+  now?: Date;
+  /** Who publishes; `jrm` by default. */
+  by?: string;
+  /** Accept a report older than the newest one already published. */
+  allowOlderReport?: boolean;
+  /**
+   * Called inside the transaction, after every change and before `COMMIT`;
+   * if it throws, nothing is kept. Use it for outputs that must exist only
+   * if the ledger changed (e.g. `--out`).
+   */
+  beforeCommit?: (result: PublishResult) => void | Promise<void>;
+}
+
+/** What {@link publish} did; the lists of ids are sorted. */
+export interface PublishResult {
+  /** The advisories of the report's drifts, as they now stand, most severe first. */
+  advisories: Advisory[];
+  /** Advisories created. */
+  created: string[];
+  /** Advisories set back to `published` (changed evidence after a decision, or drift back after resolution). */
+  reopened: string[];
+  /** `published` advisories whose evidence changed. */
+  changed: string[];
+  /** Advisories the report confirms as they were. */
+  unchanged: string[];
+  /** Advisories whose drift the report no longer holds. */
+  resolved: string[];
+  /** Open advisories absent from the report that it does not cover, left as they were. */
+  uncovered: string[];
+}
+
+/** Options of {@link accept} and {@link decline}. */
+export interface DecisionOptions {
+  /** Who decides. */
+  by: string;
+  /** Why; required to decline. */
+  reason?: string;
+  /** The time to record; now by default. */
+  now?: Date;
+}
+
+/** Which advisories {@link listAdvisories} returns; all by default. */
+export interface AdvisoryFilter {
+  /** Only this status. */
+  status?: string;
+  /** Only this drift type. */
+  driftType?: string;
+  /** Only advisories involving this environment. */
+  environment?: string;
+}
+
+/** Who publish-driven transitions are recorded as when no `by` is given. */
+export const DEFAULT_PUBLISHER = "jrm";
+
+const DEFAULT_POSTURE_THRESHOLD = "0.3";
+
+/**
+ * What a drift type compares: fields of each environment's evidence, and
+ * evidence keys shared by all (read only when no environment has that name).
+ * Other types compare their whole evidence.
+ */
+const COMPARED: Record<string, { perEnvironment: readonly string[]; shared: readonly string[] }> = {
+  VERSION_SKEW: { perEnvironment: ["rev", "patchId"], shared: [] },
+  POSTURE_DIVERGENCE: { perEnvironment: ["confidence"], shared: [] },
+  // The conflicts carry what the patches' `changes` set, which the per-environment evidence does not.
+  REFINEMENT_CONFLICT: {
+    perEnvironment: ["rev", "previousRev", "patchId", "lineage", "changes"],
+    shared: ["conflicts"],
+  },
+};
+
+/**
+ * The advisory id of a drift: `adv-` and the first 20 hex digits of SHA-256
+ * over the canonical JSON of its type, signature and sorted environments.
+ * @param drift the drift's identity
+ * @returns the advisory id
+ * @example
+ * ```ts
+ * import { advisoryIdOf } from "./advisory.ts";
+ * import assert from "node:assert/strict";
+ * const a = advisoryIdOf({ driftType: "VERSION_SKEW", signatureId: "sig-1", environments: ["B", "A"] });
+ * const b = advisoryIdOf({ driftType: "VERSION_SKEW", signatureId: "sig-1", environments: ["A", "B"] });
+ * assert.equal(a, b);
+ * assert.match(a, /^adv-[0-9a-f]{20}$/);
+ * ```
+ */
+export function advisoryIdOf(
+  drift: Pick<ReportDrift, "driftType" | "signatureId" | "environments">,
+): string {
+  const identity = {
+    driftType: drift.driftType,
+    signatureId: drift.signatureId,
+    environments: sortedEnvironments(drift.environments),
+  };
+  return "adv-" + sha256Ref(canonicalize(identity, "jcs")).slice(7, 27);
+}
+
+/**
+ * The fingerprint of the evidence a drift compares (see the module doc for
+ * which fields count): equal fingerprints mean there is nothing new to decide.
+ * @param drift the drift
+ * @returns `sha256:` and 64 hex digits
+ * @example
+ * ```ts
+ * import { evidenceFingerprint } from "./advisory.ts";
+ * import assert from "node:assert/strict";
+ * const drift = (packetName: string, rev: number) => ({
+ *   driftType: "VERSION_SKEW", environments: ["A", "B"],
+ *   evidence: { A: { rev: 5, packetName }, B: { rev, packetName } },
+ * });
+ * assert.equal(evidenceFingerprint(drift("p1", 3)), evidenceFingerprint(drift("p2", 3)));
+ * assert.notEqual(evidenceFingerprint(drift("p1", 3)), evidenceFingerprint(drift("p1", 4)));
+ * ```
+ */
+export function evidenceFingerprint(
+  drift: Pick<ReportDrift, "driftType" | "environments" | "evidence">,
+): string {
+  return sha256Ref(canonicalize(comparedEvidence(drift), "jcs"));
+}
+
+/**
+ * Turn a report's drift into advisories, in one transaction: create the new
+ * ones, update or reopen the known ones, resolve those whose drift the report
+ * no longer holds (when it covers them), and record the publication.
+ * Publishing the same report again changes nothing.
+ * @param ledger the open ledger
+ * @param report a federation report (checked with `parseReport`)
+ * @param options time, publisher, `allowOlderReport`, `beforeCommit`
+ * @returns what changed, and the report's advisories as they now stand
+ * @throws {UsageError} when the report holds two drifts for one advisory, has
+ *   an unreadable `generatedAt`, or is older than the newest published one;
+ *   the ledger is then left as it was
+ * @example
+ * ```ts
+ * import { publish } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * const report = {
+ *   reportVersion: 1 as const, generatedAt: "2025-01-02T00:00:00Z", environments: ["A", "B"],
+ *   packetsIngested: 2, packetsRejected: [], duplicates: [],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "VERSION_SKEW", severity: "medium" as const,
+ *     environments: ["A", "B"], signatureId: "sig-1", detail: "rev differs",
+ *     evidence: { A: { rev: 5 }, B: { rev: 3 } }, detector: "version-skew",
+ *   }],
+ *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
+ *   detectors: [], detectorErrors: [],
+ * };
+ * const first = await publish(ledger, report, { now: new Date("2025-01-02T00:00:00Z") });
+ * assert.equal(first.created.length, 1);
+ * assert.equal(first.advisories[0].sourceEnv, "A");
+ * assert.deepEqual(first.advisories[0].targetEnvs, ["B"]);
+ * const again = await publish(ledger, report);
+ * assert.deepEqual(again.created, []);
+ * assert.deepEqual(again.unchanged, first.created);
+ * ```
+ */
+export async function publish(
+  ledger: Ledger,
+  report: FederationReport,
+  options: PublishOptions = {},
+): Promise<PublishResult> {
+  const at = timestamp(options.now);
+  const by = checkName(options.by ?? DEFAULT_PUBLISHER);
+  const generatedAt = reportTime(report.generatedAt);
+  const covered = coveredDriftTypes(report);
+  const plans = planAdvisories(report.crossEnvDrifts, covered);
+  const reportEnvironments = new Set(report.environments);
+
+  return await ledger.transactionAsync(async (db) => {
+    const newest = db.prepare("SELECT max(report_generated_at) AS newest FROM publications").get();
+    if (
+      !options.allowOlderReport && typeof newest?.newest === "string" && generatedAt < newest.newest
+    ) {
+      throw new UsageError(
+        `The report was generated at ${generatedAt}, before the newest report already published (${newest.newest}); not publishing it`,
+        1,
+      );
+    }
+    const result: PublishResult = {
+      advisories: [],
+      created: [],
+      reopened: [],
+      changed: [],
+      unchanged: [],
+      resolved: [],
+      uncovered: [],
+    };
+    for (const plan of plans.values()) {
+      const row = selectRow(db, plan.advisoryId);
+      if (row === undefined) {
+        insertAdvisory(db, plan, at);
+        addHistory(
+          db,
+          plan.advisoryId,
+          at,
+          by,
+          null,
+          "published",
+          "drift reported",
+          plan.drift.driftId,
+        );
+        result.created.push(plan.advisoryId);
+        continue;
+      }
+      const change = republished(row, plan);
+      if (change === undefined) {
+        result.unchanged.push(plan.advisoryId);
+      } else {
+        addHistory(
+          db,
+          plan.advisoryId,
+          at,
+          by,
+          row.status,
+          change.next,
+          change.reason,
+          plan.drift.driftId,
+        );
+        (change.next === row.status ? result.changed : result.reopened).push(plan.advisoryId);
+      }
+      // The stored drift follows the report even when nothing is re-asked (e.g. a newer window).
+      if (change !== undefined || contentDiffers(row, plan)) {
+        updateAdvisory(db, plan, change?.next ?? row.status, at);
+      }
+    }
+    const open = db.prepare(
+      "SELECT * FROM advisories WHERE status != 'resolved' ORDER BY advisory_id",
+    ).all() as unknown as AdvisoryRow[];
+    for (const row of open) {
+      if (plans.has(row.advisory_id)) continue;
+      const environments = JSON.parse(row.environments) as string[];
+      if (covered.has(row.drift_type) && environments.every((e) => reportEnvironments.has(e))) {
+        setStatus(db, row.advisory_id, "resolved", at);
+        addHistory(
+          db,
+          row.advisory_id,
+          at,
+          by,
+          row.status,
+          "resolved",
+          `drift no longer reported (report generated at ${generatedAt})`,
+          row.drift_id,
+        );
+        result.resolved.push(row.advisory_id);
+      } else {
+        result.uncovered.push(row.advisory_id);
+      }
+    }
+    db.prepare(
+      "INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES (?, ?, ?, ?)",
+    ).run(at, by, generatedAt, report.crossEnvDrifts.length);
+    result.advisories = loadAdvisories(db, [...plans.keys()]);
+    await options.beforeCommit?.(result);
+    return result;
+  });
+}
+
+/**
+ * Accept a `published` advisory.
+ * @param ledger the open ledger
+ * @param advisoryId the advisory
+ * @param options who, why (optional), when
+ * @returns the advisory as it now stands
+ * @throws {UsageError} exit 1 for an unknown id or an advisory that is not
+ *   `published`; exit 2 for a missing name
+ * @example
+ * ```ts
+ * import { accept } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * assert.throws(
+ *   () => accept(ledger, "adv-00000000000000000000", { by: "alice" }),
+ *   /^UsageError: No advisory "adv-00000000000000000000"/,
+ * );
+ * ```
+ */
+export function accept(ledger: Ledger, advisoryId: string, options: DecisionOptions): Advisory {
+  return decide(ledger, advisoryId, "accepted", options);
+}
+
+/**
+ * Decline a `published` advisory; a reason is required.
+ * @param ledger the open ledger
+ * @param advisoryId the advisory
+ * @param options who, why, when
+ * @returns the advisory as it now stands
+ * @throws {UsageError} exit 1 for an unknown id or an advisory that is not
+ *   `published`; exit 2 for a missing name or reason
+ * @example
+ * ```ts
+ * import { decline } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * assert.throws(
+ *   () => decline(ledger, "adv-00000000000000000000", { by: "bob", reason: "" }),
+ *   /^UsageError: Declining needs a reason \(--reason\)$/,
+ * );
+ * ```
+ */
+export function decline(ledger: Ledger, advisoryId: string, options: DecisionOptions): Advisory {
+  return decide(ledger, advisoryId, "declined", options);
+}
+
+/**
+ * One advisory, with its history.
+ * @param ledger the open ledger
+ * @param advisoryId the advisory
+ * @returns the advisory
+ * @throws {UsageError} exit 1 when there is no such advisory
+ * @example
+ * ```ts
+ * import { getAdvisory } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * assert.throws(
+ *   () => getAdvisory(ledger, "adv-nope"),
+ *   (error) => (error as { exitCode: number }).exitCode === 1,
+ * );
+ * ```
+ */
+export function getAdvisory(ledger: Ledger, advisoryId: string): Advisory {
+  const [advisory] = loadAdvisories(ledger.db, [advisoryId]);
+  if (advisory === undefined) throw unknownAdvisory(ledger, advisoryId);
+  return advisory;
+}
+
+/**
+ * The advisories that match a filter, most severe first, then by signature,
+ * drift type and id.
+ * @param ledger the open ledger
+ * @param filter status, drift type, environment; all optional
+ * @returns the advisories, with their histories
+ * @throws {UsageError} exit 2 for a status that does not exist
+ * @example
+ * ```ts
+ * import { listAdvisories } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * assert.deepEqual(listAdvisories(ledger, { status: "declined", environment: "A" }), []);
+ * ```
+ */
+export function listAdvisories(ledger: Ledger, filter: AdvisoryFilter = {}): Advisory[] {
+  const where: string[] = [];
+  const values: SQLInputValue[] = [];
+  if (filter.status !== undefined) {
+    if (!(ADVISORY_STATUSES as readonly string[]).includes(filter.status)) {
+      throw new UsageError(
+        `Unknown status "${filter.status}": expected ${ADVISORY_STATUSES.join(", ")}`,
+      );
+    }
+    where.push("status = ?");
+    values.push(filter.status);
+  }
+  if (filter.driftType !== undefined) {
+    where.push("drift_type = ?");
+    values.push(filter.driftType);
+  }
+  if (filter.environment !== undefined) {
+    where.push("EXISTS (SELECT 1 FROM json_each(environments) WHERE value = ?)");
+    values.push(filter.environment);
+  }
+  const ids = ledger.db.prepare(
+    `SELECT advisory_id FROM advisories ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
+  ).all(...values).map((row) => String(row.advisory_id));
+  return loadAdvisories(ledger.db, ids);
+}
+
+/**
+ * What publishing a drift again does to its advisory: the next status and
+ * why, or undefined when nothing it was decided on changed.
+ */
+function republished(
+  row: AdvisoryRow,
+  plan: Plan,
+): { next: AdvisoryStatus; reason: string } | undefined {
+  if (row.status === "resolved") return { next: "published", reason: "drift reported again" };
+  if (row.evidence_fingerprint !== plan.fingerprint) {
+    return {
+      next: "published",
+      reason: `evidence changed: ${describeChange(rowDrift(row), plan.drift)}`,
+    };
+  }
+  // A decision is made on what to do; when that changes (e.g. `move` became `hold`), it is asked again.
+  if (
+    row.action !== plan.action || row.source_env !== plan.sourceEnv ||
+    row.target_envs !== JSON.stringify(plan.targetEnvs)
+  ) {
+    return { next: "published", reason: `recommendation changed: ${plan.recommendation}` };
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- decisions
+
+function decide(
+  ledger: Ledger,
+  advisoryId: string,
+  to: "accepted" | "declined",
+  options: DecisionOptions,
+): Advisory {
+  const by = checkName(options.by);
+  const reason = checkReason(options.reason);
+  if (to === "declined" && reason === null) {
+    throw new UsageError("Declining needs a reason (--reason)");
+  }
+  const at = timestamp(options.now);
+  return ledger.transaction((db) => {
+    const row = selectRow(db, advisoryId);
+    if (row === undefined) throw unknownAdvisory(ledger, advisoryId);
+    if (row.status !== "published") {
+      const verb = to === "accepted" ? "accept" : "decline";
+      throw new UsageError(
+        `Cannot ${verb} advisory "${advisoryId}": it is ${row.status}${
+          lastTransitionNote(db, advisoryId, row.status)
+        }; only a published advisory can be accepted or declined`,
+        1,
+      );
+    }
+    setStatus(db, advisoryId, to, at);
+    addHistory(db, advisoryId, at, by, "published", to, reason, row.drift_id);
+    return loadAdvisories(db, [advisoryId])[0];
+  });
+}
+
+function lastTransitionNote(db: DatabaseSync, advisoryId: string, status: string): string {
+  const last = db.prepare(
+    `SELECT at, actor, reason FROM advisory_history
+     WHERE advisory_id = ? AND to_status = ? ORDER BY seq DESC LIMIT 1`,
+  ).get(advisoryId, status);
+  if (last === undefined) return "";
+  const why = status === "resolved" && last.reason ? `, ${last.reason}` : "";
+  return ` (by ${last.actor} at ${last.at}${why})`;
+}
+
+function unknownAdvisory(ledger: Ledger, advisoryId: string): UsageError {
+  return new UsageError(`No advisory "${advisoryId}" in ledger "${ledger.path}"`, 1);
+}
+
+// ---------------------------------------------------------------- planning
+
+/** What one drift becomes. */
+interface Plan {
+  advisoryId: string;
+  drift: ReportDrift;
+  environments: string[];
+  sourceEnv: string | null;
+  targetEnvs: string[];
+  action: AdvisoryAction;
+  recommendation: string;
+  fingerprint: string;
+}
+
+/** What a recommendation may depend on beyond its own drift. */
+interface PlanContext {
+  /** Refinement conflicts reported in the same report, per signature. */
+  conflicts: Map<string, { advisoryId: string; environments: string[] }[]>;
+  /** Whether a refinement-conflict check ran (without error) for this report. */
+  refinementChecked: boolean;
+}
+
+type Recommendation = Pick<Plan, "sourceEnv" | "targetEnvs" | "action" | "recommendation">;
+
+function planAdvisories(drifts: ReportDrift[], covered: Set<string>): Map<string, Plan> {
+  const context: PlanContext = {
+    conflicts: new Map(),
+    refinementChecked: covered.has("REFINEMENT_CONFLICT"),
+  };
+  for (const drift of drifts) {
+    if (drift.driftType !== "REFINEMENT_CONFLICT") continue;
+    const list = context.conflicts.get(drift.signatureId) ?? [];
+    list.push({
+      advisoryId: advisoryIdOf(drift),
+      environments: sortedEnvironments(drift.environments),
+    });
+    context.conflicts.set(drift.signatureId, list);
+  }
+  const plans = new Map<string, Plan>();
+  for (const drift of drifts) {
+    const advisoryId = advisoryIdOf(drift);
+    const environments = sortedEnvironments(drift.environments);
+    if (plans.has(advisoryId)) {
+      throw new UsageError(
+        `The report holds two ${drift.driftType} drifts for signature "${drift.signatureId}" in ${
+          environments.join(", ")
+        } (advisory "${advisoryId}"); a detector must report one`,
+      );
+    }
+    plans.set(advisoryId, {
+      advisoryId,
+      drift,
+      environments,
+      fingerprint: evidenceFingerprint(drift),
+      ...recommend(drift, environments, context),
+    });
+  }
+  return new Map([...plans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function recommend(
+  drift: ReportDrift,
+  environments: string[],
+  context: PlanContext,
+): Recommendation {
+  switch (drift.driftType) {
+    case "VERSION_SKEW":
+      return recommendVersionSkew(drift, environments, context);
+    case "POSTURE_DIVERGENCE":
+      return recommendPosture(drift, environments);
+    case "REFINEMENT_CONFLICT":
+      return recommendConflictReview(drift, environments);
+    default:
+      return manualReview(
+        environments,
+        `Review drift ${drift.driftType} on signature "${drift.signatureId}" in ${
+          environments.join(", ")
+        }: ${drift.detail}`,
+      );
+  }
+}
+
+function manualReview(environments: string[], recommendation: string): Recommendation {
+  return { sourceEnv: null, targetEnvs: environments, action: "review", recommendation };
+}
+
+function recommendVersionSkew(
+  drift: ReportDrift,
+  environments: string[],
+  context: PlanContext,
+): Recommendation {
+  const signature = `signature "${drift.signatureId}"`;
+  const revisions = new Map<string, number>();
+  for (const env of environments) {
+    const rev = envEvidence(drift, env)?.rev;
+    if (typeof rev === "number" && Number.isInteger(rev) && rev >= 0) revisions.set(env, rev);
+  }
+  const unknown = environments.filter((env) => !revisions.has(env));
+  if (unknown.length > 0) {
+    return manualReview(
+      environments,
+      `Review manually: the evidence gives no revision of ${signature} for ${unknown.join(", ")}`,
+    );
+  }
+  const highest = Math.max(...revisions.values());
+  const leaders = environments.filter((env) => revisions.get(env) === highest);
+  const behind = environments.filter((env) => revisions.get(env)! < highest);
+  const moves = behind.map((env) => `${env} (revision ${revisions.get(env)})`).join(", ");
+  if (behind.length === 0) {
+    return manualReview(
+      environments,
+      `Review manually: every environment reports revision ${highest} of ${signature}`,
+    );
+  }
+  const patches = [
+    ...new Set(leaders.map((env) => envEvidence(drift, env)?.patchId).filter(isString)),
+  ];
+  if (patches.length > 1) {
+    return manualReview(
+      environments,
+      `Review manually: ${
+        leaders.join(", ")
+      } hold revision ${highest} of ${signature} through different patches (${
+        patches.map((p) => `"${p}"`).join(", ")
+      }); choose one before moving ${moves}`,
+    );
+  }
+  const recommendation = { sourceEnv: leaders[0], targetEnvs: behind };
+  const conflicts = context.conflicts.get(drift.signatureId) ?? [];
+  if (conflicts.length > 0) {
+    const named = conflicts.map((c) => `${c.environments.join(", ")} (advisory ${c.advisoryId})`);
+    return {
+      ...recommendation,
+      action: "hold",
+      recommendation: `Hold: review the refinement conflict on ${signature} between ${
+        named.join("; ")
+      } before moving ${moves} to revision ${highest}; moving now could discard a refinement`,
+    };
+  }
+  const patch = patches.length === 1 ? ` (patch "${patches[0]}")` : "";
+  const caution = context.refinementChecked
+    ? ""
+    : `; no refinement-conflict check ran, so first confirm that ${
+      behind.join(", ")
+    } hold no refinement of their own`;
+  return {
+    ...recommendation,
+    action: "move",
+    recommendation: `Move ${moves} to revision ${highest} of ${signature}${patch}, as ${
+      leaders.join(", ")
+    } ${leaders.length === 1 ? "has" : "have"} it${caution}`,
+  };
+}
+
+function recommendPosture(drift: ReportDrift, environments: string[]): Recommendation {
+  const signature = `signature "${drift.signatureId}"`;
+  const confidences = new Map<string, Decimal>();
+  const shown = new Map<string, string>();
+  for (const env of environments) {
+    const confidence = envEvidence(drift, env)?.confidence;
+    const value = decimalOf(confidence);
+    if (value !== undefined) {
+      confidences.set(env, value);
+      shown.set(env, String(confidence));
+    }
+  }
+  const unknown = environments.filter((env) => !confidences.has(env));
+  if (unknown.length > 0) {
+    return manualReview(
+      environments,
+      `Review manually: the evidence gives no confidence in ${signature} for ${unknown.join(", ")}`,
+    );
+  }
+  const thresholdGiven = sharedEvidence(drift, "threshold");
+  const threshold = decimalOf(thresholdGiven) ?? decimalOf(DEFAULT_POSTURE_THRESHOLD)!;
+  const thresholdShown = decimalOf(thresholdGiven)
+    ? String(thresholdGiven)
+    : DEFAULT_POSTURE_THRESHOLD;
+  // Exact decimals: an environment is an outlier when |c - median| > threshold / 2,
+  // compared as |2c - 2·median| > threshold on integers at one scale.
+  const scale = Math.max(threshold.scale, ...[...confidences.values()].map((d) => d.scale));
+  const scaled = new Map([...confidences].map(([env, d]) => [env, atScale(d, scale)]));
+  const sorted = [...scaled.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const middle = sorted.length >> 1;
+  const twiceMedian = sorted.length % 2 === 1
+    ? 2n * sorted[middle]
+    : sorted[middle - 1] + sorted[middle];
+  const limit = atScale(threshold, scale);
+  const outliers = environments.filter((env) => {
+    const distance = 2n * scaled.get(env)! - twiceMedian;
+    return (distance < 0n ? -distance : distance) > limit;
+  });
+  const consensus = environments.filter((env) => !outliers.includes(env));
+  const list = (envs: string[]) => envs.map((env) => `${env} (${shown.get(env)})`).join(", ");
+  if (outliers.length === 0 || consensus.length <= environments.length / 2) {
+    return manualReview(
+      environments,
+      `Review the confidence in ${signature} in ${
+        list(environments)
+      }: it differs by more than ${thresholdShown} and no majority of environments agrees`,
+    );
+  }
+  return {
+    sourceEnv: null,
+    targetEnvs: outliers,
+    action: "review",
+    recommendation: `Review the confidence in ${signature} in ${list(outliers)}: the majority, ${
+      list(consensus)
+    }, agrees within ${thresholdShown} and ${outliers.length === 1 ? "it lies" : "they lie"} apart`,
+  };
+}
+
+function recommendConflictReview(drift: ReportDrift, environments: string[]): Recommendation {
+  const patches = environments.map((env) => {
+    const evidence = envEvidence(drift, env);
+    const patch = isString(evidence?.patchId) ? `patch "${evidence.patchId}"` : "no patch id";
+    const rev = typeof evidence?.rev === "number" ? ` at revision ${evidence.rev}` : "";
+    return `${env}: ${patch}${rev}`;
+  });
+  // Reasons grouped by pair, in the detector's order: `A vs B: reason-1, reason-2`.
+  const reasonsByPair = new Map<string, string[]>();
+  const conflicts = sharedEvidence(drift, "conflicts");
+  for (const conflict of Array.isArray(conflicts) ? conflicts : []) {
+    if (!isRecord(conflict) || !isString(conflict.reason)) continue;
+    const pair = Array.isArray(conflict.environments)
+      ? conflict.environments.filter(isString).join(" vs ")
+      : "";
+    reasonsByPair.set(pair, [...(reasonsByPair.get(pair) ?? []), conflict.reason]);
+  }
+  const reasons = [...reasonsByPair].map(([pair, list]) =>
+    pair ? `${pair}: ${list.join(", ")}` : list.join(", ")
+  );
+  return manualReview(
+    environments,
+    `Review manually and merge or choose: signature "${drift.signatureId}" has competing refinements (${
+      patches.join("; ")
+    })${
+      reasons.length ? `; ${reasons.join("; ")}` : ""
+    }; change no environment's patch until it is reviewed, or a refinement is lost`,
+  );
+}
+
+/** An exact decimal: `digits / 10^scale`. */
+interface Decimal {
+  digits: bigint;
+  scale: number;
+}
+
+function decimalOf(value: unknown): Decimal | undefined {
+  let text: string;
+  if (typeof value === "number" && Number.isFinite(value)) text = String(value);
+  else if (typeof value === "string") text = value.trim();
+  else return undefined;
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!match) return undefined;
+  const [, sign, whole, fraction = "", exponent = "0"] = match;
+  let digits = BigInt(sign + whole + fraction);
+  let scale = fraction.length - Number(exponent);
+  if (scale < 0) {
+    digits *= 10n ** BigInt(-scale);
+    scale = 0;
+  }
+  return { digits, scale };
+}
+
+function atScale(value: Decimal, scale: number): bigint {
+  return value.digits * 10n ** BigInt(scale - value.scale);
+}
+
+// ---------------------------------------------------------------- evidence
+
+function comparedEvidence(
+  drift: Pick<ReportDrift, "driftType" | "environments" | "evidence">,
+): unknown {
+  const compared = COMPARED[drift.driftType];
+  if (compared === undefined) return { driftType: drift.driftType, evidence: drift.evidence };
+  const perEnvironment: Record<string, Record<string, unknown>> = {};
+  for (const env of sortedEnvironments(drift.environments)) {
+    const evidence = envEvidence(drift, env);
+    const values: Record<string, unknown> = {};
+    for (const field of compared.perEnvironment) {
+      if (evidence !== undefined && Object.hasOwn(evidence, field)) values[field] = evidence[field];
+    }
+    perEnvironment[env] = values;
+  }
+  const shared: Record<string, unknown> = {};
+  for (const key of compared.shared) shared[key] = sharedEvidence(drift, key);
+  return { driftType: drift.driftType, environments: perEnvironment, shared };
+}
+
+/** A short account of what the compared evidence changed, e.g. `B rev 3 → 4`. */
+function describeChange(before: ReportDrift, after: ReportDrift): string {
+  const compared = COMPARED[after.driftType];
+  if (compared === undefined) return `drift ${before.driftId} → ${after.driftId}`;
+  const changes: string[] = [];
+  const note = (what: string, was: unknown, now: unknown) => {
+    if (canonicalJson(was) !== canonicalJson(now)) {
+      changes.push(`${what} ${canonicalJson(was)} → ${canonicalJson(now)}`);
+    }
+  };
+  for (const env of sortedEnvironments(after.environments)) {
+    for (const field of compared.perEnvironment) {
+      note(`${env} ${field}`, envEvidence(before, env)?.[field], envEvidence(after, env)?.[field]);
+    }
+  }
+  for (const key of compared.shared) {
+    note(key, sharedEvidence(before, key), sharedEvidence(after, key));
+  }
+  const shown = changes.slice(0, 4).join(", ");
+  return changes.length > 4 ? `${shown} and ${changes.length - 4} more` : shown;
+}
+
+function canonicalJson(value: unknown): string {
+  if (value === undefined) return "(none)";
+  const text = canonicalString(value, "jcs");
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
+/** A key of the evidence that is not about one environment (`threshold`, `conflicts`). */
+function sharedEvidence(
+  drift: Pick<ReportDrift, "environments" | "evidence">,
+  key: string,
+): unknown {
+  if (drift.environments.includes(key) || !Object.hasOwn(drift.evidence, key)) return undefined;
+  return drift.evidence[key];
+}
+
+/** An environment's own evidence; keys that are not one of the drift's environments are never read as one. */
+function envEvidence(
+  drift: Pick<ReportDrift, "environments" | "evidence">,
+  env: string,
+): Record<string, unknown> | undefined {
+  if (!drift.environments.includes(env) || !Object.hasOwn(drift.evidence, env)) return undefined;
+  const value = drift.evidence[env];
+  return isRecord(value) ? value : undefined;
+}
+
+function coveredDriftTypes(report: FederationReport): Set<string> {
+  const failed = new Set(report.detectorErrors.map((e) => e.detector));
+  return new Set(
+    report.detectors.filter((d) => !failed.has(d.name)).flatMap((d) => d.driftTypes),
+  );
+}
+
+// ---------------------------------------------------------------- rows
+
+interface AdvisoryRow {
+  advisory_id: string;
+  drift_type: string;
+  severity: string;
+  signature_id: string;
+  environments: string;
+  source_env: string | null;
+  target_envs: string;
+  action: AdvisoryAction;
+  recommendation: string;
+  status: AdvisoryStatus;
+  drift_id: string;
+  description: string;
+  detector: string;
+  evidence: string;
+  evidence_fingerprint: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface HistoryRow {
+  advisory_id: string;
+  at: string;
+  actor: string;
+  from_status: AdvisoryStatus | null;
+  to_status: AdvisoryStatus;
+  reason: string | null;
+  drift_id: string;
+}
+
+function selectRow(db: DatabaseSync, advisoryId: string): AdvisoryRow | undefined {
+  return db.prepare("SELECT * FROM advisories WHERE advisory_id = ?").get(advisoryId) as
+    | AdvisoryRow
+    | undefined;
+}
+
+function rowDrift(row: AdvisoryRow): ReportDrift {
+  return {
+    driftId: row.drift_id,
+    driftType: row.drift_type,
+    severity: row.severity as Severity,
+    environments: JSON.parse(row.environments),
+    signatureId: row.signature_id,
+    detail: row.description,
+    evidence: JSON.parse(row.evidence),
+    detector: row.detector,
+  };
+}
+
+/** The columns a plan sets, in the order of the statements below. */
+function planColumns(plan: Plan): SQLInputValue[] {
+  const { drift } = plan;
+  return [
+    drift.severity,
+    plan.sourceEnv,
+    JSON.stringify(plan.targetEnvs),
+    plan.action,
+    plan.recommendation,
+    drift.driftId,
+    drift.detail,
+    drift.detector,
+    canonicalString(drift.evidence, "jcs"),
+    plan.fingerprint,
+  ];
+}
+
+function contentDiffers(row: AdvisoryRow, plan: Plan): boolean {
+  const stored = [
+    row.severity,
+    row.source_env,
+    row.target_envs,
+    row.action,
+    row.recommendation,
+    row.drift_id,
+    row.description,
+    row.detector,
+    row.evidence,
+    row.evidence_fingerprint,
+  ];
+  return planColumns(plan).some((value, i) => value !== stored[i]);
+}
+
+function insertAdvisory(db: DatabaseSync, plan: Plan, at: string): void {
+  db.prepare(
+    `INSERT INTO advisories (severity, source_env, target_envs, action, recommendation, drift_id,
+       description, detector, evidence, evidence_fingerprint,
+       advisory_id, drift_type, signature_id, environments, status, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published', ?, ?)`,
+  ).run(
+    ...planColumns(plan),
+    plan.advisoryId,
+    plan.drift.driftType,
+    plan.drift.signatureId,
+    JSON.stringify(plan.environments),
+    at,
+    at,
+  );
+}
+
+function updateAdvisory(db: DatabaseSync, plan: Plan, status: AdvisoryStatus, at: string): void {
+  db.prepare(
+    `UPDATE advisories SET severity = ?, source_env = ?, target_envs = ?, action = ?,
+       recommendation = ?,
+       drift_id = ?, description = ?, detector = ?, evidence = ?, evidence_fingerprint = ?,
+       status = ?, updated_at = ?
+     WHERE advisory_id = ?`,
+  ).run(...planColumns(plan), status, at, plan.advisoryId);
+}
+
+function setStatus(db: DatabaseSync, advisoryId: string, status: AdvisoryStatus, at: string): void {
+  db.prepare("UPDATE advisories SET status = ?, updated_at = ? WHERE advisory_id = ?")
+    .run(status, at, advisoryId);
+}
+
+function addHistory(
+  db: DatabaseSync,
+  advisoryId: string,
+  at: string,
+  by: string,
+  from: AdvisoryStatus | null,
+  to: AdvisoryStatus,
+  reason: string | null,
+  driftId: string,
+): void {
+  db.prepare(
+    `INSERT INTO advisory_history (advisory_id, at, actor, from_status, to_status, reason, drift_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ).run(advisoryId, at, by, from, to, reason, driftId);
+}
+
+const SEVERITY_ORDER = `CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+  WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END`;
+
+function loadAdvisories(db: DatabaseSync, advisoryIds: string[]): Advisory[] {
+  const ids = JSON.stringify(advisoryIds);
+  const rows = db.prepare(
+    `SELECT * FROM advisories WHERE advisory_id IN (SELECT value FROM json_each(?))
+     ORDER BY ${SEVERITY_ORDER}, signature_id, drift_type, advisory_id`,
+  ).all(ids) as unknown as AdvisoryRow[];
+  const history = new Map<string, AdvisoryTransition[]>();
+  const entries = db.prepare(
+    `SELECT * FROM advisory_history WHERE advisory_id IN (SELECT value FROM json_each(?))
+     ORDER BY seq`,
+  ).all(ids) as unknown as HistoryRow[];
+  for (const entry of entries) {
+    const list = history.get(entry.advisory_id) ?? [];
+    list.push({
+      at: entry.at,
+      by: entry.actor,
+      from: entry.from_status,
+      to: entry.to_status,
+      reason: entry.reason,
+      driftId: entry.drift_id,
+    });
+    history.set(entry.advisory_id, list);
+  }
+  return rows.map((row) => ({
+    advisoryId: row.advisory_id,
+    driftType: row.drift_type,
+    severity: row.severity as Severity,
+    signatureId: row.signature_id,
+    environments: JSON.parse(row.environments),
+    sourceEnv: row.source_env,
+    targetEnvs: JSON.parse(row.target_envs),
+    action: row.action,
+    recommendation: row.recommendation,
+    status: row.status,
+    detail: {
+      driftId: row.drift_id,
+      description: row.description,
+      detector: row.detector,
+      evidence: JSON.parse(row.evidence),
+    },
+    evidenceFingerprint: row.evidence_fingerprint,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    history: history.get(row.advisory_id) ?? [],
+  }));
+}
+
+// ---------------------------------------------------------------- checks
+
+function checkName(by: string): string {
+  const name = by.trim();
+  if (name === "") throw new UsageError("Give a name with --by");
+  if (hasControl(name, false)) {
+    throw new UsageError(`Name ${JSON.stringify(by)} holds control characters`);
+  }
+  if (name.length > 200) throw new UsageError("Name is longer than 200 characters");
+  return name;
+}
+
+function checkReason(reason: string | undefined): string | null {
+  const text = reason?.trim() ?? "";
+  if (text === "") return null;
+  if (hasControl(text, true)) throw new UsageError("Reason holds control characters");
+  if (text.length > 4000) throw new UsageError("Reason is longer than 4000 characters");
+  return text;
+}
+
+/** Names and reasons are shown on terminals, where control characters could forge output. */
+function hasControl(text: string, allowLineBreaks: boolean): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (allowLineBreaks && (code === 0x09 || code === 0x0a)) continue;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
+
+function timestamp(now: Date | undefined): string {
+  const time = now ?? new Date();
+  if (Number.isNaN(time.getTime())) throw new UsageError("The time to record is not a valid date");
+  return time.toISOString();
+}
+
+function reportTime(generatedAt: string): string {
+  const time = /^\d{4}-\d{2}-\d{2}T/.test(generatedAt) ? new Date(generatedAt) : undefined;
+  if (time === undefined || Number.isNaN(time.getTime())) {
+    throw new UsageError(`The report's generatedAt "${generatedAt}" is not an ISO 8601 date-time`);
+  }
+  return time.toISOString();
+}
+
+function sortedEnvironments(environments: readonly string[]): string[] {
+  return [...new Set(environments)].sort();
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
+}

@@ -1,0 +1,382 @@
+/**
+ * The embedded ledger: one SQLite database, through `node:sqlite` (built into
+ * Deno; it needs read and write access to the file and nothing else), that
+ * every operator of a team can point at.
+ *
+ * Where it lives: the `--store FILE` option, else the `JRM_STORE` environment
+ * variable, else {@link DEFAULT_STORE_PATH} (`./.jrm/ledger.sqlite`, relative
+ * to the working directory); {@link resolveStorePath} applies that order and
+ * {@link openLedger} creates the missing directory.
+ *
+ * Safe for a team:
+ * - WAL journal and a busy timeout (5 s by default), so readers never block
+ *   the writer and a writer waits for another instead of failing at once;
+ * - every change runs in {@link Ledger.transaction}: `BEGIN IMMEDIATE` takes
+ *   the write lock before anything is read, so a check made inside the
+ *   transaction (is this advisory still `published`?) still holds at
+ *   `COMMIT`; any error rolls the whole change back;
+ * - the schema is versioned in a `schema_version` table and moved forward by
+ *   {@link MIGRATIONS}, one transaction for all pending steps. A ledger written
+ *   by a newer tool, or a SQLite file that is not a ledger, is refused rather
+ *   than written to.
+ *
+ * @module
+ */
+
+import { mkdirSync } from "node:fs";
+import { DatabaseSync } from "node:sqlite";
+import { UsageError } from "./errors.ts";
+import { describeFsError } from "./fs.ts";
+
+/** Where the ledger lives when neither `--store` nor `JRM_STORE` says. */
+export const DEFAULT_STORE_PATH = ".jrm/ledger.sqlite";
+
+/** How long (milliseconds) a write waits for another process's write before failing. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The forward migrations: step `i` moves the schema from version `i` to
+ * `i + 1`. Steps are only ever appended; a released step never changes.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE advisories (
+     advisory_id TEXT PRIMARY KEY,
+     drift_type TEXT NOT NULL,
+     severity TEXT NOT NULL,
+     signature_id TEXT NOT NULL,
+     environments TEXT NOT NULL,
+     source_env TEXT,
+     target_envs TEXT NOT NULL,
+     action TEXT NOT NULL,
+     recommendation TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('published', 'accepted', 'declined', 'resolved')),
+     drift_id TEXT NOT NULL,
+     description TEXT NOT NULL,
+     detector TEXT NOT NULL,
+     evidence TEXT NOT NULL,
+     evidence_fingerprint TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX advisories_by_status ON advisories (status);
+   CREATE TABLE advisory_history (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     advisory_id TEXT NOT NULL REFERENCES advisories (advisory_id),
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     from_status TEXT,
+     to_status TEXT NOT NULL,
+     reason TEXT,
+     drift_id TEXT NOT NULL
+   );
+   CREATE INDEX advisory_history_by_advisory ON advisory_history (advisory_id, seq);
+   CREATE TABLE publications (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     report_generated_at TEXT NOT NULL,
+     drifts INTEGER NOT NULL
+   );`,
+];
+
+/** Options of {@link openLedger}. */
+export interface OpenLedgerOptions {
+  /** Create the file (and its directory) when missing; true by default. */
+  create?: boolean;
+  /** Milliseconds a write waits for another process's lock; {@link DEFAULT_BUSY_TIMEOUT_MS} by default. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * An open ledger. Close it when done (or hold it with `using`).
+ *
+ * @example
+ * ```ts
+ * import { MIGRATIONS, openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * assert.equal(ledger.schemaVersion, MIGRATIONS.length);
+ * ```
+ */
+export class Ledger implements Disposable {
+  /** The database file. */
+  readonly path: string;
+  /** The connection, for the modules that keep their tables here. */
+  readonly db: DatabaseSync;
+
+  /**
+   * Wrap an open connection; use {@link openLedger} to get one.
+   * @param path the database file
+   * @param db the open connection
+   */
+  constructor(path: string, db: DatabaseSync) {
+    this.path = path;
+    this.db = db;
+  }
+
+  /**
+   * The schema version the ledger is at.
+   * @returns the highest applied migration, 0 for none
+   */
+  get schemaVersion(): number {
+    return schemaVersionOf(this.db);
+  }
+
+  /**
+   * Run `work` as one write transaction: `BEGIN IMMEDIATE` (waiting up to the
+   * busy timeout for another writer), then `COMMIT`, or `ROLLBACK` if `work`
+   * throws, so the ledger holds all of the change or none of it.
+   * @param work what to do with the connection; must not start transactions
+   * @returns what `work` returns
+   * @throws {UsageError} exit 1 when the ledger stays locked past the timeout;
+   *   whatever `work` throws, after the rollback
+   * @example
+   * ```ts
+   * import { openLedger } from "./store.ts";
+   * import assert from "node:assert/strict";
+   * using ledger = openLedger(":memory:");
+   * try {
+   *   ledger.transaction((db) => {
+   *     db.prepare("INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES ('t', 'me', 't', 0)").run();
+   *     throw new Error("changed my mind");
+   *   });
+   * } catch {
+   *   // rolled back: nothing of the change is kept
+   * }
+   * const count = ledger.db.prepare("SELECT count(*) AS n FROM publications").get();
+   * assert.equal(count?.n, 0);
+   * ```
+   */
+  transaction<T>(work: (db: DatabaseSync) => T): T {
+    this.begin();
+    try {
+      const result = work(this.db);
+      this.commit();
+      return result;
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+  }
+
+  /**
+   * {@link Ledger.transaction} for work that awaits (e.g. writing an output
+   * file that must exist only if the change is kept). Nothing else may use
+   * this connection until it settles.
+   * @param work what to do with the connection
+   * @returns what `work` resolves to
+   * @example
+   * ```ts
+   * import { openLedger } from "./store.ts";
+   * import assert from "node:assert/strict";
+   * using ledger = openLedger(":memory:");
+   * const n = await ledger.transactionAsync(async (db) => {
+   *   await Promise.resolve();
+   *   return db.prepare("SELECT count(*) AS n FROM advisories").get()?.n;
+   * });
+   * assert.equal(n, 0);
+   * ```
+   */
+  async transactionAsync<T>(work: (db: DatabaseSync) => Promise<T>): Promise<T> {
+    this.begin();
+    try {
+      const result = await work(this.db);
+      this.commit();
+      return result;
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+  }
+
+  /**
+   * Close the connection (idempotent).
+   * @example
+   * ```ts
+   * import { openLedger } from "./store.ts";
+   * import assert from "node:assert/strict";
+   * const ledger = openLedger(":memory:");
+   * ledger.close();
+   * ledger.close();
+   * assert.ok(!ledger.db.isOpen);
+   * ```
+   */
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  /** Close the connection at the end of a `using` block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private begin(): void {
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      throw ledgerError(this.path, error);
+    }
+  }
+
+  private commit(): void {
+    try {
+      this.db.exec("COMMIT");
+    } catch (error) {
+      throw ledgerError(this.path, error);
+    }
+  }
+
+  private rollback(): void {
+    if (this.db.isTransaction) this.db.exec("ROLLBACK");
+  }
+}
+
+/**
+ * The ledger path to use: the option, else the environment variable's value,
+ * else {@link DEFAULT_STORE_PATH}. Empty values count as not given.
+ * @param option the `--store` value
+ * @param envValue the `JRM_STORE` value (read by the caller: the kernel never reads the environment)
+ * @returns the path
+ * @example
+ * ```ts
+ * import { resolveStorePath } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(resolveStorePath("a.sqlite", "b.sqlite"), "a.sqlite");
+ * assert.equal(resolveStorePath(undefined, "b.sqlite"), "b.sqlite");
+ * assert.equal(resolveStorePath(undefined, ""), ".jrm/ledger.sqlite");
+ * ```
+ */
+export function resolveStorePath(option?: string, envValue?: string): string {
+  if (option !== undefined && option !== "") return option;
+  if (envValue !== undefined && envValue !== "") return envValue;
+  return DEFAULT_STORE_PATH;
+}
+
+/**
+ * Open (and, unless told not to, create) the ledger at `path`: WAL journal,
+ * busy timeout, foreign keys on, schema migrated to the newest version.
+ * @param path the database file
+ * @param options `create` and `busyTimeoutMs`
+ * @returns the open ledger
+ * @throws {UsageError} exit 2 when the file is missing (and `create` is
+ *   false), cannot be opened, is not a SQLite database, is some other
+ *   program's database, or was written by a newer version of the tool
+ * @example
+ * ```ts
+ * import { openLedger } from "./store.ts";
+ * import { UsageError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => openLedger("/nonexistent/ledger.sqlite", { create: false }),
+ *   (error) => error instanceof UsageError && error.message.startsWith("No ledger at"),
+ * );
+ * using ledger = openLedger(":memory:");
+ * assert.equal(ledger.db.prepare("PRAGMA foreign_keys").get()?.foreign_keys, 1);
+ * ```
+ */
+export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledger {
+  const create = options.create ?? true;
+  if (!create && !fileExists(path)) {
+    throw new UsageError(`No ledger at "${path}" (publish a report first, or give --store)`);
+  }
+  if (create) makeParentDir(path);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (error) {
+    throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
+  }
+  const ledger = new Ledger(path, db);
+  try {
+    // The timeout first: switching to WAL may itself wait for another process.
+    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    migrate(ledger);
+  } catch (error) {
+    ledger.close();
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
+  }
+  return ledger;
+}
+
+function migrate(ledger: Ledger): void {
+  const { db, path } = ledger;
+  const current = schemaVersionOf(db);
+  if (current === MIGRATIONS.length) return;
+  ledger.transaction(() => {
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let version = schemaVersionOf(db);
+    if (version === 0) {
+      const foreign = db.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1",
+      ).get();
+      if (foreign !== undefined) {
+        throw new UsageError(
+          `"${path}" is not a jrm ledger: it holds table "${foreign.name}" and no schema version`,
+        );
+      }
+      db.exec(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+      );
+    }
+    if (version > MIGRATIONS.length) {
+      throw new UsageError(
+        `Ledger "${path}" has schema version ${version}; this jrm knows up to ${MIGRATIONS.length}`,
+      );
+    }
+    const record = db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)");
+    for (; version < MIGRATIONS.length; version++) {
+      db.exec(MIGRATIONS[version]);
+      record.run(version + 1, new Date().toISOString());
+    }
+  });
+}
+
+function schemaVersionOf(db: DatabaseSync): number {
+  const table = db.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+  ).get();
+  if (table === undefined) return 0;
+  const row = db.prepare("SELECT max(version) AS version FROM schema_version").get();
+  return Number(row?.version ?? 0);
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw new UsageError(`Cannot open ledger "${path}": ${describeFsError(error)}`);
+  }
+}
+
+function makeParentDir(path: string): void {
+  const slash = path.lastIndexOf("/");
+  if (slash <= 0) return;
+  try {
+    mkdirSync(path.slice(0, slash), { recursive: true });
+  } catch (error) {
+    throw new UsageError(
+      `Cannot create the directory of ledger "${path}": ${describeFsError(error)}`,
+    );
+  }
+}
+
+/** SQLITE_BUSY and SQLITE_LOCKED: another process held the lock past the timeout. */
+const BUSY_CODES = new Set([5, 6]);
+
+function ledgerError(path: string, error: unknown): Error {
+  const code = (error as { errcode?: number }).errcode;
+  if (code !== undefined && BUSY_CODES.has(code & 0xff)) {
+    return new UsageError(`Ledger "${path}" is busy: another jrm kept it locked; try again`, 1);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function sqliteMessage(error: unknown): string {
+  const sqlite = error as { errstr?: string; message?: string };
+  if (error instanceof Error && !("errstr" in error)) return describeFsError(error);
+  return (sqlite.errstr ?? sqlite.message ?? String(error)).split("\n")[0];
+}
