@@ -9,6 +9,8 @@ import { type Plugin, PluginRegistry } from "../core/plugin.ts";
 import postureDivergence from "./detectors/posture_divergence.ts";
 import refinementConflict from "./detectors/refinement_conflict.ts";
 import versionSkew from "./detectors/version_skew.ts";
+import htmlReporter from "./reporters/html.ts";
+import jsonReporter from "./reporters/json.ts";
 import ed25519 from "./signers/ed25519.ts";
 import hmacSha256 from "./signers/hmac_sha256.ts";
 
@@ -19,6 +21,8 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   refinementConflict,
   hmacSha256,
   ed25519,
+  jsonReporter,
+  htmlReporter,
 ];
 
 /**

@@ -1,0 +1,1126 @@
+/**
+ * The `html` reporter: the federation report as one self-contained HTML file
+ * for an analyst's browser, air-gapped included. Everything is inline; a
+ * Content-Security-Policy allows only the page's own script and style (by
+ * SHA-256 hash, computed at render time) and `data:` images, so even a bug
+ * cannot make the page load anything.
+ *
+ * Sections: a summary (environments, packets accepted, rejected and
+ * duplicate, drift by type and severity, detectors); the drift matrix, one
+ * row per drifting signature and one column per environment, each cell the
+ * rev and confidence seen there, coloured where the environment is the odd
+ * one out (see {@link driftMatrix}); the rejected packets with their reasons;
+ * and the advisories with their status when the context gives the ledger's
+ * advisories.
+ *
+ * Safety. Everything from packets (signature ids, environment ids, messages,
+ * evidence) is attacker-controlled. The static parts are written through a
+ * template that escapes every value; the matrix's data travels as JSON in a
+ * `<script type="application/json">` with `<`, `>`, `&`, U+2028 and U+2029
+ * escaped, and the page's script builds the matrix with `textContent` only.
+ *
+ * Scale. The script builds a row's elements the first time it is shown and
+ * shows at most 1,000 rows at a time (with "show more" and "show all"), so
+ * tens of thousands of drifting signatures stay usable; the filter box and
+ * the sortable headers work on all of them. The hash `#filter=<text>` (and
+ * `&sort=<column>&dir=desc`, column `signature`, `types`, `severity` or an
+ * environment id) prefills the filter and the order, so a filtered view can
+ * be linked to.
+ *
+ * @module
+ */
+
+import { defineReporter } from "../../core/plugin.ts";
+import type { FederationReport, ReportDrift } from "../../core/report.ts";
+
+/**
+ * One advisory as this report shows it: the fields it reads from the ledger's
+ * advisories (any other field is ignored).
+ *
+ * @example
+ * ```ts
+ * import htmlReporter, { type HtmlAdvisory } from "./html.ts";
+ * const advisory: HtmlAdvisory = {
+ *   advisoryId: "adv-00000000000000000001", driftType: "VERSION_SKEW", severity: "low",
+ *   signatureId: "sig-0001", sourceEnv: "SOC_NORTH", targetEnvs: ["SOC_EAST"],
+ *   recommendation: "Move SOC_EAST to rev 4", status: "published", updatedAt: "2026-03-01T00:00:00Z",
+ * };
+ * const page = await htmlReporter.render({
+ *   reportVersion: 1, generatedAt: "2026-03-01T00:00:00Z", environments: [],
+ *   packetsIngested: 0, packetsRejected: [], duplicates: [], crossEnvDrifts: [],
+ *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
+ *   detectors: [], detectorErrors: [],
+ * }, { advisories: [advisory] });
+ * console.assert(String(page).includes("Move SOC_EAST to rev 4"));
+ * ```
+ */
+export interface HtmlAdvisory {
+  /** `adv-` and hex digits. */
+  advisoryId: string;
+  /** The drift type it is about. */
+  driftType: string;
+  /** The latest drift's severity. */
+  severity: string;
+  /** The signature concerned. */
+  signatureId: string;
+  /** The reference environment, or null when there is none. */
+  sourceEnv: string | null;
+  /** The environments asked to act. */
+  targetEnvs: string[];
+  /** What to do, in one sentence. */
+  recommendation: string;
+  /** `published`, `accepted`, `declined` or `resolved`. */
+  status: string;
+  /** When it last changed, ISO 8601. */
+  updatedAt: string;
+}
+
+/**
+ * How an environment is the odd one out in a matrix cell: `skew` (not at the
+ * reference rev), `posture` (confidence far from the median), `conflict` (in
+ * a conflicting pair of patches) and `conflict-most` (in conflict with the
+ * most other environments: the fork, when the others agree).
+ *
+ * @example
+ * ```ts
+ * import type { OddKind } from "./html.ts";
+ * const kinds: OddKind[] = ["skew", "conflict"];
+ * console.assert(kinds.length === 2);
+ * ```
+ */
+export type OddKind = "skew" | "posture" | "conflict" | "conflict-most";
+
+/**
+ * What one environment holds for one drifting signature, from the drifts' evidence.
+ *
+ * @example
+ * ```ts
+ * import { driftMatrix } from "./html.ts";
+ * const matrix = driftMatrix({
+ *   environments: ["A", "B"],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "POSTURE_DIVERGENCE", severity: "medium", signatureId: "sig-1",
+ *     environments: ["A", "B"], detail: "posture", detector: "posture-divergence",
+ *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
+ *   }],
+ * } as never);
+ * const cell = matrix.rows[0].cells[1];
+ * console.assert(cell?.confidence === 0.6 && cell.odd[0] === "posture");
+ * ```
+ */
+export interface MatrixCell {
+  /** The revision, when the evidence gives one. */
+  rev: number | string | null;
+  /** The confidence, when the evidence gives one (a number when it is numeric). */
+  confidence: number | string | null;
+  /** The patch, when the evidence gives one. */
+  patchId: string | null;
+  /** Why this environment is the odd one out; empty when it agrees. */
+  odd: OddKind[];
+}
+
+/**
+ * One drift as a matrix row lists it.
+ *
+ * @example
+ * ```ts
+ * import { driftMatrix } from "./html.ts";
+ * const matrix = driftMatrix({
+ *   environments: ["A", "B"],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "POSTURE_DIVERGENCE", severity: "medium", signatureId: "sig-1",
+ *     environments: ["A", "B"], detail: "posture", detector: "posture-divergence",
+ *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
+ *   }],
+ * } as never);
+ * console.assert(matrix.rows[0].drifts[0].driftId === "drift-1");
+ * ```
+ */
+export interface MatrixDrift {
+  /** The drift's id. */
+  driftId: string;
+  /** Its type. */
+  driftType: string;
+  /** Its severity. */
+  severity: string;
+  /** Its one-sentence description. */
+  detail: string;
+}
+
+/**
+ * One drifting signature: its drifts and, per environment, its cell.
+ *
+ * @example
+ * ```ts
+ * import { driftMatrix } from "./html.ts";
+ * const matrix = driftMatrix({
+ *   environments: ["A", "B"],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "POSTURE_DIVERGENCE", severity: "medium", signatureId: "sig-1",
+ *     environments: ["A", "B"], detail: "posture", detector: "posture-divergence",
+ *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
+ *   }],
+ * } as never);
+ * const [row] = matrix.rows;
+ * console.assert(row.signatureId === "sig-1" && row.severity === "medium");
+ * ```
+ */
+export interface MatrixRow {
+  /** The signature. */
+  signatureId: string;
+  /** Its drift types, sorted. */
+  driftTypes: string[];
+  /** The highest severity among its drifts. */
+  severity: string;
+  /** One cell per environment of {@link DriftMatrix.environments}; null where there is no entry. */
+  cells: (MatrixCell | null)[];
+  /** Its drifts. */
+  drifts: MatrixDrift[];
+}
+
+/**
+ * The drift matrix: environments as columns, drifting signatures as rows.
+ *
+ * @example
+ * ```ts
+ * import { driftMatrix } from "./html.ts";
+ * const matrix = driftMatrix({
+ *   environments: ["A", "B"],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "POSTURE_DIVERGENCE", severity: "medium", signatureId: "sig-1",
+ *     environments: ["A", "B"], detail: "posture", detector: "posture-divergence",
+ *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
+ *   }],
+ * } as never);
+ * console.assert(matrix.environments.join() === "A,B" && matrix.rows.length === 1);
+ * ```
+ */
+export interface DriftMatrix {
+  /** The columns: the report's environments, then any other environment a drift names. */
+  environments: string[];
+  /** One row per drifting signature, most severe first, then by signature id. */
+  rows: MatrixRow[];
+}
+
+const SEVERITY_ORDER = ["low", "medium", "high", "critical"];
+const STATUS_ORDER = ["published", "accepted", "declined", "resolved"];
+const ODD_KINDS: readonly OddKind[] = ["skew", "posture", "conflict", "conflict-most"];
+const PAGE_SIZE = 1000;
+
+const severityRank = (severity: string) => SEVERITY_ORDER.indexOf(severity);
+const byCodePoint = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0;
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** The environment entries of a drift's evidence, by environment id. */
+function entriesOf(drift: ReportDrift, columns: Set<string>): Map<string, Record<string, unknown>> {
+  const entries = new Map<string, Record<string, unknown>>();
+  for (const [key, value] of Object.entries(drift.evidence)) {
+    if (columns.has(key) && isRecord(value)) entries.set(key, value);
+  }
+  return entries;
+}
+
+function scalar(value: unknown): number | string | null {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string") return value;
+  return null;
+}
+
+function numeric(value: unknown): number | null {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+    return Number(value);
+  }
+  return null;
+}
+
+/** Environments whose rev is not the reference: the most common rev, the highest on a tie. */
+function skewOutliers(entries: Map<string, Record<string, unknown>>): string[] {
+  const revs = new Map<string, string>();
+  const counts = new Map<string, number>();
+  for (const [env, entry] of entries) {
+    const rev = scalar(entry.rev);
+    if (rev === null) continue;
+    revs.set(env, String(rev));
+    counts.set(String(rev), (counts.get(String(rev)) ?? 0) + 1);
+  }
+  const most = Math.max(0, ...counts.values());
+  const candidates = [...counts].filter(([, n]) => n === most).map(([rev]) => rev);
+  const reference = candidates.sort((a, b) => {
+    const [x, y] = [numeric(a), numeric(b)];
+    return x !== null && y !== null ? y - x : byCodePoint(b, a);
+  })[0];
+  return [...revs].filter(([, rev]) => rev !== reference).map(([env]) => env);
+}
+
+/** Environments whose confidence lies more than half the threshold from the median. */
+function postureOutliers(
+  entries: Map<string, Record<string, unknown>>,
+  evidence: Record<string, unknown>,
+): string[] {
+  const confidences = [...entries].flatMap(([env, entry]) => {
+    const confidence = numeric(entry.confidence);
+    return confidence === null ? [] : [{ env, confidence }];
+  });
+  if (confidences.length < 2) return [];
+  const sorted = confidences.map((c) => c.confidence).sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+  const threshold = numeric(evidence.threshold) ?? sorted[sorted.length - 1] - sorted[0];
+  // A tolerance well below any confidence's precision, so 0.35 vs 0.3/2 is not decided by float noise.
+  const limit = threshold / 2 + 1e-9;
+  return confidences.filter((c) => Math.abs(c.confidence - median) > limit).map((c) => c.env);
+}
+
+/**
+ * Environments named in a conflicting pair (every environment of the drift
+ * when no pair is given), and among them those in conflict with the most
+ * others, unless all are tied.
+ */
+function conflictMembers(drift: ReportDrift): { members: string[]; most: string[] } {
+  const conflicts = drift.evidence.conflicts;
+  if (!Array.isArray(conflicts)) return { members: drift.environments, most: [] };
+  const partners = new Map<string, Set<string>>();
+  for (const conflict of conflicts) {
+    if (!isRecord(conflict) || !Array.isArray(conflict.environments)) continue;
+    const pair = conflict.environments.filter((env): env is string => typeof env === "string");
+    for (const env of pair) {
+      const others = partners.get(env) ?? new Set<string>();
+      for (const other of pair) if (other !== env) others.add(other);
+      partners.set(env, others);
+    }
+  }
+  const sizes = [...partners.values()].map((others) => others.size);
+  const [most, least] = [Math.max(0, ...sizes), Math.min(...sizes)];
+  return {
+    members: [...partners.keys()],
+    most: most > least ? [...partners].filter(([, o]) => o.size === most).map(([env]) => env) : [],
+  };
+}
+
+/**
+ * Build the drift matrix of a report: one row per drifting signature, one
+ * cell per environment holding the rev, confidence and patch its drifts'
+ * evidence gives, and which environments are the odd one out —
+ * `VERSION_SKEW`: a rev other than the most common one (the highest on a
+ * tie); `POSTURE_DIVERGENCE`: a confidence more than half the threshold from
+ * the median; `REFINEMENT_CONFLICT`: an environment in a conflicting pair,
+ * and, when they are not all tied, those in conflict with the most others.
+ * Other drift types fill cells but flag nothing.
+ * @param report the federation report
+ * @returns the matrix
+ * @example
+ * ```ts
+ * import { driftMatrix } from "./html.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const evidence = { A: { rev: 3 }, B: { rev: 4 }, C: { rev: 3 } };
+ * const matrix = driftMatrix({
+ *   environments: ["A", "B", "C"],
+ *   crossEnvDrifts: [{
+ *     driftId: "drift-1", driftType: "VERSION_SKEW", severity: "low", signatureId: "sig-1",
+ *     environments: ["A", "B", "C"], detail: "skew", evidence, detector: "version-skew",
+ *   }],
+ * } as never);
+ * assert.deepEqual(matrix.rows[0].cells.map((cell) => cell?.odd), [[], ["skew"], []]);
+ * ```
+ */
+export function driftMatrix(report: FederationReport): DriftMatrix {
+  const environments = [...report.environments];
+  const extra = new Set<string>();
+  for (const drift of report.crossEnvDrifts) {
+    for (const env of drift.environments) if (!environments.includes(env)) extra.add(env);
+  }
+  environments.push(...[...extra].sort(byCodePoint));
+  const columns = new Set(environments);
+  const bySignature = new Map<string, ReportDrift[]>();
+  for (const drift of report.crossEnvDrifts) {
+    const list = bySignature.get(drift.signatureId) ?? [];
+    list.push(drift);
+    bySignature.set(drift.signatureId, list);
+  }
+  const rows: MatrixRow[] = [];
+  for (const [signatureId, drifts] of bySignature) {
+    const cells = new Map<string, MatrixCell>();
+    const cellOf = (env: string) => {
+      let cell = cells.get(env);
+      if (!cell) cells.set(env, cell = { rev: null, confidence: null, patchId: null, odd: [] });
+      return cell;
+    };
+    const flag = (envs: string[], kind: OddKind) => {
+      for (const env of envs) {
+        if (!columns.has(env)) continue;
+        const cell = cellOf(env);
+        if (!cell.odd.includes(kind)) cell.odd.push(kind);
+      }
+    };
+    // Known types first, so a rev shown is the one version skew compared.
+    const ordered = [...drifts].sort((a, b) => typeRank(a.driftType) - typeRank(b.driftType));
+    for (const drift of ordered) {
+      const entries = entriesOf(drift, columns);
+      for (const [env, entry] of entries) {
+        const cell = cellOf(env);
+        const confidence = numeric(entry.confidence) ?? scalar(entry.confidence);
+        cell.rev ??= scalar(entry.rev);
+        cell.confidence ??= confidence;
+        cell.patchId ??= typeof entry.patchId === "string" ? entry.patchId : null;
+      }
+      if (drift.driftType === "VERSION_SKEW") flag(skewOutliers(entries), "skew");
+      if (drift.driftType === "POSTURE_DIVERGENCE") {
+        flag(postureOutliers(entries, drift.evidence), "posture");
+      }
+      if (drift.driftType === "REFINEMENT_CONFLICT") {
+        const { members, most } = conflictMembers(drift);
+        flag(members, "conflict");
+        flag(most, "conflict-most");
+      }
+    }
+    for (const cell of cells.values()) {
+      cell.odd.sort((a, b) => ODD_KINDS.indexOf(a) - ODD_KINDS.indexOf(b));
+    }
+    const severity = drifts.map((d) =>
+      d.severity
+    ).sort((a, b) => severityRank(b) - severityRank(a))[0];
+    rows.push({
+      signatureId,
+      driftTypes: [...new Set(drifts.map((d) => d.driftType))].sort(byCodePoint),
+      severity,
+      cells: environments.map((env) => cells.get(env) ?? null),
+      drifts: drifts.map((d) => ({
+        driftId: d.driftId,
+        driftType: d.driftType,
+        severity: d.severity,
+        detail: d.detail,
+      })),
+    });
+  }
+  rows.sort((a, b) =>
+    severityRank(b.severity) - severityRank(a.severity) || byCodePoint(a.signatureId, b.signatureId)
+  );
+  return { environments, rows };
+}
+
+function typeRank(driftType: string): number {
+  const rank = ["VERSION_SKEW", "REFINEMENT_CONFLICT", "POSTURE_DIVERGENCE"].indexOf(driftType);
+  return rank === -1 ? 3 : rank;
+}
+
+// --- HTML writing ----------------------------------------------------------
+
+/** Markup that is already safe; everything else interpolated into {@link markup} is escaped. */
+class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]);
+}
+
+function fragment(value: unknown): string {
+  if (value instanceof SafeHtml) return value.value;
+  if (Array.isArray(value)) return value.map(fragment).join("");
+  if (value === null || value === undefined || value === false) return "";
+  return escapeHtml(String(value));
+}
+
+/**
+ * A template whose every interpolated value is escaped, unless it is itself
+ * {@link SafeHtml}; lists are joined. (Not named `html`: `deno fmt` would
+ * reformat the markup, and with it the page's bytes.)
+ */
+function markup(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
+  let out = strings[0];
+  values.forEach((value, index) => out += fragment(value) + strings[index + 1]);
+  return new SafeHtml(out);
+}
+
+/** JSON that can sit inside a `<script>` element: no `<`, `>`, `&` or line separators as such. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+async function cspHash(text: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  return `'sha256-${btoa(String.fromCharCode(...digest))}'`;
+}
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+function advisoriesFrom(context: Record<string, unknown>): HtmlAdvisory[] | null {
+  const given = context.advisories;
+  if (given === undefined || given === null) return null;
+  if (!Array.isArray(given)) {
+    throw new TypeError(
+      `Cannot render the HTML report: "advisories" must be a list, not ${typeof given}`,
+    );
+  }
+  const text = (value: unknown) => typeof value === "string" ? value : String(value ?? "");
+  return given.filter(isRecord).map((a) => ({
+    advisoryId: text(a.advisoryId),
+    driftType: text(a.driftType),
+    severity: text(a.severity),
+    signatureId: text(a.signatureId),
+    sourceEnv: typeof a.sourceEnv === "string" ? a.sourceEnv : null,
+    targetEnvs: Array.isArray(a.targetEnvs) ? a.targetEnvs.map(text) : [],
+    recommendation: text(a.recommendation),
+    status: text(a.status),
+    updatedAt: text(a.updatedAt),
+  }));
+}
+
+/** A class-name-safe form of a value: known statuses and severities pass, anything else is `other`. */
+function classOf(value: string): string {
+  return [...STATUS_ORDER, ...SEVERITY_ORDER].includes(value) ? value : "other";
+}
+
+function badge(kind: string, text: string): SafeHtml {
+  return markup`<span class="badge ${kind}">${text}</span>`;
+}
+
+/** Severities in order: the known ones, then any other a drift gives. */
+function severitiesOf(severities: string[]): string[] {
+  const others = new Set(severities.filter((s) => !SEVERITY_ORDER.includes(s)));
+  return [...SEVERITY_ORDER, ...[...others].sort(byCodePoint)];
+}
+
+function summarySection(report: FederationReport): SafeHtml {
+  const drifts = report.crossEnvDrifts;
+  const types = [...new Set(drifts.map((d) => d.driftType))].sort(byCodePoint);
+  const severities = severitiesOf(drifts.map((d) => d.severity));
+  const tally = (type: string | null, severity: string | null) =>
+    drifts.filter((d) =>
+      (type === null || d.driftType === type) && (severity === null || d.severity === severity)
+    ).length;
+  const rejected = report.packetsRejected.length;
+  const duplicates = report.duplicates.length;
+  const cards: [string, number, string][] = [
+    ["Environments", report.environments.length, ""],
+    ["Packets accepted", report.packetsIngested, "ok"],
+    ["Packets rejected", rejected, rejected ? "bad" : ""],
+    ["Duplicate packets", duplicates, duplicates ? "warn" : ""],
+    ["Drifts", drifts.length, drifts.length ? "warn" : "ok"],
+  ];
+  const card = ([label, n, tone]: [string, number, string]) =>
+    markup`<div class="card ${tone}"><div class="n">${
+      count(n)
+    }</div><div class="label">${label}</div></div>`;
+  const errors = report.detectorErrors.length === 0 ? "" : markup`
+<div class="alert" role="alert"><strong>A detector failed: the drift list is incomplete.</strong><ul>${
+    report.detectorErrors.map((e) =>
+      markup`<li>detector <code>${e.detector}</code> failed in <code>${e.hook}</code>: ${e.message}</li>`
+    )
+  }</ul></div>`;
+  const typeRow = (type: string) =>
+    markup`
+<tr><th scope="row">${type}</th>${
+      severities.map((s) => {
+        const n = tally(type, s);
+        return markup`<td class="num ${n ? `sev-${classOf(s)}` : "zero"}">${count(n)}</td>`;
+      })
+    }<td class="num total">${count(tally(type, null))}</td></tr>`;
+  const environmentRow = (env: string) => {
+    const stats = Object.hasOwn(report.environmentStats, env)
+      ? report.environmentStats[env]
+      : undefined;
+    if (!stats) {
+      return markup`
+<tr><th scope="row">${env}</th><td colspan="4" class="none">no statistics</td></tr>`;
+    }
+    return markup`
+<tr><th scope="row">${env}</th><td class="num">${
+      count(stats.packets)
+    }</td><td>${stats.windowStart} .. ${stats.windowEnd}</td><td class="num">${
+      count(stats.signatures)
+    }</td><td class="num">${count(stats.graphNodes)} / ${count(stats.graphEdges)}</td></tr>`;
+  };
+  const detectors = report.detectors.length === 0
+    ? "none ran"
+    : report.detectors.map((d, i) =>
+      markup`${i > 0 ? ", " : ""}<code>${d.name}@${d.version}</code> (${count(d.findings)})`
+    );
+  return markup`
+<section id="summary" aria-labelledby="summary-title">
+<h2 id="summary-title">Summary</h2>
+<div class="cards">${cards.map(card)}</div>${errors}
+<div class="columns">
+<div>
+<h3>Drifts by type and severity</h3>
+<table class="grid" id="drift-counts">
+<thead><tr><th scope="col">Type</th>${
+    severities.map((s) => markup`<th scope="col" class="num">${s}</th>`)
+  }<th scope="col" class="num">Total</th></tr></thead>
+<tbody>${
+    types.length === 0
+      ? markup`<tr><td colspan="${
+        severities.length + 2
+      }" class="none">No cross-environment drift</td></tr>`
+      : types.map(typeRow)
+  }</tbody>
+<tfoot><tr><th scope="row">Total</th>${
+    severities.map((s) => markup`<td class="num">${count(tally(null, s))}</td>`)
+  }<td class="num total">${count(drifts.length)}</td></tr></tfoot>
+</table>
+</div>
+<div>
+<h3>Environments</h3>
+<table class="grid" id="environments">
+<thead><tr><th scope="col">Environment</th><th scope="col" class="num">Packets</th><th scope="col">Windows</th><th scope="col" class="num">Signatures</th><th scope="col" class="num">Graph nodes / edges</th></tr></thead>
+<tbody>${
+    report.environments.length === 0
+      ? markup`<tr><td colspan="5" class="none">No environment had an accepted packet</td></tr>`
+      : report.environments.map(environmentRow)
+  }</tbody>
+</table>
+<p class="meta">Detectors: ${detectors}</p>
+</div>
+</div>
+</section>`;
+}
+
+function matrixSection(matrix: DriftMatrix): SafeHtml {
+  const rows = matrix.rows.length;
+  const header = (key: string, label: string, className = "") =>
+    markup`<th scope="col"${
+      className ? markup` class="${className}"` : ""
+    } data-sort="${key}" aria-sort="none"><button type="button">${label}</button></th>`;
+  return markup`
+<section id="matrix-section" aria-labelledby="matrix-title">
+<h2 id="matrix-title">Drift matrix <span class="sub">${count(rows)} drifting signature${
+    rows === 1 ? "" : "s"
+  }</span></h2>
+<ul class="legend" aria-label="Legend">
+<li><span class="swatch odd-skew"></span><span class="tag">V</span> version skew: not at the reference rev (the most common, the highest on a tie)</li>
+<li><span class="swatch odd-posture"></span><span class="tag">P</span> posture divergence: confidence more than half the threshold from the median</li>
+<li><span class="swatch odd-conflict"></span><span class="tag">C</span> refinement conflict: in a conflicting pair of patches</li>
+<li><span class="swatch odd-conflict-most"></span><span class="tag">C</span> refinement conflict: in conflict with the most others (the fork)</li>
+<li><span class="swatch agree"></span>agrees</li>
+<li><span class="swatch missing"></span>— no entry in that environment</li>
+</ul>
+<div class="toolbar"><label for="filter">Filter</label> <input id="filter" type="search" autocomplete="off" spellcheck="false" placeholder="signature, drift type, severity, drift id, patch, or an environment to see where it is the odd one out"> <span id="matrix-status" role="status" aria-live="polite"></span></div>
+<noscript><p class="alert">The drift matrix needs JavaScript; the JSON report holds the same drifts.</p></noscript>
+<div class="matrix-wrap">
+<table id="matrix" class="grid matrix">
+<thead><tr>${header("signature", "Signature")}${header("types", "Drift types")}${
+    header("severity", "Severity")
+  }${matrix.environments.map((env, i) => header(`env:${i}`, env, "env"))}</tr></thead>
+<tbody></tbody>
+</table>
+</div>
+<div class="more"><button type="button" id="show-more" hidden>Show ${
+    count(PAGE_SIZE)
+  } more</button> <button type="button" id="show-all" hidden>Show all</button></div>
+</section>`;
+}
+
+function rejectedSection(report: FederationReport): SafeHtml {
+  const rejected = report.packetsRejected;
+  const violation = (v: { code: string; message: string; entry?: string }) =>
+    markup`<li><code>${v.code}</code> ${v.message}${
+      v.entry !== undefined ? markup` <span class="entry">(${v.entry})</span>` : ""
+    }</li>`;
+  const packets = rejected.length === 0
+    ? markup`
+<p class="none">No packet was rejected.</p>`
+    : markup`
+<table class="grid" id="rejected-table">
+<thead><tr><th scope="col">Source</th><th scope="col">Packet</th><th scope="col">Environment</th><th scope="col">Reason</th><th scope="col">Violations</th></tr></thead>
+<tbody>${
+      rejected.map((p) =>
+        markup`
+<tr><td class="path">${p.source}</td><td>${p.packetName ?? "—"}</td><td>${
+          p.environmentId ?? "—"
+        }</td><td>${badge("reason", p.reasonCode)}</td><td><ul class="violations">${
+          p.violations.map(violation)
+        }</ul></td></tr>`
+      )
+    }</tbody>
+</table>`;
+  const duplicates = report.duplicates.length === 0 ? "" : markup`
+<h3>Duplicate packets <span class="sub">${count(report.duplicates.length)}</span></h3>
+<table class="grid" id="duplicates-table">
+<thead><tr><th scope="col">Source</th><th scope="col">Same content as</th><th scope="col">Digest</th></tr></thead>
+<tbody>${
+    report.duplicates.map((d) =>
+      markup`
+<tr><td class="path">${d.source}</td><td class="path">${d.duplicateOf}</td><td><code>${d.digest}</code></td></tr>`
+    )
+  }</tbody>
+</table>`;
+  return markup`
+<section id="rejected" aria-labelledby="rejected-title">
+<h2 id="rejected-title">Rejected packets <span class="sub">${
+    count(rejected.length)
+  }</span></h2>${packets}${duplicates}
+</section>`;
+}
+
+function advisoriesSection(advisories: HtmlAdvisory[] | null): SafeHtml {
+  if (advisories === null) {
+    return markup`
+<section id="advisories" aria-labelledby="advisories-title">
+<h2 id="advisories-title">Advisories</h2>
+<p class="none">No advisory ledger was given for this report.</p>
+</section>`;
+  }
+  const statusRank = (status: string) => {
+    const rank = STATUS_ORDER.indexOf(status);
+    return rank === -1 ? STATUS_ORDER.length : rank;
+  };
+  // Open questions first: a published advisory waits for a decision.
+  const sorted = [...advisories].sort((a, b) =>
+    statusRank(a.status) - statusRank(b.status) ||
+    severityRank(b.severity) - severityRank(a.severity) ||
+    byCodePoint(a.signatureId, b.signatureId) || byCodePoint(a.advisoryId, b.advisoryId)
+  );
+  const statuses = [...new Set(sorted.map((a) => a.status))];
+  const status = (value: string) => badge(`status status-${classOf(value)}`, value);
+  const tallies = statuses.length === 0
+    ? markup`<span class="none">The ledger holds no advisory.</span>`
+    : statuses.map((s) =>
+      markup`<span class="tally">${status(s)} ${
+        count(sorted.filter((a) => a.status === s).length)
+      }</span> `
+    );
+  const table = sorted.length === 0 ? "" : markup`
+<table class="grid" id="advisories-table">
+<thead><tr><th scope="col">Status</th><th scope="col">Advisory</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Signature</th><th scope="col">Source</th><th scope="col">Targets</th><th scope="col">Recommendation</th><th scope="col">Updated</th></tr></thead>
+<tbody>${
+    sorted.map((a) =>
+      markup`
+<tr><td>${
+        status(a.status)
+      }</td><td class="nowrap"><code>${a.advisoryId}</code></td><td>${a.driftType}</td><td>${
+        badge(`sev-${classOf(a.severity)}`, a.severity)
+      }</td><td>${a.signatureId}</td><td>${a.sourceEnv ?? "—"}</td><td>${
+        a.targetEnvs.join(", ") || "—"
+      }</td><td>${a.recommendation}</td><td class="nowrap">${a.updatedAt}</td></tr>`
+    )
+  }</tbody>
+</table>`;
+  return markup`
+<section id="advisories" aria-labelledby="advisories-title">
+<h2 id="advisories-title">Advisories <span class="sub">${count(advisories.length)}</span></h2>
+<p class="statuses">${tallies}</p>${table}
+</section>`;
+}
+
+/** The matrix as compact JSON for the page's script: `[sig, [type], sev, [cell], [drift]]`. */
+function matrixData(matrix: DriftMatrix) {
+  const types = [...new Set(matrix.rows.flatMap((row) => row.driftTypes))].sort(byCodePoint);
+  const severities = [
+    ...SEVERITY_ORDER,
+    ...new Set(
+      matrix.rows.flatMap((row) => row.drifts.map((d) => d.severity)).filter((s) =>
+        !SEVERITY_ORDER.includes(s)
+      ),
+    ),
+  ];
+  const mask = (odd: OddKind[]) =>
+    odd.reduce((bits, kind) => bits | (1 << ODD_KINDS.indexOf(kind)), 0);
+  return {
+    envs: matrix.environments,
+    types,
+    sevs: severities,
+    page: PAGE_SIZE,
+    rows: matrix.rows.map((row) => [
+      row.signatureId,
+      row.driftTypes.map((type) => types.indexOf(type)),
+      severities.indexOf(row.severity),
+      row.cells.map((cell) =>
+        cell === null ? 0 : [cell.rev, cell.confidence, mask(cell.odd), cell.patchId]
+      ),
+      row.drifts.map((d) => [
+        types.indexOf(d.driftType),
+        severities.indexOf(d.severity),
+        d.driftId,
+        d.detail,
+      ]),
+    ]),
+  };
+}
+
+const STYLE = `
+:root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #f6f8fa;
+  --skew: #fcd34d; --posture: #93c5fd; --conflict: #fecaca; --conflict-most: #dc2626; --agree: #ffffff; --missing: #eef0f2; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: var(--ink); background: var(--bg); }
+header { background: #24292f; color: #fff; padding: 14px 24px; display: flex; flex-wrap: wrap; align-items: baseline; gap: 8px 24px; }
+header h1 { font-size: 20px; margin: 0; }
+header .meta { color: #d0d7de; }
+header nav a { color: #fff; margin-right: 14px; text-decoration: none; border-bottom: 1px dotted #8c959f; }
+main { padding: 8px 24px 24px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 4px 18px 16px; margin: 16px 0; }
+h2 { font-size: 17px; margin: 12px 0 10px; }
+h3 { font-size: 14px; margin: 12px 0 6px; }
+.sub { color: var(--muted); font-weight: normal; font-size: 13px; margin-left: 6px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; }
+.card { border: 1px solid var(--line); border-left: 5px solid #8c959f; border-radius: 6px; padding: 8px 16px; min-width: 150px; }
+.card .n { font-size: 24px; font-weight: 600; }
+.card .label { color: var(--muted); }
+.card.ok { border-left-color: #1a7f37; } .card.bad { border-left-color: #cf222e; } .card.warn { border-left-color: #bf8700; }
+.columns { display: flex; flex-wrap: wrap; gap: 12px 32px; }
+.columns > div { flex: 1 1 420px; min-width: 0; }
+table.grid { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+table.grid th, table.grid td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+table.grid thead th { background: #f0f3f6; }
+td.num, th.num { text-align: right; }
+td.zero { color: #b0b8c1; }
+td.total, tfoot td { font-weight: 600; }
+.none { color: var(--muted); font-style: italic; }
+.meta { color: var(--muted); }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+.path { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; max-width: 380px; }
+.nowrap { white-space: nowrap; }
+.nowrap code { overflow-wrap: normal; }
+.alert { border: 1px solid #cf222e; background: #ffebe9; color: #82071e; border-radius: 6px; padding: 8px 12px; margin: 12px 0; }
+.badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600; background: #eaeef2; white-space: nowrap; }
+.reason { background: #ffebe9; color: #82071e; }
+.sev-low { background: #dafbe1; } .sev-medium { background: #fff8c5; } .sev-high { background: #ffd8b5; } .sev-critical { background: #ffcecb; color: #82071e; }
+.status-published { background: #ddf4ff; color: #0550ae; } .status-accepted { background: #dafbe1; color: #116329; }
+.status-declined { background: #ffebe9; color: #82071e; } .status-resolved { background: #eaeef2; color: #59636e; }
+.statuses .badge { margin-right: 2px; }
+ul.violations { margin: 0; padding-left: 16px; }
+.entry { color: var(--muted); }
+.legend { list-style: none; padding: 0; margin: 0 0 10px; display: flex; flex-wrap: wrap; gap: 6px 18px; color: var(--muted); }
+.swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #8c959f; vertical-align: -2px; margin-right: 4px; }
+.toolbar { display: flex; align-items: center; gap: 8px; margin: 8px 0; }
+.toolbar input { flex: 0 1 560px; padding: 5px 8px; border: 1px solid #8c959f; border-radius: 6px; font: inherit; }
+#matrix-status { color: var(--muted); }
+.matrix-wrap { overflow: auto; max-height: 75vh; border: 1px solid var(--line); }
+table.matrix { width: 100%; }
+table.matrix thead th { position: sticky; top: 0; z-index: 1; padding: 0; }
+table.matrix thead th button { all: unset; display: block; padding: 5px 18px 5px 8px; cursor: pointer; font-weight: 600; position: relative; }
+table.matrix thead th button:focus-visible { outline: 2px solid #0969da; }
+table.matrix thead th[aria-sort="ascending"] button::after { content: "\\25B2"; position: absolute; right: 4px; font-size: 10px; }
+table.matrix thead th[aria-sort="descending"] button::after { content: "\\25BC"; position: absolute; right: 4px; font-size: 10px; }
+table.matrix td, table.matrix tbody th { vertical-align: middle; }
+table.matrix td.cell { white-space: nowrap; }
+table.matrix tbody th { font-weight: normal; }
+button.toggle { all: unset; cursor: pointer; font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+button.toggle::before { content: "\\25B8\\00a0"; color: var(--muted); }
+button.toggle[aria-expanded="true"]::before { content: "\\25BE\\00a0"; }
+button.toggle:focus-visible { outline: 2px solid #0969da; }
+.types { font-size: 12px; }
+.agree { background: var(--agree); }
+.missing { background: var(--missing); color: #8c959f; text-align: center; }
+.odd-posture { background: var(--posture); font-weight: 600; }
+.odd-skew { background: var(--skew); font-weight: 600; }
+.odd-conflict { background: var(--conflict); font-weight: 600; }
+.odd-conflict-most { background: var(--conflict-most); color: #fff; }
+.tag { display: inline-block; font-size: 10px; font-weight: 700; border: 1px solid currentColor; border-radius: 3px; padding: 0 3px; margin-left: 4px; line-height: 13px; }
+tr.detail td { background: #f6f8fa; }
+tr.detail ul { margin: 0; padding-left: 18px; }
+.more { margin-top: 8px; }
+.more button { font: inherit; padding: 4px 12px; border: 1px solid #8c959f; border-radius: 6px; background: #f6f8fa; cursor: pointer; }
+footer { color: var(--muted); padding: 0 24px 24px; font-size: 12px; }
+@media print { .matrix-wrap { max-height: none; overflow: visible; } .toolbar, .more { display: none; } }
+`;
+
+// Plain ES2017 with DOM building by textContent only: data never becomes markup.
+const SCRIPT = `
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("jrm-data").textContent);
+  var ODD = [["odd-skew", "V", "version skew: not at the reference rev"],
+    ["odd-posture", "P", "posture divergence: confidence far from the median"],
+    ["odd-conflict", "C", "refinement conflict: in a conflicting pair"],
+    ["odd-conflict-most", null, "refinement conflict: in conflict with the most others"]];
+  var table = document.getElementById("matrix");
+  var tbody = table.tBodies[0];
+  var input = document.getElementById("filter");
+  var status = document.getElementById("matrix-status");
+  var more = document.getElementById("show-more");
+  var all = document.getElementById("show-all");
+  var headers = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  var width = headers.length;
+  var rows = data.rows.map(function (r, index) {
+    var words = [r[0], data.sevs[r[2]] || ""];
+    r[1].forEach(function (t) { words.push(data.types[t]); });
+    r[3].forEach(function (cell, e) {
+      if (cell && cell[2]) words.push(data.envs[e]);
+      if (cell && cell[3] !== null) words.push(cell[3]);
+    });
+    r[4].forEach(function (d) { words.push(d[2]); });
+    return { r: r, index: index, words: words.join("\\n").toLowerCase(), tr: null, detail: null, open: false };
+  });
+  var order = rows.slice();
+  var view = rows;
+  var limit = data.page;
+  var sortKey = null;
+  var sortDir = 1;
+  var terms = [];
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function confText(c) {
+    return typeof c === "number" ? c.toFixed(2) : String(c);
+  }
+  function cellText(cell) {
+    var parts = [];
+    if (cell[0] !== null) parts.push("rev " + cell[0]);
+    if (cell[1] !== null) parts.push("conf " + confText(cell[1]));
+    return parts.length ? parts.join(" \\u00b7 ") : "entry";
+  }
+  function buildRow(row) {
+    var r = row.r;
+    var tr = el("tr");
+    tr.setAttribute("data-index", String(row.index));
+    var th = el("th");
+    th.scope = "row";
+    var toggle = el("button", "toggle", r[0]);
+    toggle.type = "button";
+    toggle.title = "Show the drifts of this signature";
+    toggle.setAttribute("aria-expanded", row.open ? "true" : "false");
+    th.appendChild(toggle);
+    tr.appendChild(th);
+    tr.appendChild(el("td", "types", r[1].map(function (t) { return data.types[t]; }).join(", ")));
+    var sev = el("td");
+    sev.appendChild(el("span", "badge sev-" + (data.sevs[r[2]] || "other").replace(/[^a-z]/g, ""), data.sevs[r[2]]));
+    tr.appendChild(sev);
+    r[3].forEach(function (cell, e) {
+      if (!cell) {
+        var missing = el("td", "cell missing", "\\u2014");
+        missing.title = data.envs[e] + ": no entry";
+        tr.appendChild(missing);
+        return;
+      }
+      var td = el("td", "cell agree", cellText(cell));
+      var title = [data.envs[e] + ": " + cellText(cell)];
+      if (cell[3] !== null) title.push("patch " + cell[3]);
+      if (cell[1] !== null) title.push("confidence " + cell[1]);
+      ODD.forEach(function (odd, bit) {
+        if (cell[2] & (1 << bit)) {
+          td.classList.remove("agree");
+          td.classList.add(odd[0]);
+          if (odd[1]) td.appendChild(el("span", "tag", odd[1]));
+          title.push(odd[2]);
+        }
+      });
+      td.title = title.join("\\n");
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function buildDetail(row) {
+    var tr = el("tr", "detail");
+    var td = el("td");
+    td.colSpan = width;
+    var list = el("ul");
+    row.r[4].forEach(function (d) {
+      var li = el("li");
+      li.appendChild(el("strong", null, data.types[d[0]]));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("span", "badge sev-" + (data.sevs[d[1]] || "other").replace(/[^a-z]/g, ""), data.sevs[d[1]]));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("code", null, d[2]));
+      li.appendChild(document.createTextNode(" " + d[3]));
+      list.appendChild(li);
+    });
+    td.appendChild(list);
+    tr.appendChild(td);
+    return tr;
+  }
+  function render() {
+    var shown = view.length < limit ? view.length : limit;
+    var fragment = document.createDocumentFragment();
+    for (var i = 0; i < shown; i++) {
+      var row = view[i];
+      fragment.appendChild(row.tr || (row.tr = buildRow(row)));
+      if (row.open) fragment.appendChild(row.detail || (row.detail = buildDetail(row)));
+    }
+    tbody.replaceChildren(fragment);
+    var total = rows.length.toLocaleString("en-US");
+    if (rows.length === 0) status.textContent = "No cross-environment drift was found.";
+    else if (view.length === 0) status.textContent = "No drifting signature matches the filter (" + total + " in all).";
+    else {
+      status.textContent = "Showing " + shown.toLocaleString("en-US") + " of " +
+        view.length.toLocaleString("en-US") + (terms.length ? " matching" : "") + " signature" +
+        (view.length === 1 ? "" : "s") + (terms.length ? " (" + total + " in all)" : "") + ".";
+    }
+    more.hidden = all.hidden = view.length <= limit;
+  }
+  function compare(a, b) {
+    if (a === b) return 0;
+    if (a === null) return 1;
+    if (b === null) return -1;
+    if (typeof a === "number" && typeof b === "number") return a - b;
+    a = String(a); b = String(b);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  function keyOf(row, key) {
+    var r = row.r;
+    if (key === "signature") return [r[0]];
+    if (key === "types") return [r[1].map(function (t) { return data.types[t]; }).join(",")];
+    if (key === "severity") return [r[2]];
+    var cell = r[3][Number(key.slice(4))];
+    return cell ? [cell[0], cell[1]] : [null, null];
+  }
+  function sortRows() {
+    order = rows.slice();
+    if (sortKey !== null) {
+      var keys = order.map(function (row) { return keyOf(row, sortKey); });
+      order.sort(function (a, b) {
+        var ka = keys[a.index], kb = keys[b.index];
+        for (var i = 0; i < ka.length; i++) {
+          var missingA = ka[i] === null, missingB = kb[i] === null;
+          if (missingA !== missingB) return missingA ? 1 : -1;
+          var c = compare(ka[i], kb[i]) * sortDir;
+          if (c) return c;
+        }
+        return a.index - b.index;
+      });
+    }
+    headers.forEach(function (th) {
+      var key = th.getAttribute("data-sort");
+      th.setAttribute("aria-sort", key === sortKey ? (sortDir === 1 ? "ascending" : "descending") : "none");
+    });
+  }
+  function filterRows() {
+    terms = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    view = terms.length === 0 ? order : order.filter(function (row) {
+      for (var i = 0; i < terms.length; i++) if (row.words.indexOf(terms[i]) === -1) return false;
+      return true;
+    });
+    limit = data.page;
+    render();
+    status.setAttribute("data-applied", input.value);
+  }
+  function sortBy(key, dir) {
+    sortKey = key;
+    sortDir = dir;
+    sortRows();
+    filterRows();
+  }
+  headers.forEach(function (th) {
+    th.querySelector("button").addEventListener("click", function () {
+      var key = th.getAttribute("data-sort");
+      sortBy(key, key === sortKey ? -sortDir : key === "severity" ? -1 : 1);
+    });
+  });
+  var timer = 0;
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(filterRows, rows.length > 2000 ? 120 : 0);
+  });
+  tbody.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("button.toggle");
+    if (!toggle) return;
+    var row = rows[Number(toggle.parentNode.parentNode.getAttribute("data-index"))];
+    row.open = !row.open;
+    toggle.setAttribute("aria-expanded", row.open ? "true" : "false");
+    render();
+  });
+  more.addEventListener("click", function () { limit += data.page; render(); });
+  all.addEventListener("click", function () { limit = Infinity; render(); });
+  function fromHash() {
+    var params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    if (params.has("filter")) input.value = params.get("filter");
+    var key = null;
+    var sort = params.get("sort");
+    if (sort !== null) {
+      var env = data.envs.indexOf(sort);
+      key = env !== -1 ? "env:" + env : ["signature", "types", "severity"].indexOf(sort) !== -1 ? sort : null;
+    }
+    sortBy(key, params.get("dir") === "desc" ? -1 : 1);
+  }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+})();
+`;
+
+/**
+ * The built-in `html` reporter. Its context may hold `advisories`, a list of
+ * {@link HtmlAdvisory} from the ledger, shown with their status.
+ *
+ * @example
+ * ```ts
+ * import htmlReporter from "./html.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const page = await htmlReporter.render({
+ *   reportVersion: 1, generatedAt: "2026-03-01T00:00:00Z", environments: [],
+ *   packetsIngested: 0, packetsRejected: [], duplicates: [], crossEnvDrifts: [],
+ *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
+ *   detectors: [], detectorErrors: [],
+ * }, {});
+ * assert.match(String(page), /^<!DOCTYPE html>/);
+ * assert.match(String(page), /content="default-src 'none'; script-src 'sha256-/);
+ * ```
+ */
+const htmlReporter = defineReporter<FederationReport>({
+  kind: "reporter",
+  name: "html",
+  version: "1.0.0",
+  format: "html",
+  description: "one self-contained HTML page: summary, drift matrix, rejected packets, advisories",
+  async render(report, context) {
+    const advisories = advisoriesFrom(context ?? {});
+    const matrix = driftMatrix(report);
+    const csp = [
+      "default-src 'none'",
+      `script-src ${await cspHash(SCRIPT)}`,
+      `style-src ${await cspHash(STYLE)}`,
+      "img-src data:",
+      "base-uri 'none'",
+      "form-action 'none'",
+    ].join("; ");
+    const environments = report.environments.length;
+    const page = markup`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${new SafeHtml(csp)}">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="jrm-federation html reporter 1.0.0">
+<title>JRM federation report ${report.generatedAt}</title>
+<link rel="icon" href="data:,">
+<style>${new SafeHtml(STYLE)}</style>
+</head>
+<body>
+<header><h1>JRM federation report</h1><span class="meta">generated ${report.generatedAt} · ${
+      count(environments)
+    } environment${
+      environments === 1 ? "" : "s"
+    }</span><nav><a href="#summary">Summary</a><a href="#matrix-section">Drift matrix</a><a href="#rejected">Rejected packets</a><a href="#advisories">Advisories</a></nav></header>
+<main>${summarySection(report)}${matrixSection(matrix)}${rejectedSection(report)}${
+      advisoriesSection(advisories)
+    }
+</main>
+<footer>Self-contained report: it loads nothing from any network. The JSON report holds the full evidence of every drift.</footer>
+<script type="application/json" id="jrm-data">${new SafeHtml(
+      scriptJson(matrixData(matrix)),
+    )}</script>
+<script>${new SafeHtml(SCRIPT)}</script>
+</body>
+</html>
+`;
+    return page.value;
+  },
+});
+
+export default htmlReporter;
