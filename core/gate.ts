@@ -13,7 +13,14 @@
 import type { ArchiveLimits } from "./archive.ts";
 import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
 import { UsageError, type Violation } from "./errors.ts";
-import { DATA_FILES, MANIFEST_FILE, type Packet, readPacket, type ReadResult } from "./packet.ts";
+import {
+  DATA_FILES,
+  type Manifest,
+  MANIFEST_FILE,
+  type Packet,
+  readPacket,
+  type ReadResult,
+} from "./packet.ts";
 import type { Keyring, Signer } from "./signer.ts";
 import {
   assemble,
@@ -99,19 +106,98 @@ export async function validate(
   input: Uint8Array | ReadResult,
   options: GateOptions = {},
 ): Promise<GateResult> {
-  if (options.requireSignature && !options.keyring) {
-    throw new UsageError("Requiring a signature needs a key (--key-file, --key-env or --keyring)");
-  }
   const read = input instanceof Uint8Array
     ? readPacket(input, { source: options.source, limits: options.limits })
     : input;
-  const source = read.source;
-  if (!read.packet) return verdict(source, read.violations, "unchecked");
+  return { ...(await judge(inspect(read), options)), packet: read.packet };
+}
+
+/**
+ * Everything the gate can decide about a packet without keys or scope: what
+ * reading found, plus hashes, listing, environment, window and name checks,
+ * and the bytes its signature covers. Plain data, so a worker can make it
+ * and post it back; {@link judge} finishes the verdict.
+ */
+export interface Inspection {
+  /** Where the packet came from. */
+  source: string;
+  /** `sha256:` digest of the archive, when it could be read. */
+  digest?: string;
+  /** Violations found so far. */
+  violations: Violation[];
+  /** The manifest, when it could be read. */
+  manifest?: Manifest;
+  /** `canon_entry.json`, when the packet could be read. */
+  canonEntry?: Packet["canonEntry"];
+  /** `memory_graph.json`, when the packet could be read. */
+  memoryGraph?: Packet["memoryGraph"];
+  /** The canonical bytes the signature covers, when signed with a known canonicalization. */
+  signedBytes?: Uint8Array;
+}
+
+/**
+ * Inspect a read packet: the checks that need neither keys nor scope.
+ * @param read what {@link readPacket} gave
+ * @returns the inspection
+ * @example
+ * ```ts
+ * import { inspect } from "./gate.ts";
+ * import { readPacket } from "./packet.ts";
+ * const inspection = inspect(readPacket(new Uint8Array([1]), { source: "x.zip" }));
+ * console.assert(inspection.violations[0].code === "ARCHIVE_NOT_ZIP");
+ * ```
+ */
+export function inspect(read: ReadResult): Inspection {
+  if (!read.packet) return { source: read.source, violations: [...read.violations] };
   const packet = read.packet;
-  const violations = [...read.violations, ...checkContents(packet)];
-  if (options.allowedEnvs) violations.push(...enforceScope(packet, options).violations);
-  const signature = await checkSignature(packet, options.keyring, violations);
-  return verdict(source, violations, signature, packet);
+  const signature = packet.manifest.signature;
+  const form = (signature?.canonicalization ?? "deepsigma-v1") as CanonicalForm;
+  return {
+    source: read.source,
+    digest: packet.digest,
+    violations: [...read.violations, ...checkContents(packet)],
+    manifest: packet.manifest,
+    canonEntry: packet.canonEntry,
+    memoryGraph: packet.memoryGraph,
+    signedBytes: signature && CANONICAL_FORMS.includes(form)
+      ? signedBytes(packet.manifestTree, form)
+      : undefined,
+  };
+}
+
+/**
+ * Finish a verdict: scope and signature checks on an inspection.
+ * @param inspection what {@link inspect} found
+ * @param options keys and scope
+ * @returns the verdict (without the packet)
+ * @example
+ * ```ts
+ * import { inspect, judge } from "./gate.ts";
+ * import { readPacket } from "./packet.ts";
+ * const result = await judge(inspect(readPacket(new Uint8Array([1]))));
+ * console.assert(!result.accepted);
+ * ```
+ */
+export async function judge(
+  inspection: Inspection,
+  options: Omit<GateOptions, "source" | "limits"> = {},
+): Promise<GateResult> {
+  if (options.requireSignature && !options.keyring) {
+    throw new UsageError("Requiring a signature needs a key (--key-file, --key-env or --keyring)");
+  }
+  const violations = [...inspection.violations];
+  const manifest = inspection.manifest;
+  if (!manifest) return verdict(inspection.source, violations, "unchecked");
+  if (options.allowedEnvs) {
+    violations.push(...scopeViolations(manifest.environmentId, options.allowedEnvs));
+  }
+  const signature = await checkSignature(
+    manifest,
+    inspection.signedBytes,
+    options.keyring,
+    violations,
+  );
+  return verdict(inspection.source, violations, signature);
 }
 
 function checkContents(packet: Packet): Violation[] {
@@ -214,24 +300,25 @@ function checkContents(packet: Packet): Violation[] {
 }
 
 async function checkSignature(
-  packet: Packet,
+  manifest: Manifest,
+  signed: Uint8Array | undefined,
   keyring: Keyring | undefined,
   violations: Violation[],
 ): Promise<SignatureStatus> {
-  const signature = packet.manifest.signature;
+  const signature = manifest.signature;
   if (!keyring) return signature ? "unchecked" : "unsigned";
   const fail = (code: Violation["code"], message: string): SignatureStatus => {
     violations.push({ code, entry: MANIFEST_FILE, message });
     return code === "SIGNATURE_MISSING" ? "unsigned" : "invalid";
   };
   if (!signature) {
-    return fail("SIGNATURE_MISSING", `Packet "${packet.manifest.packetName}" is not signed`);
+    return fail("SIGNATURE_MISSING", `Packet "${manifest.packetName}" is not signed`);
   }
   const form = signature.canonicalization ?? "deepsigma-v1";
-  if (!CANONICAL_FORMS.includes(form as CanonicalForm)) {
+  if (!CANONICAL_FORMS.includes(form as CanonicalForm) || signed === undefined) {
     return fail("SIGNATURE_UNSUPPORTED", `Signature canonicalization "${form}" is not supported`);
   }
-  const env = packet.manifest.environmentId;
+  const env = manifest.environmentId;
   const signers: Signer[] = keyring.candidates(env, signature.algorithm, signature.keyId);
   if (signers.length === 0) {
     if (keyring.entries.every((entry) => entry.signer.algorithm !== signature.algorithm)) {
@@ -246,13 +333,12 @@ async function checkSignature(
       `No ${signature.algorithm} key${keyText} is configured for environment "${env}"`,
     );
   }
-  const bytes = signedBytes(packet.manifestTree, form as CanonicalForm);
   for (const signer of signers) {
-    if (await signer.verify(bytes, signature.value)) return "verified";
+    if (await signer.verify(signed, signature.value)) return "verified";
   }
   return fail(
     "SIGNATURE_INVALID",
-    `Signature of packet "${packet.manifest.packetName}" does not verify: signed with another key, or altered after signing`,
+    `Signature of packet "${manifest.packetName}" does not verify: signed with another key, or altered after signing`,
   );
 }
 
@@ -274,20 +360,22 @@ export function enforceScope(
   packet: Packet,
   options: { allowedEnvs?: readonly string[] },
 ): { accepted: boolean; reasonCode: string; violations: Violation[] } {
-  const allowed = options.allowedEnvs ?? [];
-  const env = packet.manifest.environmentId;
-  const violations: Violation[] = allowed.includes(env) ? [] : [{
+  const violations = scopeViolations(packet.manifest.environmentId, options.allowedEnvs ?? []);
+  return {
+    accepted: violations.length === 0,
+    reasonCode: violations[0]?.code ?? "ACCEPTED",
+    violations,
+  };
+}
+
+function scopeViolations(env: string, allowed: readonly string[]): Violation[] {
+  return allowed.includes(env) ? [] : [{
     code: "SCOPE_VIOLATION",
     entry: MANIFEST_FILE,
     message: `Environment "${env}" is not in the allowed environments (${
       allowed.map((e) => `"${e}"`).join(", ") || "none"
     })`,
   }];
-  return {
-    accepted: violations.length === 0,
-    reasonCode: violations[0]?.code ?? "ACCEPTED",
-    violations,
-  };
 }
 
 /** The value a redacted field gets. */

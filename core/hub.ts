@@ -16,11 +16,11 @@
  * @module
  */
 
-import { readArchiveEntry } from "./archive.ts";
+import { type ArchiveLimits, readArchiveEntry } from "./archive.ts";
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
-import { PacketError } from "./errors.ts";
+import { PacketError, UsageError } from "./errors.ts";
 import { readInputFile } from "./fs.ts";
-import { type GateOptions, type GateResult, validate } from "./gate.ts";
+import { type GateOptions, type GateResult, inspect, type Inspection, judge } from "./gate.ts";
 import { parseJson } from "./json.ts";
 import { MANIFEST_FILE, type Packet, readPacket, sha256Ref } from "./packet.ts";
 import { parseDateTime } from "./writer.ts";
@@ -36,7 +36,15 @@ export interface IngestOptions extends Omit<GateOptions, "source"> {
   onProgress?: (done: number, total: number) => void;
   /** Receives the merged graph's nodes and edges as they are first seen. */
   graphSink?: (record: GraphRecord) => void | Promise<void>;
+  /** Worker threads that read and inspect packets; 0 inspects on this thread. Default: one per core (at most 4) from 4 packets on. */
+  workers?: number;
 }
+
+/** What folding needs of an accepted packet (a {@link Packet} has it, and so does an accepted {@link Inspection}). */
+export type Foldable = Pick<
+  Packet,
+  "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph"
+>;
 
 /** A packet folded into the state. */
 export interface PacketRecord extends Provenance {
@@ -93,7 +101,7 @@ export class FederationState {
    * @returns the packet's record
    */
   async fold(
-    packet: Packet,
+    packet: Foldable,
     graphSink?: (record: GraphRecord) => void | Promise<void>,
   ): Promise<PacketRecord> {
     this.#view = undefined;
@@ -316,9 +324,13 @@ export interface Ingestion {
 
 /**
  * Ingest packet files: gate each, drop duplicates, fold the accepted ones in
- * window order.
+ * window order. Reading and inspecting packets (inflate, hash, parse, schema
+ * checks) runs on worker threads when there are enough packets to pay for
+ * them; signatures, scope and folding stay on this thread, in window order.
+ * At most a few packets are in flight at once, so memory does not grow with
+ * the number of packets.
  * @param paths packet files (see `expandInputs` for directories and globs)
- * @param options gate options, progress and graph sink
+ * @param options gate options, progress, graph sink, and `workers` (0 to inspect on this thread)
  * @returns the state and every input's outcome
  * @example
  * ```ts
@@ -342,38 +354,116 @@ export async function ingestFiles(
     a.windowEnd - b.windowEnd || a.part - b.part || (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
     (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   );
+  const workers = options.workers ?? defaultWorkers(order.length);
+  const inspector = workers > 0 ? new WorkerInspector(workers) : undefined;
   const state = new FederationState();
   const outcomes: IngestOutcome[] = [];
   const seen = new Map<string, string>();
-  let done = 0;
-  for (const { path } of order) {
-    const bytes = await readInputFile(path, "packet");
-    const digest = sha256Ref(bytes);
-    const first = seen.get(digest);
-    if (first !== undefined) {
-      outcomes.push({ kind: "duplicate", source: path, digest, duplicateOf: first });
-    } else {
-      seen.set(digest, path);
-      const result = await validate(
-        readPacket(bytes, { source: path, limits: options.limits }),
-        options,
-      );
-      if (result.accepted) {
-        outcomes.push({
-          kind: "accepted",
-          record: await state.fold(result.packet!, options.graphSink),
-        });
-      } else {
-        // The rejected packet's content is dropped; its name and environment stay for the report.
-        outcomes.push({
-          kind: "rejected",
-          result: { ...result, packet: undefined },
-          packetName: result.packet?.manifest.packetName,
-          environmentId: result.packet?.manifest.environmentId,
-        });
+  try {
+    // A bounded window of packets in flight; results are folded strictly in order.
+    const inFlight: Promise<Inspection>[] = [];
+    const depth = Math.max(1, workers * 2);
+    let next = 0;
+    const launch = async (path: string): Promise<Inspection> => {
+      const bytes = await readInputFile(path, "packet");
+      if (inspector) return inspector.inspect(path, bytes, options.limits);
+      const inspection = inspect(readPacket(bytes, { source: path, limits: options.limits }));
+      inspection.digest ??= sha256Ref(bytes);
+      return inspection;
+    };
+    for (let done = 0; done < order.length; done++) {
+      while (next < order.length && inFlight.length < depth) {
+        inFlight.push(launch(order[next++].path));
       }
+      const inspection = await inFlight.shift()!;
+      const path = inspection.source;
+      const digest = inspection.digest!;
+      const first = seen.get(digest);
+      if (first !== undefined) {
+        outcomes.push({ kind: "duplicate", source: path, digest, duplicateOf: first });
+      } else {
+        seen.set(digest, path);
+        const result = await judge(inspection, options);
+        if (result.accepted) {
+          outcomes.push({
+            kind: "accepted",
+            record: await state.fold(inspection as Foldable, options.graphSink),
+          });
+        } else {
+          outcomes.push({
+            kind: "rejected",
+            result,
+            packetName: inspection.manifest?.packetName,
+            environmentId: inspection.manifest?.environmentId,
+          });
+        }
+      }
+      options.onProgress?.(done + 1, order.length);
     }
-    options.onProgress?.(++done, order.length);
+  } finally {
+    inspector?.close();
   }
   return { state, outcomes };
+}
+
+/** Workers pay off from a handful of packets on; one per core, at most four. */
+function defaultWorkers(packets: number): number {
+  if (packets < 4) return 0;
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+}
+
+/** A pool of inspect workers (core/inspect_worker.ts). */
+class WorkerInspector {
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, { resolve(i: Inspection): void; reject(e: Error): void }>();
+  readonly #load: number[] = [];
+  #nextId = 0;
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL("./inspect_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      worker.onmessage = (event: MessageEvent) => {
+        const { id, inspection, error } = event.data;
+        const pending = this.#pending.get(id);
+        this.#pending.delete(id);
+        this.#load[i]--;
+        if (!pending) return;
+        if (error) {
+          const failure = new Error(typeof error === "string" ? error : error.message);
+          if (typeof error === "object" && error.name === "UsageError") {
+            pending.reject(new UsageError(failure.message));
+          } else pending.reject(failure);
+        } else pending.resolve(inspection);
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        const failure = new Error(`Packet inspector worker failed: ${event.message}`);
+        for (const pending of this.#pending.values()) pending.reject(failure);
+        this.#pending.clear();
+      };
+      this.#workers.push(worker);
+      this.#load.push(0);
+    }
+  }
+
+  inspect(source: string, bytes: Uint8Array, limits?: Partial<ArchiveLimits>): Promise<Inspection> {
+    const id = this.#nextId++;
+    const index = this.#load.indexOf(Math.min(...this.#load));
+    this.#load[index]++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes
+        : bytes.slice();
+      this.#workers[index].postMessage({ id, source, bytes: copy, limits }, [
+        copy.buffer as ArrayBuffer,
+      ]);
+    });
+  }
+
+  close(): void {
+    for (const worker of this.#workers) worker.terminate();
+  }
 }
