@@ -12,7 +12,10 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
 import { err } from "./cli/common.ts";
+import { advisoryCommand } from "./cli/advisory.ts";
+import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
+import { reportCommand } from "./cli/report.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
 
 /** The tool's version, as `jrm --version` prints it. */
@@ -39,13 +42,20 @@ export function buildProgram() {
       verifyCommand(registry),
       packCommand(registry),
       hubCommand(),
+      advisoryCommand(),
+      reportCommand(),
       pluginsCommand(),
+      completionsCommand(),
     ]
   ) {
     program.addCommand(command);
   }
   const exitOverride = (command: Command<unknown[], Record<string, unknown>>) => {
     command.exitOverride();
+    // Errors stay on one line: commander puts its "Did you mean" hint on a second one.
+    command.configureOutput({
+      outputError: (text, write) => write(text.trimEnd().replace(/\s*\n\s*/g, " ") + "\n"),
+    });
     for (const sub of command.commands) exitOverride(sub as never);
   };
   exitOverride(program as never);

@@ -53,8 +53,8 @@ export function advisoryCommand() {
     .option("--out <file>", "also write the report's advisories, as they now stand, as JSON")
     .option("--by <name>", "who publishes, for the history", DEFAULT_PUBLISHER)
     .option("--allow-older-report", "publish a report older than the newest one already published")
-    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
-    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .addOption(storeOption())
+    .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
       const report = await readReport(options.from);
@@ -82,8 +82,8 @@ export function advisoryCommand() {
     .argument("<id>", "the advisory id")
     .requiredOption("--by <name>", "who accepts")
     .option("--reason <text>", "why")
-    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
-    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .addOption(storeOption())
+    .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (id, options) => {
       const now = timeToRecord(options.now);
@@ -100,8 +100,8 @@ export function advisoryCommand() {
     .argument("<id>", "the advisory id")
     .requiredOption("--by <name>", "who declines")
     .requiredOption("--reason <text>", "why")
-    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
-    .option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)")
+    .addOption(storeOption())
+    .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (id, options) => {
       const now = timeToRecord(options.now);
@@ -118,7 +118,7 @@ export function advisoryCommand() {
     .addOption(new Option("--status <status>", "only this status").choices(ADVISORY_STATUSES))
     .option("--type <driftType>", "only this drift type")
     .option("--env <environment>", "only advisories involving this environment")
-    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .addOption(storeOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
       const advisories = await withLedger(
@@ -142,7 +142,7 @@ export function advisoryCommand() {
   advisory.command("show")
     .description("show one advisory with its history")
     .argument("<id>", "the advisory id")
-    .option("--store <file>", "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .addOption(storeOption())
     .option("--json", "print only JSON on stdout")
     .action(async (id, options) => {
       const advisory = await withLedger(
@@ -155,6 +155,17 @@ export function advisoryCommand() {
     });
 
   return advisory;
+}
+
+function storeOption() {
+  return new Option(
+    "--store <file>",
+    "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)",
+  );
+}
+
+function nowOption() {
+  return new Option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)");
 }
 
 async function readReport(path: string): Promise<FederationReport> {

@@ -29,6 +29,7 @@ import {
   withLimitOptions,
 } from "./common.ts";
 import { progress } from "./progress.ts";
+import { renderReport } from "./report.ts";
 import { table } from "./table.ts";
 
 /** Plugins compiled into the binary (see `deno task compile`); set by the generated entry module. */
@@ -183,6 +184,8 @@ export function federateCommand() {
       .description("ingest packets from every environment and report cross-environment drift")
       .requiredOption("--out <path>", "where to write the federation report (JSON)")
       .option("--graph-out <path>", "write the merged memory graph here (JSON lines, streamed)")
+      .option("--html <path>", "also write the report as one self-contained HTML page")
+      .option("--store <file>", "show this ledger's advisories in the HTML page")
       .option(
         "--option <detector.key=value>",
         "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
@@ -219,6 +222,7 @@ export function federateCommand() {
       const detection = await runDetectors(ingestion.state.view(), detectors);
       report = buildReport(ingestion, detection, generatedAt);
       await writeFileAtomic(flags.out, JSON.stringify(report, null, 2) + "\n");
+      if (flags.html) await renderReport(registry, report, "html", flags.html, flags.store);
       await graph?.commit();
     } catch (error) {
       await graph?.abort();

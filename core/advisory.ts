@@ -275,7 +275,8 @@ export function evidenceFingerprint(
  * Turn a report's drift into advisories, in one transaction: create the new
  * ones, update or reopen the known ones, resolve those whose drift the report
  * no longer holds (when it covers them), and record the publication.
- * Publishing the same report again changes nothing.
+ * Publishing the same report again changes no advisory; it only records the
+ * publication.
  * @param ledger the open ledger
  * @param report a federation report (checked with `parseReport`)
  * @param options time, publisher, `allowOlderReport`, `beforeCommit`

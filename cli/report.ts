@@ -1,0 +1,105 @@
+/**
+ * `jrm report`: render a federation report already made, with a reporter
+ * plugin (HTML by default), optionally showing a ledger's advisories. The
+ * same rendering serves `jrm federate --html`.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { listAdvisories } from "../core/advisory.ts";
+import { UsageError } from "../core/errors.ts";
+import { readInputFile, writeFileAtomic } from "../core/fs.ts";
+import { callHook, type PluginRegistry } from "../core/plugin.ts";
+import { type FederationReport, parseReport } from "../core/report.ts";
+import { openLedger, resolveStorePath } from "../core/store.ts";
+import { loadConfig } from "../core/config.ts";
+import { collect, out } from "./common.ts";
+import { registryFor } from "./federate.ts";
+
+/**
+ * Render a report with the reporter of `format` and write it atomically.
+ * @param registry the plugins
+ * @param report the federation report
+ * @param format the reporter's format, e.g. `html`
+ * @param path where to write
+ * @param store a ledger whose advisories the page shows, if any
+ */
+export async function renderReport(
+  registry: PluginRegistry,
+  report: FederationReport,
+  format: string,
+  path: string,
+  store?: string,
+): Promise<void> {
+  const reporter = registry.reporter(format);
+  if (!reporter) {
+    const known = registry.reporters().map((r) => `"${r.format}"`).join(", ");
+    throw new UsageError(`No reporter renders the "${format}" format (known: ${known})`);
+  }
+  const context: Record<string, unknown> = {};
+  if (store !== undefined) {
+    using ledger = openLedger(store, { create: false });
+    context.advisories = listAdvisories(ledger);
+  }
+  const rendered = await callHook(reporter, "render", () => reporter.render(report, context));
+  await writeFileAtomic(path, rendered);
+}
+
+/** `jrm report`. */
+export function reportCommand() {
+  return new Command("report")
+    .description("render a federation report already made (HTML by default)")
+    .requiredOption("--from <path>", "the federation report (JSON) written by jrm federate")
+    .option("--html <path>", "write a self-contained HTML page")
+    .option("--format <name>", "render with another reporter plugin (needs --out)")
+    .option("--out <path>", "where --format writes")
+    .option("--store <file>", "show this ledger's advisories (default: $JRM_STORE when set)")
+    .option(
+      "--plugin <path>",
+      "load a reporter plugin module (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option("--config <path>", "config file (default: ./jrm.config.json when present)")
+    .action(async (flags) => {
+      if (!flags.html && !flags.format) {
+        throw new UsageError("Give --html <path> or --format <name> --out <path>");
+      }
+      if (flags.format && !flags.out) throw new UsageError("--format needs --out <path>");
+      const bytes = await readInputFile(flags.from, "report");
+      let raw: unknown;
+      try {
+        raw = JSON.parse(new TextDecoder().decode(bytes));
+      } catch (error) {
+        throw new UsageError(
+          `"${flags.from}" is not JSON: ${(error as Error).message.split("\n")[0]}`,
+        );
+      }
+      let report: FederationReport;
+      try {
+        report = parseReport(raw, flags.from);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const registry = await registryFor(await loadConfig(flags.config), flags.plugin);
+      const store = flags.store ?? storeFromEnv();
+      if (flags.html) {
+        await renderReport(registry, report, "html", flags.html, store);
+        out(`Wrote "${flags.html}"`);
+      }
+      if (flags.format) {
+        await renderReport(registry, report, flags.format, flags.out!, store);
+        out(`Wrote "${flags.out}"`);
+      }
+    });
+}
+
+function storeFromEnv(): string | undefined {
+  try {
+    const value = Deno.env.get("JRM_STORE");
+    return value ? resolveStorePath(undefined, value) : undefined;
+  } catch {
+    return undefined;
+  }
+}

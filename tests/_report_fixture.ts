@@ -1,0 +1,131 @@
+/**
+ * Builders of federation reports for the advisory tests: drifts shaped as the
+ * detectors write them, and a report that passes `parseReport`.
+ *
+ * @module
+ */
+
+import { driftIdOf, type Severity } from "../core/drift.ts";
+import { type FederationReport, parseReport, type ReportDrift } from "../core/report.ts";
+
+/** A drift from its type, signature and evidence; the id is derived as the hub derives it. */
+export function drift(
+  driftType: string,
+  signatureId: string,
+  evidence: Record<string, unknown>,
+  options: { environments?: string[]; severity?: Severity; detector?: string } = {},
+): ReportDrift {
+  const environments = options.environments ??
+    Object.keys(evidence).filter((key) => !["spread", "threshold", "conflicts"].includes(key))
+      .sort();
+  const finding = {
+    driftType,
+    signatureId,
+    environments,
+    severity: options.severity ?? "medium",
+    detail: `${driftType} on ${signatureId} across ${environments.join(", ")}`,
+    evidence,
+  };
+  return {
+    ...finding,
+    driftId: driftIdOf(finding),
+    detector: options.detector ?? driftType.toLowerCase().replaceAll("_", "-"),
+  };
+}
+
+/** A `VERSION_SKEW` drift: per environment a revision, or a revision and a patch. */
+export function skew(
+  signatureId: string,
+  revisions: Record<string, number | { rev: number; patchId?: string }>,
+  window = "20250101T000000",
+): ReportDrift {
+  const evidence: Record<string, unknown> = {};
+  for (const [env, value] of Object.entries(revisions)) {
+    const entry = typeof value === "number" ? { rev: value } : value;
+    evidence[env] = {
+      ...entry,
+      packetName: `JRM_X_PACKET_${env}_${window}_${window}_part01.zip`,
+      windowEnd: window,
+    };
+  }
+  return drift("VERSION_SKEW", signatureId, evidence);
+}
+
+/** A `POSTURE_DIVERGENCE` drift: per environment a confidence. */
+export function posture(
+  signatureId: string,
+  confidences: Record<string, number>,
+  threshold = "0.3",
+): ReportDrift {
+  const evidence: Record<string, unknown> = {};
+  for (const [env, confidence] of Object.entries(confidences)) evidence[env] = { confidence };
+  const values = Object.values(confidences);
+  evidence.spread = String(Math.max(...values) - Math.min(...values));
+  evidence.threshold = threshold;
+  return drift("POSTURE_DIVERGENCE", signatureId, evidence);
+}
+
+/** A `REFINEMENT_CONFLICT` drift: per environment the competing patch. */
+export function conflict(
+  signatureId: string,
+  patches: Record<string, { rev: number; patchId: string; previousRev?: number }>,
+  reason = "same revision reached by different patches",
+): ReportDrift {
+  const evidence: Record<string, unknown> = { ...patches };
+  const environments = Object.keys(patches).sort();
+  evidence.conflicts = [{ environments: environments.slice(0, 2), reason }];
+  return drift("REFINEMENT_CONFLICT", signatureId, evidence);
+}
+
+/** The three built-in drift types, as detectors that ran. */
+export const ALL_DETECTORS = ["VERSION_SKEW", "POSTURE_DIVERGENCE", "REFINEMENT_CONFLICT"];
+
+/** A federation report holding these drifts; checked with `parseReport`. */
+export function report(
+  drifts: ReportDrift[],
+  options: {
+    generatedAt?: string;
+    environments?: string[];
+    detectors?: string[];
+    failedDetectors?: string[];
+  } = {},
+): FederationReport {
+  const environments = options.environments ??
+    [...new Set(drifts.flatMap((d) => d.environments))].sort();
+  const detectors = (options.detectors ?? ALL_DETECTORS).map((type) => ({
+    name: type.toLowerCase().replaceAll("_", "-"),
+    version: "1.0.0",
+    driftTypes: [type],
+    origin: "builtin",
+    findings: drifts.filter((d) => d.driftType === type).length,
+  }));
+  const stats = Object.fromEntries(environments.map((env) => [env, {
+    packets: 1,
+    windowStart: "2025-01-01T00:00:00Z",
+    windowEnd: "2025-01-02T00:00:00Z",
+    signatures: 1,
+    graphNodes: 0,
+    graphEdges: 0,
+  }]));
+  return parseReport({
+    reportVersion: 1,
+    generatedAt: options.generatedAt ?? "2025-01-02T00:00:00Z",
+    environments,
+    packetsIngested: environments.length,
+    packetsRejected: [],
+    duplicates: [],
+    crossEnvDrifts: drifts,
+    mergedGraph: {
+      nodes: 0,
+      edges: 0,
+      perEnvironment: Object.fromEntries(environments.map((env) => [env, { nodes: 0, edges: 0 }])),
+    },
+    environmentStats: stats,
+    detectors,
+    detectorErrors: (options.failedDetectors ?? []).map((type) => ({
+      detector: type.toLowerCase().replaceAll("_", "-"),
+      hook: "detect",
+      message: "boom",
+    })),
+  }, "fixture");
+}
