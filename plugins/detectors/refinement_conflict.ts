@@ -165,7 +165,7 @@ function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
         if (change === null || typeof change !== "object") continue;
         const { field, to } = change;
         if (typeof field !== "string" || to === undefined) continue;
-        patch.sets.set(field, { to, canonical: canonicalString(to, "jcs") });
+        patch.sets.set(field, { to, canonical: comparable(to) });
       }
     }
     byEnvironment.set(held.environmentId, patch);
@@ -255,4 +255,14 @@ function _reasonText(conflict: _Conflict, patchIds: string): string {
 
 function _byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A string equal for equal JSON values: primitives by type and value (as JCS would write them), the rest canonicalized. */
+function comparable(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    return typeof value === "number"
+      ? `n:${Object.is(value, -0) ? 0 : value}`
+      : `${typeof value}:${value}`;
+  }
+  return `j:${canonicalString(value, "jcs")}`;
 }
