@@ -1,0 +1,86 @@
+/**
+ * What a person at a terminal sees: progress and colour on a terminal only,
+ * `NO_COLOR` respected, nothing but JSON with `--json`. A pseudo-terminal
+ * comes from util-linux's `script`.
+ */
+import assert from "node:assert/strict";
+
+const REPO = new URL("..", import.meta.url).pathname;
+const HAS_SCRIPT = (() => {
+  try {
+    return Deno.statSync("/usr/bin/script").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+const federate = (out: string, extra: string[] = []) => [
+  Deno.execPath(),
+  "run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  `${REPO}cli.ts`,
+  "federate",
+  "--packets",
+  `${REPO}fixtures/packets`,
+  "--keyring",
+  `${REPO}fixtures/keyring.json`,
+  "--out",
+  out,
+  ...extra,
+];
+
+/** Run a command on a pseudo-terminal; returns everything it wrote there. */
+async function onTerminal(command: string[], env: Record<string, string> = {}): Promise<string> {
+  const quoted = command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+  const output = await new Deno.Command("script", {
+    args: ["-q", "-e", "-c", quoted, "/dev/null"],
+    env: { TERM: "xterm", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout);
+}
+
+// deno-lint-ignore no-control-regex -- looking for colour codes is the point
+const COLOUR = /\x1b\[(?:1|2|3[1-3])m/;
+
+Deno.test({
+  name: "federate shows progress and colour on a terminal, and neither when piped",
+  ignore: !HAS_SCRIPT,
+  async fn(t) {
+    const dir = await Deno.makeTempDir();
+    try {
+      await t.step("on a terminal: progress line and colour", async () => {
+        const screen = await onTerminal(federate(`${dir}/a.json`));
+        assert.match(screen, /packets 9\/9 {2}[\d.]+\/s/);
+        assert.match(screen, COLOUR);
+      });
+      await t.step("on a terminal with NO_COLOR: progress, no colour", async () => {
+        const screen = await onTerminal(federate(`${dir}/b.json`), { NO_COLOR: "1" });
+        assert.match(screen, /packets 9\/9/);
+        assert.doesNotMatch(screen, COLOUR);
+      });
+      await t.step("on a terminal with --json: only JSON", async () => {
+        const screen = await onTerminal(federate(`${dir}/c.json`, ["--json"]));
+        assert.doesNotMatch(screen, /packets \d+\/\d+/);
+        assert.equal(JSON.parse(screen).packetsIngested, 9);
+      });
+      await t.step("piped: no progress, no colour", async () => {
+        const [cmd, ...args] = federate(`${dir}/d.json`);
+        const output = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" })
+          .output();
+        const text = new TextDecoder().decode(output.stdout) +
+          new TextDecoder().decode(output.stderr);
+        assert.equal(output.code, 0);
+        assert.doesNotMatch(text, /packets \d+\/\d+/);
+        assert.ok(!text.includes("\x1b"), "no escape codes when piped");
+        assert.match(text, /9 accepted, 0 rejected, 0 duplicate/);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
