@@ -34,9 +34,15 @@ const federate = (out: string, extra: string[] = []) => [
 /** Run a command on a pseudo-terminal; returns everything it wrote there. */
 async function onTerminal(command: string[], env: Record<string, string> = {}): Promise<string> {
   const quoted = command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+  // A clean environment: a NO_COLOR set around the test run (CI sets one) must not leak in.
+  const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR"].flatMap((name) => {
+    const value = Deno.env.get(name);
+    return value === undefined ? [] : [[name, value]];
+  });
   const output = await new Deno.Command("script", {
     args: ["-q", "-e", "-c", quoted, "/dev/null"],
-    env: { TERM: "xterm", ...env },
+    clearEnv: true,
+    env: { ...Object.fromEntries(keep), TERM: "xterm", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
