@@ -220,6 +220,33 @@ if (import.meta.main) {
       ], { NO_COLOR: "1" }),
     );
   }
+  // Memory must not grow with the number of packets: the same run on a quarter of them.
+  const allPackets = [...Deno.readDirSync(`${CACHE}/packets`)].map((e) =>
+    `${CACHE}/packets/${e.name}`
+  )
+    .sort();
+  const quarter = allPackets.filter((_, i) => i % 4 === 0);
+  const quarterRuns: Measured[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    quarterRuns.push(
+      await timed([
+        deno,
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        `${ROOT}cli.ts`,
+        "federate",
+        "--packets",
+        ...quarter,
+        "--keyring",
+        `${CACHE}/keyring.json`,
+        "--out",
+        `${CACHE}/report-quarter.json`,
+        "--json",
+      ], { NO_COLOR: "1" }),
+    );
+  }
   const unzipped = Number(floorRuns[0].stdout.trim());
   const result = JSON.parse(ourRuns[0].stdout);
   const expected: { driftType: string; signatureId: string; environments: string[] }[] = JSON.parse(
@@ -246,6 +273,11 @@ if (import.meta.main) {
       (files / ours).toFixed(1)
     } packets/s, peak ${median(ourRuns.map((r) => r.peakMb)).toFixed(0)} MB`,
     `ratio to floor: ${(ours / floor).toFixed(2)}x`,
+    `peak memory: ${
+      median(quarterRuns.map((r) => r.peakMb)).toFixed(0)
+    } MB with ${quarter.length} packets, ${
+      median(ourRuns.map((r) => r.peakMb)).toFixed(0)
+    } MB with ${files}`,
     `accepted ${result.packetsIngested}/${files}, rejected ${result.packetsRejected.length}; planted drift found exactly: ${
       exact ? "yes" : "NO"
     } (${found.size} found, ${wanted.size} planted)`,
