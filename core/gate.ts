@@ -254,6 +254,8 @@ function checkContents(packet: Packet): Violation[] {
     ["memory_graph.json", (packet.memoryGraph as Record<string, unknown>).environmentId],
     ["canon_entry.json", packet.canonEntry.environmentId],
   ];
+  // Records that readPacket did not keep (Packet.recordCounts) were checked
+  // against the manifest's environment while being read; their arrays are empty.
   for (
     const [file, records] of [
       ["decision_lineage.jsonl", packet.decisionLineage],

@@ -367,7 +367,9 @@ export async function ingestFiles(
     const launch = async (path: string): Promise<Inspection> => {
       const bytes = await readInputFile(path, "packet");
       if (inspector) return inspector.inspect(path, bytes, options.limits);
-      const inspection = inspect(readPacket(bytes, { source: path, limits: options.limits }));
+      const inspection = inspect(
+        readPacket(bytes, { source: path, limits: options.limits, materializeRecords: false }),
+      );
       inspection.digest ??= sha256Ref(bytes);
       return inspection;
     };

@@ -24,7 +24,7 @@ self.onmessage = (event: MessageEvent) => {
     limits?: Partial<ArchiveLimits>;
   };
   try {
-    const inspection = inspect(readPacket(bytes, { source, limits }));
+    const inspection = inspect(readPacket(bytes, { source, limits, materializeRecords: false }));
     inspection.digest ??= sha256Ref(bytes);
     self.postMessage({ id, inspection });
   } catch (error) {

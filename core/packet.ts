@@ -12,6 +12,16 @@ import { type ArchiveEntry, type ArchiveLimits, DEFAULT_LIMITS, readArchive } fr
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
+import {
+  type RecordShape,
+  type RecordTypesCheck,
+  T_ABSENT,
+  T_ARRAY,
+  T_EMPTY_STRING,
+  T_OBJECT,
+  T_STRING,
+  validateJsonLines,
+} from "./jsonl_validate.ts";
 
 /** The manifest's entry name. */
 export const MANIFEST_FILE = "manifest.json";
@@ -28,6 +38,9 @@ export const DATA_FILES = [
 
 /** One of the six data file names. */
 export type DataFile = typeof DATA_FILES[number];
+
+/** The data files that hold JSON lines. */
+export type JsonLinesFile = "decision_lineage.jsonl" | "drift_signal.jsonl";
 
 const isoDateTime = z.iso.datetime({ offset: true, local: true });
 const Sha256RefSchema = z.string().regex(
@@ -184,6 +197,13 @@ export interface Packet {
   decisionLineage: z.infer<typeof LineageRecordSchema>[];
   /** `drift_signal.jsonl`, one record per line. */
   driftSignals: z.infer<typeof DriftSignalRecordSchema>[];
+  /**
+   * The record count of each JSON-lines file whose records were checked but
+   * not kept (`materializeRecords: false`): its array above is empty, and
+   * every record's `environmentId` was found absent or equal to the
+   * manifest's while reading. A file not named here has its records kept.
+   */
+  recordCounts?: Partial<Record<JsonLinesFile, number>>;
   /** `memory_graph.json`. */
   memoryGraph: MemoryGraph;
   /** `canon_entry.json`. */
@@ -206,6 +226,14 @@ export interface ReadOptions {
   source?: string;
   /** Archive and JSON limits; unset ones keep their defaults. */
   limits?: Partial<ArchiveLimits>;
+  /**
+   * Keep the JSON-lines records (the default). With false, a JSON-lines file
+   * that a quick byte-level check finds valid (and free of other
+   * environments) is not parsed into records: its array is empty and
+   * {@link Packet.recordCounts} gives its count. Any other file is read as
+   * usual, so violations are the same either way.
+   */
+  materializeRecords?: boolean;
 }
 
 /**
@@ -230,7 +258,7 @@ export function sha256Ref(bytes: Uint8Array): string {
  * `packet` is set only when nothing stopped it from being built.
  *
  * @param bytes the zip archive
- * @param options source name and limits
+ * @param options source name, limits, and whether to keep JSON-lines records
  * @returns the packet, or the violations that prevent it
  * @example
  * ```ts
@@ -262,11 +290,25 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
   violations.push(...manifestRead.violations);
 
   const parsed: Partial<Record<DataFile, unknown>> = {};
+  const recordCounts: Partial<Record<JsonLinesFile, number>> = {};
   for (const name of DATA_FILES) {
     const data = entries.get(name);
     if (data === undefined) {
       violations.push({ code: "FILE_MISSING", entry: name, message: `Entry "${name}" is missing` });
       continue;
+    }
+    if (options.materializeRecords === false && Object.hasOwn(RECORD_SHAPES, name)) {
+      const file = name as JsonLinesFile;
+      const { shape, accept } = RECORD_SHAPES[file];
+      // Without a manifest there is no packet, so nothing reads environments.
+      const env = manifestRead.manifest?.environmentId;
+      const expected = env === undefined ? undefined : { environmentId: env };
+      const count = validateJsonLines(data, limits.maxJsonDepth, shape, accept, expected);
+      if (count >= 0) {
+        recordCounts[file] = count;
+        parsed[name] = [];
+        continue;
+      }
     }
     const value = checkDataFile(name, data, limits.maxJsonDepth, violations);
     if (value !== undefined) parsed[name] = value;
@@ -289,6 +331,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       driftSignals: parsed["drift_signal.jsonl"] as Packet["driftSignals"],
       memoryGraph: parsed["memory_graph.json"] as MemoryGraph,
       canonEntry: parsed["canon_entry.json"] as Packet["canonEntry"],
+      ...(Object.keys(recordCounts).length > 0 ? { recordCounts } : {}),
     },
   };
 }
@@ -315,6 +358,32 @@ export const FAST_RECORD_CHECKS: Partial<Record<DataFile, (record: unknown) => b
     isObject(r) && typeof r.driftId === "string" && r.driftId.length > 0 &&
     typeof r.driftType === "string" && optional(r.severity, isString) &&
     optional(r.detectedAt, isString) && optional(r.evidenceRefs, Array.isArray),
+};
+
+const stringOrAbsent = (type: number) =>
+  type === T_ABSENT || type === T_STRING || type === T_EMPTY_STRING;
+
+/**
+ * {@link FAST_RECORD_CHECKS} as top-level field types, for
+ * `validateJsonLines`, which checks records without building them (and adds
+ * that each record is an object). They accept no record that the checks
+ * refuse (tests/jsonl_validate_test.ts holds them to that).
+ */
+export const RECORD_SHAPES: Readonly<
+  Record<JsonLinesFile, { shape: RecordShape; accept: RecordTypesCheck }>
+> = {
+  "decision_lineage.jsonl": {
+    shape: { fields: ["eventId", "lane", "whyBullets", "claims", "metadata"] },
+    accept: (t) =>
+      t[0] === T_STRING && stringOrAbsent(t[1]) && (t[2] === T_ABSENT || t[2] === T_ARRAY) &&
+      (t[3] === T_ABSENT || t[3] === T_ARRAY) && (t[4] === T_ABSENT || t[4] === T_OBJECT),
+  },
+  "drift_signal.jsonl": {
+    shape: { fields: ["driftId", "driftType", "severity", "detectedAt", "evidenceRefs"] },
+    accept: (t) =>
+      t[0] === T_STRING && (t[1] === T_STRING || t[1] === T_EMPTY_STRING) &&
+      stringOrAbsent(t[2]) && stringOrAbsent(t[3]) && (t[4] === T_ABSENT || t[4] === T_ARRAY),
+  },
 };
 
 const DATA_SCHEMAS: Record<DataFile, z.ZodType> = {

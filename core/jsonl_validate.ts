@@ -1,0 +1,413 @@
+/**
+ * An allocation-free check of JSON-lines bytes, for files whose records are
+ * checked and then never read.
+ *
+ * {@linkcode validateJsonLines} walks the bytes once and decides what
+ * `parseJsonLines` (json.ts) followed by a record check would decide, without
+ * building a single value: grammar as V8's `JSON.parse` accepts it, nesting
+ * depth as `_checkTree` counts it, numbers that overflow to `Infinity`, and
+ * the types (and, for chosen fields, the values) of a record's top-level
+ * fields. It only ever says "valid" (the record count) or "not sure" (`-1`):
+ * invalid input, and anything it cannot decide cheaply (a top-level key
+ * holding an escape, nesting deeper than {@linkcode MAX_TRACKED_DEPTH}), goes
+ * back to the exact path, which decides and words the error.
+ *
+ * @module
+ */
+
+import { isUtf8 } from "node:buffer";
+
+/** Type code of a captured field that the record does not hold. */
+export const T_ABSENT = 0;
+/** Type code of a non-empty string. */
+export const T_STRING = 1;
+/** Type code of the empty string `""`. */
+export const T_EMPTY_STRING = 2;
+/** Type code of a number. */
+export const T_NUMBER = 3;
+/** Type code of `true`. */
+export const T_TRUE = 4;
+/** Type code of `false`. */
+export const T_FALSE = 5;
+/** Type code of `null`. */
+export const T_NULL = 6;
+/** Type code of an array. */
+export const T_ARRAY = 7;
+/** Type code of an object. */
+export const T_OBJECT = 8;
+
+/** The top-level fields of a record to capture the types of. */
+export interface RecordShape {
+  /** Field names (plain ASCII or UTF-8); `types[k]` is the type code of `fields[k]`. */
+  readonly fields: readonly string[];
+}
+
+/**
+ * Decides whether a record's captured field types are acceptable.
+ * @param types the type code of each field of the {@linkcode RecordShape}, in its order
+ * @returns true to accept the record
+ */
+export type RecordTypesCheck = (types: Uint8Array) => boolean;
+
+/**
+ * The deepest nesting the validator follows; deeper (but allowed) nesting
+ * makes it answer "not sure".
+ *
+ * @example
+ * ```ts
+ * import { MAX_TRACKED_DEPTH, validateJsonLines } from "./jsonl_validate.ts";
+ * const deep = "[".repeat(MAX_TRACKED_DEPTH + 1) + "]".repeat(MAX_TRACKED_DEPTH + 1);
+ * console.assert(validateJsonLines(new TextEncoder().encode(deep), Infinity) === -1);
+ * ```
+ */
+export const MAX_TRACKED_DEPTH = 4096;
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const ONE = 0x31;
+const NINE = 0x39;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** For each byte after a backslash: 1 for a one-letter escape, 2 for `u`, 0 for none. */
+const _ESCAPE = new Uint8Array(256);
+for (const c of '"\\/bfnrt') _ESCAPE[c.charCodeAt(0)] = 1;
+_ESCAPE[0x75] = 2;
+
+/** 1 for an ASCII hex digit. */
+const _HEX = new Uint8Array(256);
+for (const c of "0123456789abcdefABCDEF") _HEX[c.charCodeAt(0)] = 1;
+
+/** Number tokens are ASCII; decoding one is the only allocation, and a rare one. */
+const _ascii = new TextDecoder();
+const _encoder = new TextEncoder();
+
+/** Whether the string last skipped by {@linkcode _skipString} held a backslash escape. */
+let _escaped = false;
+
+/**
+ * Skip a JSON string's body.
+ * @param bytes the text
+ * @param i the index just after the opening quote
+ * @returns the index just after the closing quote, or -1 when the string is malformed or unterminated
+ */
+function _skipString(bytes: Uint8Array, i: number): number {
+  _escaped = false;
+  for (;;) {
+    let c = bytes[i];
+    // Out of bounds, `c` is undefined and every comparison is false, so the loop stops.
+    while (c >= SPACE && c !== QUOTE && c !== BACKSLASH) c = bytes[++i];
+    if (c === QUOTE) return i + 1;
+    if (c !== BACKSLASH) return -1; // a control character, or the end of the bytes
+    _escaped = true;
+    const kind = _ESCAPE[bytes[i + 1]];
+    if (kind === 1) {
+      i += 2;
+    } else if (
+      kind === 2 && _HEX[bytes[i + 2]] === 1 && _HEX[bytes[i + 3]] === 1 &&
+      _HEX[bytes[i + 4]] === 1 && _HEX[bytes[i + 5]] === 1
+    ) {
+      i += 6;
+    } else {
+      return -1;
+    }
+  }
+}
+
+/**
+ * Check JSON-lines bytes without building any value: every line that is not
+ * blank (`\n`-separated; blank means only spaces, tabs and `\r`) must be
+ * exactly one JSON value nested at most `maxDepth` deep (`[]` has depth 1)
+ * with no number that overflows to `Infinity`. With a `shape`, each line must
+ * also be an object, and the types of its top-level `shape.fields` (the last
+ * of duplicate keys, as `JSON.parse` keeps) must satisfy `accept`. With
+ * `expected`, each named top-level field must be absent or a string equal to
+ * the given value.
+ *
+ * The answer is exact when it is a count: `parseJsonLines` would accept the
+ * bytes and give that many records, and the record checks would accept each.
+ * `-1` means invalid or not sure: ask the exact path. The bytes may be
+ * anything (including malformed UTF-8 or a byte order mark); nothing throws
+ * and, but for a number with an exponent or more than 15 integer digits,
+ * nothing is allocated per line or per token.
+ *
+ * @param bytes UTF-8 JSON lines
+ * @param maxDepth the deepest nesting of arrays and objects accepted
+ * @param shape top-level fields whose types are captured for `accept`
+ * @param accept the check of each record's captured types
+ * @param expected top-level fields that must be absent or equal to a string
+ * @returns the number of records when all is valid and certain, else -1
+ *
+ * @example
+ * ```ts
+ * import { T_STRING, validateJsonLines } from "./jsonl_validate.ts";
+ * const bytes = new TextEncoder().encode('{"id":"a","env":"E"}\n\n{"id":"b"}\n');
+ * const shape = { fields: ["id"] };
+ * const hasId = (types: Uint8Array) => types[0] === T_STRING;
+ * console.assert(validateJsonLines(bytes, 64, shape, hasId, { env: "E" }) === 2);
+ * console.assert(validateJsonLines(bytes, 64, shape, hasId, { env: "F" }) === -1);
+ * console.assert(validateJsonLines(new TextEncoder().encode("[1e999]"), 64) === -1);
+ * ```
+ */
+export function validateJsonLines(
+  bytes: Uint8Array,
+  maxDepth: number,
+  shape?: RecordShape,
+  accept?: RecordTypesCheck,
+  expected?: Readonly<Record<string, string>>,
+): number {
+  if (!(maxDepth >= 0) || (maxDepth !== Infinity && !Number.isInteger(maxDepth))) return -1;
+  if (!(bytes instanceof Uint8Array) || !isUtf8(bytes)) return -1;
+  // One element kind at every call site keeps the loops monomorphic (a Buffer is a subclass).
+  if (bytes.constructor !== Uint8Array) {
+    bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  // The captured fields: the shape's, then any expected field it lacks.
+  const names = [...(shape?.fields ?? [])];
+  for (const name of Object.keys(expected ?? {})) if (!names.includes(name)) names.push(name);
+  const fieldCount = names.length;
+  // The names' UTF-8 bytes end to end, `nameEnds[k]` after the k-th: flat, for a quick match.
+  const encodedNames = names.map((name) => _encoder.encode(name));
+  const nameEnds = new Int32Array(fieldCount);
+  const nameBytes = new Uint8Array(encodedNames.reduce((sum, name) => sum + name.length, 0));
+  for (let k = 0, end = 0; k < fieldCount; k++) {
+    nameBytes.set(encodedNames[k], end);
+    end += encodedNames[k].length;
+    nameEnds[k] = end;
+  }
+  /** Per field: 0 no expected value, 1 compare with `expectedBytes`, 2 any value is "not sure". */
+  const expectMode = new Uint8Array(fieldCount);
+  const expectedBytes: (Uint8Array | undefined)[] = names.map(() => undefined);
+  for (const [name, value] of Object.entries(expected ?? {})) {
+    const k = names.indexOf(name);
+    // A lone surrogate has no UTF-8 bytes to compare with.
+    if (value.isWellFormed()) {
+      expectMode[k] = 1;
+      expectedBytes[k] = _encoder.encode(value);
+    } else {
+      expectMode[k] = 2;
+    }
+  }
+  const types = new Uint8Array(fieldCount);
+  const matched = new Uint8Array(fieldCount);
+  const records = fieldCount > 0 || shape !== undefined;
+
+  const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
+  /** 1 when the container at that depth is an object. */
+  const isObject = new Uint8Array(depthLimit + 1);
+  const n = bytes.length;
+  let i = 0;
+  let count = 0;
+  while (i < n) {
+    let c = bytes[i];
+    while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+    if (i >= n) break;
+    if (c === LF) {
+      i++;
+      continue;
+    }
+    if (records) {
+      if (c !== OPEN_BRACE) return -1;
+      for (let k = 0; k < fieldCount; k++) types[k] = T_ABSENT;
+    }
+    let depth = 0;
+    /** The captured field the next value belongs to, or -1. */
+    let field = -1;
+    value: for (;;) {
+      // `i` is at the first byte of a value.
+      c = bytes[i];
+      if (c === QUOTE) {
+        const start = i + 1;
+        i = _skipString(bytes, start);
+        if (i < 0) return -1;
+        if (field >= 0) {
+          const length = i - 1 - start;
+          types[field] = length === 0 ? T_EMPTY_STRING : T_STRING;
+          const mode = expectMode[field];
+          if (mode !== 0) {
+            if (mode === 2 || _escaped) return -1;
+            matched[field] = _sameBytes(bytes, start, length, expectedBytes[field]!) ? 1 : 0;
+          }
+        }
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        if (++depth > depthLimit) return -1;
+        if (field >= 0) types[field] = c === OPEN_BRACE ? T_OBJECT : T_ARRAY;
+        field = -1;
+        const opener = c;
+        c = bytes[++i];
+        while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+        if (opener === OPEN_BRACKET) {
+          isObject[depth] = 0;
+          if (c !== CLOSE_BRACKET) continue value;
+          i++;
+          depth--;
+        } else {
+          isObject[depth] = 1;
+          if (c !== CLOSE_BRACE) {
+            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds);
+            if (i < 0) return -1;
+            field = _field;
+            continue value;
+          }
+          i++;
+          depth--;
+        }
+      } else if (c === 0x74) { // true
+        if (bytes[i + 1] !== 0x72 || bytes[i + 2] !== 0x75 || bytes[i + 3] !== 0x65) return -1;
+        i += 4;
+        if (field >= 0) types[field] = T_TRUE;
+      } else if (c === 0x66) { // false
+        if (
+          bytes[i + 1] !== 0x61 || bytes[i + 2] !== 0x6c || bytes[i + 3] !== 0x73 ||
+          bytes[i + 4] !== 0x65
+        ) return -1;
+        i += 5;
+        if (field >= 0) types[field] = T_FALSE;
+      } else if (c === 0x6e) { // null
+        if (bytes[i + 1] !== 0x75 || bytes[i + 2] !== 0x6c || bytes[i + 3] !== 0x6c) return -1;
+        i += 4;
+        if (field >= 0) types[field] = T_NULL;
+      } else {
+        i = _skipNumber(bytes, i);
+        if (i < 0) return -1;
+        if (field >= 0) types[field] = T_NUMBER;
+      }
+      field = -1;
+      // After a value: a separator, or closers until one is followed by a separator.
+      for (;;) {
+        c = bytes[i];
+        while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+        if (depth === 0) {
+          if (c !== LF && i < n) return -1;
+          i++;
+          break value;
+        }
+        if (c === COMMA) {
+          c = bytes[++i];
+          while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+          if (isObject[depth] === 1) {
+            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds);
+            if (i < 0) return -1;
+            field = _field;
+          }
+          continue value;
+        }
+        if (c !== (isObject[depth] === 1 ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+        i++;
+        depth--;
+      }
+    }
+    count++;
+    if (records) {
+      for (let k = 0; k < fieldCount; k++) {
+        if (expectMode[k] === 0 || types[k] === T_ABSENT) continue;
+        if (matched[k] !== 1 || (types[k] !== T_STRING && types[k] !== T_EMPTY_STRING)) return -1;
+      }
+      if (accept !== undefined && !accept(types)) return -1;
+    }
+  }
+  return count;
+}
+
+/** The captured field whose key {@linkcode _member} last read, or -1. */
+let _field = -1;
+
+/**
+ * Read an object member's key, the colon and the white space after it; set
+ * {@linkcode _field} to the index of the captured field the key names.
+ * @param bytes the text
+ * @param i the index of the key's opening quote
+ * @param fieldCount how many captured fields to match (0 below the top level)
+ * @param names the captured fields' names as UTF-8
+ * @returns the index of the member's value, or -1 when malformed or when a matched key holds an escape
+ */
+function _member(
+  bytes: Uint8Array,
+  i: number,
+  fieldCount: number,
+  names: Uint8Array,
+  nameEnds: Int32Array,
+): number {
+  _field = -1;
+  if (bytes[i] !== QUOTE) return -1;
+  const start = i + 1;
+  i = _skipString(bytes, start);
+  if (i < 0) return -1;
+  if (fieldCount > 0) {
+    // An escaped key might spell a captured field; comparing would mean decoding it.
+    if (_escaped) return -1;
+    const length = i - 1 - start;
+    for (let k = 0, nameStart = 0; k < fieldCount; nameStart = nameEnds[k++]) {
+      if (nameEnds[k] - nameStart !== length) continue;
+      let same = 0;
+      while (same < length && bytes[start + same] === names[nameStart + same]) same++;
+      if (same === length) {
+        _field = k;
+        break;
+      }
+    }
+  }
+  let c = bytes[i];
+  while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+  if (c !== COLON) return -1;
+  c = bytes[++i];
+  while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
+  return i;
+}
+
+/** Whether `bytes[start..start+length)` equals `other`. */
+function _sameBytes(bytes: Uint8Array, start: number, length: number, other: Uint8Array): boolean {
+  if (other.length !== length) return false;
+  for (let k = 0; k < length; k++) if (bytes[start + k] !== other[k]) return false;
+  return true;
+}
+
+/**
+ * Skip a number token and check that it is finite.
+ * @param bytes the text
+ * @param i the index of its first byte
+ * @returns the index after it, or -1 when malformed or overflowing to `Infinity`
+ */
+function _skipNumber(bytes: Uint8Array, i: number): number {
+  const start = i;
+  let c = bytes[i];
+  if (c === MINUS) c = bytes[++i];
+  const integerStart = i;
+  if (c === ZERO) {
+    c = bytes[++i];
+  } else if (c >= ONE && c <= NINE) {
+    do c = bytes[++i]; while (c >= ZERO && c <= NINE);
+  } else {
+    return -1;
+  }
+  // Without an exponent, 15 digits are far below 1.8e308: only longer integers need a look.
+  let mayOverflow = i - integerStart > 15;
+  if (c === DOT) {
+    c = bytes[++i];
+    if (!(c >= ZERO && c <= NINE)) return -1;
+    do c = bytes[++i]; while (c >= ZERO && c <= NINE);
+  }
+  if (c === 0x65 || c === 0x45) {
+    mayOverflow = true;
+    c = bytes[++i];
+    if (c === PLUS || c === MINUS) c = bytes[++i];
+    if (!(c >= ZERO && c <= NINE)) return -1;
+    do c = bytes[++i]; while (c >= ZERO && c <= NINE);
+  }
+  // Number() reads the JSON number grammar as JSON.parse does, with the same rounding.
+  if (mayOverflow && !Number.isFinite(Number(_ascii.decode(bytes.subarray(start, i))))) return -1;
+  return i;
+}

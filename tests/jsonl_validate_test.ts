@@ -1,0 +1,824 @@
+import assert from "node:assert/strict";
+import { readArchive } from "../core/archive.ts";
+import { PacketError } from "../core/errors.ts";
+import { inspect } from "../core/gate.ts";
+import { parseJsonLines } from "../core/json.ts";
+import {
+  MAX_TRACKED_DEPTH,
+  T_ABSENT,
+  T_ARRAY,
+  T_EMPTY_STRING,
+  T_FALSE,
+  T_NULL,
+  T_NUMBER,
+  T_OBJECT,
+  T_STRING,
+  T_TRUE,
+  validateJsonLines,
+} from "../core/jsonl_validate.ts";
+import {
+  FAST_RECORD_CHECKS,
+  type JsonLinesFile,
+  MANIFEST_FILE,
+  readPacket,
+  RECORD_SHAPES,
+} from "../core/packet.ts";
+import { generateCorpus } from "../fixtures/corpus.ts";
+import { buildTestPacket, jsonl, TEST_ENV, text } from "./_packets.ts";
+
+const encoder = new TextEncoder();
+const JSONL_FILES: JsonLinesFile[] = ["decision_lineage.jsonl", "drift_signal.jsonl"];
+
+/**
+ * The exact path: what readPacket decides for a JSON-lines file that it
+ * keeps, plus the gate's environment check of its records.
+ * @returns the record count, or -1 when the file or a record is refused
+ */
+function exactPath(
+  bytes: Uint8Array,
+  maxDepth: number,
+  file?: JsonLinesFile,
+  environmentId?: string,
+): number {
+  let records: unknown[];
+  try {
+    records = parseJsonLines(bytes, { maxDepth, file });
+  } catch (error) {
+    if (error instanceof PacketError) return -1;
+    throw error;
+  }
+  if (file !== undefined) {
+    for (const record of records) {
+      if (!FAST_RECORD_CHECKS[file]!(record)) return -1;
+      const env = (record as Record<string, unknown>).environmentId;
+      if (environmentId !== undefined && env !== undefined && env !== environmentId) return -1;
+    }
+  }
+  return records.length;
+}
+
+/** The validator as readPacket calls it for `file`. */
+function fastPath(
+  bytes: Uint8Array,
+  maxDepth: number,
+  file?: JsonLinesFile,
+  environmentId?: string,
+): number {
+  if (file === undefined) return validateJsonLines(bytes, maxDepth);
+  const { shape, accept } = RECORD_SHAPES[file];
+  const expected = environmentId === undefined ? undefined : { environmentId };
+  return validateJsonLines(bytes, maxDepth, shape, accept, expected);
+}
+
+// --- grammar ------------------------------------------------------------------
+
+/** [text, valid]: each is one JSON-lines file, checked without a record shape. */
+const GRAMMAR_CASES: Record<string, [string, boolean][]> = {
+  "literals": [
+    ["true", true],
+    ["false", true],
+    ["null", true],
+    ["tru", false],
+    ["nul", false],
+    ["True", false],
+    ["nulll", false],
+    ["true false", false],
+    ["undefined", false],
+    ["NaN", false],
+    ["Infinity", false],
+  ],
+  "numbers": [
+    ["0", true],
+    ["-0", true],
+    ["7", true],
+    ["-12", true],
+    ["0.5", true],
+    ["-0.0", true],
+    ["1e5", true],
+    ["1E5", true],
+    ["1e+5", true],
+    ["1e-5", true],
+    ["1.25E-07", true],
+    ["01", false],
+    ["-01", false],
+    ["+1", false],
+    ["-", false],
+    [".5", false],
+    ["1.", false],
+    ["1.e5", false],
+    ["1e", false],
+    ["1e+", false],
+    ["1e-+5", false],
+    ["0x10", false],
+    ["1_000", false],
+    ["--1", false],
+    ["[1,-]", false],
+  ],
+  "numbers that overflow to Infinity": [
+    ["1e308", true],
+    ["1.7976931348623157e308", true],
+    ["1.7976931348623159e308", false],
+    ["1e309", false],
+    ["-1e400", false],
+    ["1e-400", true],
+    ["-1e-400", true],
+    ["0e999999", true],
+    ["[1E+309]", false],
+    ["9".repeat(308), true],
+    ["9".repeat(309), false],
+    ["-" + "9".repeat(400), false],
+    ["0." + "9".repeat(400), true],
+    ["123456789012345678901234567890", true],
+    ["0.000001e314", true],
+    ["0.000001e315", false],
+  ],
+  "strings": [
+    ['""', true],
+    ['"abc"', true],
+    ['"caf\u00e9 \u65e5\u672c \u{1f600}"', true],
+    ['"\u2028\u2029"', true],
+    ['"\\" \\\\ \\/ \\b \\f \\n \\r \\t"', true],
+    ['"\\u0041\\u00e9\\uD800\\udc00\\uFFFF"', true],
+    ['"\\u12"', false],
+    ['"\\u12g4"', false],
+    ['"\\U0041"', false],
+    ['"\\x41"', false],
+    ['"\\a"', false],
+    ['"\\\'"', false],
+    ['"\\0"', false],
+    ['"\\', false],
+    ['"abc', false],
+    ['"a\tb"', false],
+    ['"a\rb"', false],
+    ['"a\u0000b"', false],
+    ['"a\u001fb"', false],
+    ['"a\u007fb"', true],
+    ["'a'", false],
+    ['"a"b"', false],
+  ],
+  "arrays and objects": [
+    ["[]", true],
+    ["{}", true],
+    ["[1,2,3]", true],
+    ['{"a":1,"b":[{}]}', true],
+    ['{"a":1,"a":"x"}', true],
+    ['{"__proto__":{"x":1},"constructor":2}', true],
+    ['{"":0}', true],
+    ['{"a\\u0000b":0,"\\t":1}', true],
+    ["[1,]", false],
+    ["[,1]", false],
+    ["[1 2]", false],
+    ['{"a":1,}', false],
+    ['{"a" 1}', false],
+    ['{"a":}', false],
+    ["{a:1}", false],
+    ["{'a':1}", false],
+    ['{"a":1', false],
+    ["[1", false],
+    ["[1}", false],
+    ['{"a":1]', false],
+    ["]", false],
+    ["}", false],
+    ['{"a"}', false],
+    ["{1:2}", false],
+    ["[][]", false],
+  ],
+  "white space and lines": [
+    [" \t\r1 \t\r", true],
+    ['[ 1 , { "a" : 2 } ]', true],
+    ["[\t1\r,\r2\t]", true],
+    ["1\n2\r\n\r\n  \n3\n", true],
+    ["", true],
+    ["\n\n \t\r\n", true],
+    ["1 2", false],
+    ["[1,\n2]", false],
+    ['{"a":\n1}', false],
+    ["\u00a01", false],
+    ["\u20281", false],
+    ["\f1", false],
+    ["\v1", false],
+    ["\ufeff1", false],
+    ["1\n\ufeff2", false],
+    ["1\n{", false],
+    ["1\u0000", false],
+    ["/* c */ 1", false],
+  ],
+};
+
+Deno.test("validateJsonLines() follows the JSON grammar of JSON.parse", async (t) => {
+  for (const [rule, cases] of Object.entries(GRAMMAR_CASES)) {
+    await t.step(rule, () => {
+      for (const [source, valid] of cases) {
+        const bytes = encoder.encode(source);
+        const expected = exactPath(bytes, 64);
+        assert.equal(expected >= 0, valid, `the exact path disagrees with the table on ${source}`);
+        assert.equal(validateJsonLines(bytes, 64), expected, JSON.stringify(source));
+      }
+    });
+  }
+});
+
+Deno.test("validateJsonLines() refuses malformed UTF-8 and a byte order mark", () => {
+  const cases = [
+    [0x22, 0xff, 0x22],
+    [0x22, 0xc3, 0x22],
+    [0x22, 0xed, 0xa0, 0x80, 0x22], // an encoded surrogate
+    [0x22, 0xc0, 0xaf, 0x22], // an overlong "/"
+    [0xef, 0xbb, 0xbf, 0x31],
+  ];
+  for (const bytes of cases) {
+    assert.equal(exactPath(new Uint8Array(bytes), 64), -1);
+    assert.equal(validateJsonLines(new Uint8Array(bytes), 64), -1, String(bytes));
+  }
+});
+
+Deno.test("validateJsonLines() counts depth as the JSON parser's check does", async (t) => {
+  const shapes = [
+    (d: number) => "[".repeat(d) + "]".repeat(d),
+    (d: number) => '{"a":'.repeat(d - 1) + "{}" + "}".repeat(d - 1),
+    (d: number) => "[".repeat(d) + "1" + "]".repeat(d),
+    (d: number) => '{"k":[[1],{"x":' + "[".repeat(d) + "]".repeat(d) + "}]}",
+  ];
+  for (const maxDepth of [0, 1, 2, 3, 8, 64]) {
+    await t.step(`maxDepth ${maxDepth}`, () => {
+      for (const shape of shapes) {
+        for (let depth = 1; depth <= maxDepth + 2; depth++) {
+          const bytes = encoder.encode(shape(depth) + "\n1\n");
+          const expected = exactPath(bytes, maxDepth);
+          assert.equal(validateJsonLines(bytes, maxDepth), expected, shape(depth));
+        }
+      }
+      assert.equal(validateJsonLines(encoder.encode('1\n"x"\nnull'), maxDepth), 3);
+    });
+  }
+  await t.step("beyond the tracked depth, it is not sure", () => {
+    const deep = encoder.encode(
+      "[".repeat(MAX_TRACKED_DEPTH + 1) + "]".repeat(MAX_TRACKED_DEPTH + 1),
+    );
+    assert.equal(exactPath(deep, Infinity), 1);
+    assert.equal(validateJsonLines(deep, Infinity), -1);
+    const limit = encoder.encode("[".repeat(MAX_TRACKED_DEPTH) + "]".repeat(MAX_TRACKED_DEPTH));
+    assert.equal(validateJsonLines(limit, Infinity), 1);
+  });
+  await t.step("a maxDepth the parser refuses is left to the parser", () => {
+    for (const maxDepth of [-1, 1.5, NaN]) {
+      assert.equal(validateJsonLines(encoder.encode("1"), maxDepth), -1);
+    }
+  });
+});
+
+Deno.test("validateJsonLines() checks values that a later duplicate key replaces", () => {
+  // JSON.parse keeps only the last value, so the exact path never sees the
+  // first; the validator checks every value, so it is not sure and defers.
+  for (const source of ['{"a":1e999,"a":1}', '{"a":[[[]]],"a":1}']) {
+    const bytes = encoder.encode(source);
+    assert.equal(exactPath(bytes, 2), 1);
+    assert.equal(validateJsonLines(bytes, 2), -1);
+  }
+});
+
+// --- records ------------------------------------------------------------------
+
+Deno.test("validateJsonLines() captures the types of top-level fields", () => {
+  const shape = { fields: ["a", "b", "c", "d", "e", "f", "g", "h", "caf\u00e9"] };
+  const cases: [string, number[]][] = [
+    [
+      '{"a":"x","b":"","c":1.5,"d":true,"e":false,"f":null,"g":[],"h":{},"caf\u00e9":0}',
+      [T_STRING, T_EMPTY_STRING, T_NUMBER, T_TRUE, T_FALSE, T_NULL, T_ARRAY, T_OBJECT, T_NUMBER],
+    ],
+    ["{}", [0, 0, 0, 0, 0, 0, 0, 0, 0]],
+    // Nested fields of the same names are not the record's own.
+    ['{"x":{"a":"s","b":[]},"y":[{"c":1}]}', [T_ABSENT, T_ABSENT, T_ABSENT, 0, 0, 0, 0, 0, 0]],
+    // The last of duplicate keys wins, as in JSON.parse.
+    ['{"a":1,"a":"s","b":"s","b":[],"c":{},"c":null}', [
+      T_STRING,
+      T_ARRAY,
+      T_NULL,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+    ]],
+    ['{"a":"\\n","b":"\\u0000"}', [T_STRING, T_STRING, 0, 0, 0, 0, 0, 0, 0]],
+  ];
+  for (const [source, types] of cases) {
+    let seen: number[] = [];
+    const count = validateJsonLines(encoder.encode(source), 64, shape, (captured) => {
+      seen = [...captured];
+      return true;
+    });
+    assert.equal(count, 1, source);
+    assert.deepEqual(seen, types, source);
+  }
+  // With a shape, every line must be an object.
+  for (const source of ["[]", "1", '"a"', "null", '{"a":1}\n[]']) {
+    assert.equal(validateJsonLines(encoder.encode(source), 64, shape, () => true), -1, source);
+  }
+  // An escaped top-level key might spell a field: not sure. Nested ones do not matter.
+  assert.equal(validateJsonLines(encoder.encode('{"\\u0061":1}'), 64, shape, () => true), -1);
+  assert.equal(validateJsonLines(encoder.encode('{"x":{"\\u0061":1}}'), 64, shape, () => true), 1);
+});
+
+/** Records of every field type, for the record shapes. */
+const FIELD_VALUES = ['"x"', '""', "0", "true", "false", "null", "[]", '["a"]', "{}", '{"k":1}'];
+
+Deno.test("RECORD_SHAPES accept exactly what FAST_RECORD_CHECKS accept", async (t) => {
+  const valid: Record<JsonLinesFile, Record<string, string>> = {
+    "decision_lineage.jsonl": {
+      eventId: '"e1"',
+      lane: '"triage"',
+      whyBullets: '["a"]',
+      claims: "[]",
+      metadata: '{"ip":"1"}',
+    },
+    "drift_signal.jsonl": {
+      driftId: '"d1"',
+      driftType: '"LOCAL"',
+      severity: '"low"',
+      detectedAt: '"2026-01-01T00:00:00Z"',
+      evidenceRefs: "[]",
+      notes: '"n"',
+    },
+  };
+  for (const file of JSONL_FILES) {
+    await t.step(file, () => {
+      const base = valid[file];
+      let accepted = 0;
+      for (const field of [...Object.keys(base), "extra", "__proto__", "environmentId"]) {
+        for (const value of [undefined, ...FIELD_VALUES]) {
+          // A Map, so that "__proto__" is a key like any other.
+          const members = new Map(Object.entries(base));
+          if (value === undefined) members.delete(field);
+          else members.set(field, value);
+          const line = "{" + [...members].map(([k, v]) => `"${k}":${v}`).join(",") + "}";
+          const bytes = encoder.encode(line);
+          const expected = exactPath(bytes, 64, file, TEST_ENV);
+          assert.equal(fastPath(bytes, 64, file, TEST_ENV), expected, line);
+          if (expected === 1) accepted++;
+        }
+      }
+      assert.ok(accepted > 20);
+    });
+  }
+});
+
+Deno.test("validateJsonLines() checks an expected field's value", async (t) => {
+  const lineage = (extra: string) => encoder.encode(`{"eventId":"e1"${extra}}\n`);
+  const cases: [string, string, boolean][] = [
+    ["absent", "", true],
+    ["equal", ',"environmentId":"SOC_EAST"', true],
+    ["another", ',"environmentId":"SOC_WEST"', false],
+    ["a prefix", ',"environmentId":"SOC_EAS"', false],
+    ["longer", ',"environmentId":"SOC_EAST_2"', false],
+    ["empty", ',"environmentId":""', false],
+    ["a number", ',"environmentId":1', false],
+    ["null", ',"environmentId":null', false],
+    ["an object", ',"environmentId":{"x":"SOC_EAST"}', false],
+    ["nested only", ',"x":{"environmentId":"SOC_WEST"}', true],
+    ["equal, then another", ',"environmentId":"SOC_EAST","environmentId":"SOC_WEST"', false],
+    ["another, then equal", ',"environmentId":"SOC_WEST","environmentId":"SOC_EAST"', true],
+    ["null, then equal", ',"environmentId":null,"environmentId":"SOC_EAST"', true],
+  ];
+  for (const [what, extra, sure] of cases) {
+    await t.step(what, () => {
+      const bytes = lineage(extra);
+      const expected = exactPath(bytes, 64, "decision_lineage.jsonl", TEST_ENV);
+      assert.equal(expected, sure ? 1 : -1);
+      assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", TEST_ENV), expected);
+    });
+  }
+  await t.step("an escaped value or key is left to the exact path", () => {
+    for (
+      const extra of [',"environmentId":"SOC_E\\u0041ST"', ',"environment\\u0049d":"SOC_EAST"']
+    ) {
+      const bytes = lineage(extra);
+      assert.equal(exactPath(bytes, 64, "decision_lineage.jsonl", TEST_ENV), 1);
+      assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", TEST_ENV), -1);
+    }
+  });
+  await t.step("an escape is never compared as its spelling", () => {
+    // The record's value is "E" and a newline; the expected one "E", "\\", "n".
+    const bytes = lineage(',"environmentId":"E\\n"');
+    assert.equal(exactPath(bytes, 64, "decision_lineage.jsonl", "E\\n"), -1);
+    assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", "E\\n"), -1);
+  });
+  await t.step("non-ASCII values compare as UTF-8", () => {
+    const bytes = lineage(',"environmentId":"Z\u00fcrich \u65e5"');
+    assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", "Z\u00fcrich \u65e5"), 1);
+    assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", "Zurich \u65e5"), -1);
+  });
+  await t.step("an expected lone surrogate, which no UTF-8 spells, is never sure", () => {
+    assert.equal(fastPath(lineage(""), 64, "decision_lineage.jsonl", "\ud800"), 1);
+    const bytes = lineage(',"environmentId":"\ufffd"');
+    assert.equal(fastPath(bytes, 64, "decision_lineage.jsonl", "\ud800"), -1);
+  });
+  await t.step("an expected field outside the shape is captured too", () => {
+    const bytes = encoder.encode('{"a":"x"}\n{"b":1}\n');
+    assert.equal(validateJsonLines(bytes, 64, undefined, undefined, { a: "x" }), 2);
+    assert.equal(validateJsonLines(bytes, 64, undefined, undefined, { a: "y" }), -1);
+    assert.equal(validateJsonLines(encoder.encode("[]"), 64, undefined, undefined, { a: "x" }), -1);
+  });
+});
+
+// --- differential fuzz ----------------------------------------------------------
+
+/** A small seeded generator (mulberry32), so failures reproduce. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NUMBERS = [
+  "0",
+  "-0",
+  "1",
+  "-17",
+  "0.5",
+  "3.25e2",
+  "1e308",
+  "1e309",
+  "-1e400",
+  "1e-400",
+  "1.7976931348623157e308",
+  "1.7976931348623159e308",
+  "9".repeat(400),
+  "1" + "0".repeat(308),
+  "1" + "0".repeat(309),
+  "123456789012345678",
+  "0.12345678901234567890123",
+  "2E+3",
+  "-2e-3",
+  "1E400",
+];
+const STRINGS = [
+  "",
+  "x",
+  "SOC_EAST",
+  "SOC_WEST",
+  "caf\u00e9",
+  "\u65e5\u672c",
+  "\u2028",
+  "\\n",
+  "\\u0041",
+  "\\ud800",
+  "\\/",
+  "\\\\",
+  'a\\"b',
+  "\u{1f600}",
+];
+const KEYS = [
+  "eventId",
+  "lane",
+  "whyBullets",
+  "claims",
+  "metadata",
+  "driftId",
+  "driftType",
+  "severity",
+  "detectedAt",
+  "evidenceRefs",
+  "environmentId",
+  "__proto__",
+  "constructor",
+  "extra",
+  "",
+  "event\\u0049d",
+  "environment\\u0049d",
+  "\\t",
+  "a\\\\",
+];
+const SPACES = ["", "", "", "", " ", "\t", "\r", " \t"];
+/** Bytes a mutation writes: structure, escapes, controls, non-ASCII lead bytes. */
+const MUTATION_BYTES = [
+  0x22,
+  0x5c,
+  0x7b,
+  0x7d,
+  0x5b,
+  0x5d,
+  0x3a,
+  0x2c,
+  0x30,
+  0x31,
+  0x65,
+  0x2d,
+  0x2e,
+  0x75,
+  0x6e,
+  0x20,
+  0x09,
+  0x0d,
+  0x0a,
+  0x00,
+  0x1f,
+  0x7f,
+  0x80,
+  0xc3,
+  0xff,
+];
+
+class Fuzz {
+  /**
+   * Whether the file made has an object with a repeated key. The exact path
+   * then checks only the last value (JSON.parse drops the others), so a value
+   * too deep or too large there passes it, not the validator.
+   */
+  duplicated = false;
+  /** Whether the file being made is meant to be valid: records that fit, no mutations. */
+  clean = false;
+  constructor(readonly next: () => number) {}
+  int(below: number): number {
+    return Math.floor(this.next() * below);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  space(): string {
+    return this.pick(SPACES);
+  }
+  string(): string {
+    return `"${this.pick(STRINGS)}"`;
+  }
+  value(depth: number): string {
+    const kind = this.int(depth > 3 ? 6 : 9);
+    switch (kind) {
+      case 0:
+        return this.pick(NUMBERS);
+      case 1:
+      case 2:
+        return this.string();
+      case 3:
+        return this.pick(["true", "false", "null"]);
+      case 4:
+        return String(this.int(1000) - 500);
+      case 5:
+        return this.nested();
+      case 6:
+      case 7: {
+        const items = Array.from({ length: this.int(4) }, () => this.value(depth + 1));
+        return this.container("[", items, "]");
+      }
+      default: {
+        const keys = Array.from({ length: this.int(4) }, () => this.pick(KEYS));
+        this.noteKeys(keys);
+        const members = keys.map((key) =>
+          `"${key}"${this.space()}:${this.space()}${this.value(depth + 1)}`
+        );
+        return this.container("{", members, "}");
+      }
+    }
+  }
+  noteKeys(keys: string[]): void {
+    const decoded = keys.map((key) => JSON.parse(`"${key}"`));
+    if (new Set(decoded).size < decoded.length) this.duplicated = true;
+  }
+  /** Nesting around the depth limits the fuzz uses. */
+  nested(): string {
+    const depth = this.int(7);
+    return this.chance(0.5)
+      ? "[".repeat(depth) + "]".repeat(depth)
+      : '{"a":'.repeat(depth) + "0" + "}".repeat(depth);
+  }
+  container(open: string, items: string[], close: string): string {
+    return open + this.space() + items.join(`${this.space()},${this.space()}`) + this.space() +
+      close;
+  }
+  /** A record that mostly fits `file`'s shape, with fields added, retyped and duplicated. */
+  record(file: JsonLinesFile | undefined): string {
+    if (file === undefined && this.chance(0.3)) return this.value(0);
+    const fields = file === undefined
+      ? RECORD_SHAPES["decision_lineage.jsonl"].shape.fields
+      : RECORD_SHAPES[file].shape.fields;
+    const good: Record<string, () => string> = {
+      eventId: () => this.string(),
+      driftId: () => this.string(),
+      driftType: () => this.string(),
+      lane: () => this.string(),
+      severity: () => this.string(),
+      detectedAt: () => this.string(),
+      whyBullets: () => this.container("[", [this.string()], "]"),
+      claims: () => "[]",
+      evidenceRefs: () =>
+        this.container("[", this.chance(0.3) ? [this.string(), this.value(2)] : [], "]"),
+      metadata: () => `{"ip":${this.value(2)}}`,
+    };
+    const keys: string[] = [];
+    const members: string[] = [];
+    for (const [index, field] of fields.entries()) {
+      // The first field of each shape is required.
+      if (this.chance(0.1) && (index > 0 || !this.clean)) continue;
+      keys.push(field);
+      const fits = this.clean || this.chance(0.9);
+      members.push(`"${field}":${this.space()}${fits ? good[field]() : this.value(1)}`);
+    }
+    for (let extra = this.int(3); extra > 0 && !this.clean; extra--) {
+      const key = this.chance(0.3) ? this.pick(fields) : this.pick(KEYS);
+      const value = key === "environmentId" && this.chance(0.6)
+        ? this.pick(['"SOC_EAST"', '"SOC_WEST"', '"SOC_E\\u0041ST"'])
+        : this.value(1);
+      keys.push(key);
+      members.splice(this.int(members.length + 1), 0, `"${key}"${this.space()}:${value}`);
+    }
+    this.noteKeys(keys);
+    return this.container("{", members, "}");
+  }
+  /** A file of records with blank lines, CRLF or LF, and byte mutations. */
+  file(file: JsonLinesFile | undefined): Uint8Array {
+    this.duplicated = false;
+    this.clean = this.chance(0.5);
+    const eol = this.chance(0.2) ? "\r\n" : "\n";
+    const lines: string[] = [];
+    for (let n = 1 + this.int(4); n > 0; n--) {
+      if (this.chance(0.15)) lines.push(this.pick(["", " ", "\t\r", "  \t"]));
+      lines.push(this.space() + this.record(file) + this.space());
+    }
+    const bytes = [...encoder.encode(lines.join(eol) + (this.chance(0.7) ? eol : ""))];
+    if (!this.clean) {
+      for (let m = 1 + this.int(3); m > 0; m--) {
+        const at = this.int(bytes.length + 1);
+        switch (this.int(5)) {
+          case 0:
+            bytes[at] = this.pick(MUTATION_BYTES);
+            break;
+          case 1:
+            bytes.splice(at, 0, this.pick(MUTATION_BYTES));
+            break;
+          case 2:
+            bytes.splice(at, 1);
+            break;
+          case 3:
+            bytes.length = at;
+            break;
+          default:
+            bytes.splice(at, 0, ...bytes.slice(this.int(bytes.length), this.int(bytes.length)));
+        }
+      }
+    }
+    return new Uint8Array(bytes.filter((byte) => byte !== undefined));
+  }
+}
+
+Deno.test("validateJsonLines() never accepts what the exact path refuses (differential fuzz)", async (t) => {
+  const fuzz = new Fuzz(random(0x5eed));
+  const rounds = 4000;
+  for (const file of [undefined, ...JSONL_FILES]) {
+    await t.step(file ?? "without a record shape", () => {
+      let sure = 0;
+      let valid = 0;
+      for (let round = 0; round < rounds; round++) {
+        const bytes = fuzz.file(file);
+        const maxDepth = fuzz.pick([0, 1, 2, 3, 4, 64, 64, 64]);
+        const env = fuzz.pick(["SOC_EAST", "SOC_EAST", "SOC_WEST", "\u00e9", "\ud800"]);
+        const expected = exactPath(bytes, maxDepth, file, env);
+        const fast = fastPath(bytes, maxDepth, file, env);
+        const shown = () => JSON.stringify(new TextDecoder().decode(bytes));
+        if (fast >= 0) {
+          assert.equal(fast, expected, `accepted ${shown()} at maxDepth ${maxDepth}`);
+          sure++;
+        }
+        if (expected >= 0) valid++;
+        // Without escapes (whose keys it cannot compare) and shadowed values the
+        // validator decides exactly.
+        const comparable = file === undefined || (!bytes.includes(0x5c) && env !== "\ud800");
+        if (comparable && !fuzz.duplicated) {
+          assert.equal(fast, expected, `${shown()} at maxDepth ${maxDepth}, env ${env}`);
+        }
+      }
+      // The fuzz reaches both verdicts often.
+      assert.ok(sure > rounds / 10, `only ${sure} sure`);
+      assert.ok(rounds - valid > rounds / 10, `only ${rounds - valid} refused`);
+    });
+  }
+});
+
+// --- real packets and readPacket ------------------------------------------------
+
+Deno.test("validateJsonLines() is sure of the benchmark corpus's files", async () => {
+  const corpus = await generateCorpus({
+    environments: ["SOC_A", "SOC_B"],
+    packetsPerEnvironment: 2,
+    signatures: 28,
+    eventsPerPacket: 40,
+  });
+  let checked = 0;
+  for (const packet of corpus.packets) {
+    const entries = new Map(readArchive(packet.bytes).map((entry) => [entry.name, entry.data]));
+    const { environmentId } = JSON.parse(new TextDecoder().decode(entries.get(MANIFEST_FILE)));
+    for (const file of JSONL_FILES) {
+      const data = entries.get(file)!;
+      const count = fastPath(data, 64, file, environmentId);
+      assert.ok(count >= 0, `not sure of ${file} of ${packet.fileName}`);
+      assert.equal(count, exactPath(data, 64, file, environmentId));
+      checked += count;
+    }
+  }
+  assert.ok(checked >= corpus.packets.length * 40);
+});
+
+const BENCH_CORPUS = new URL("../bench/.cache/corpus-4x25-5000e-5000s/packets/", import.meta.url);
+const hasBenchCorpus = (() => {
+  try {
+    return Deno.statSync(BENCH_CORPUS).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "validateJsonLines() is sure of the cached benchmark corpus's files",
+  ignore: !hasBenchCorpus,
+  fn() {
+    const names = [...Deno.readDirSync(BENCH_CORPUS)].map((e) => e.name).sort().slice(0, 2);
+    for (const name of names) {
+      const archive = readArchive(Deno.readFileSync(new URL(name, BENCH_CORPUS)));
+      const entries = new Map(archive.map((entry) => [entry.name, entry.data]));
+      const { environmentId } = JSON.parse(new TextDecoder().decode(entries.get(MANIFEST_FILE)));
+      for (const file of JSONL_FILES) {
+        assert.ok(fastPath(entries.get(file)!, 64, file, environmentId) > 0, `${name} ${file}`);
+      }
+    }
+  },
+});
+
+Deno.test("readPacket() with materializeRecords false keeps counts, not records", async () => {
+  const { bytes } = await buildTestPacket();
+  const kept = readPacket(bytes);
+  const counted = readPacket(bytes, { materializeRecords: false });
+  assert.deepEqual(counted.violations, []);
+  assert.equal(kept.packet!.decisionLineage.length, 2);
+  assert.equal(kept.packet!.recordCounts, undefined);
+  assert.deepEqual(counted.packet!.decisionLineage, []);
+  assert.deepEqual(counted.packet!.driftSignals, []);
+  assert.deepEqual(counted.packet!.recordCounts, {
+    "decision_lineage.jsonl": 2,
+    "drift_signal.jsonl": 1,
+  });
+  assert.deepEqual(inspect(counted), inspect(kept));
+});
+
+Deno.test("readPacket() reports the same violations whether it keeps records or not", async (t) => {
+  const lineage = (...lines: string[]) => text(lines.join("\n") + "\n");
+  const cases: [string, Record<string, Uint8Array | null>][] = [
+    ["a lineage line that is not JSON", {
+      "decision_lineage.jsonl": lineage('{"eventId":"e1"', "{"),
+    }],
+    ["a line too deep", {
+      "decision_lineage.jsonl": lineage(
+        '{"eventId":"e","x":' + "[".repeat(80) + "]".repeat(80) + "}",
+      ),
+    }],
+    ["a number too large", {
+      "drift_signal.jsonl": lineage('{"driftId":"d","driftType":"t","x":1e999}'),
+    }],
+    ["a record of the wrong shape", { "decision_lineage.jsonl": lineage('{"eventId":""}') }],
+    ["a record the zod schema accepts", {
+      "drift_signal.jsonl": lineage('{"driftId":"d","driftType":"t","evidenceRefs":null}'),
+    }],
+    ["a record that is no object", { "decision_lineage.jsonl": lineage("[1]") }],
+    ["malformed UTF-8", { "decision_lineage.jsonl": new Uint8Array([0x7b, 0xff, 0x7d]) }],
+    ["a byte order mark", { "decision_lineage.jsonl": text('\ufeff{"eventId":"e"}') }],
+    ["a record of another environment", {
+      "decision_lineage.jsonl": jsonl([{ eventId: "e1" }, {
+        eventId: "e2",
+        environmentId: "SOC_WEST",
+      }]),
+    }],
+    ["an environment spelled with an escape", {
+      "decision_lineage.jsonl": lineage('{"eventId":"e","environment\\u0049d":"SOC_WEST"}'),
+    }],
+    ["an environment that is not a string", {
+      "drift_signal.jsonl": lineage('{"driftId":"d","driftType":"t","environmentId":7}'),
+    }],
+    ["a record of this environment", {
+      "decision_lineage.jsonl": jsonl([{ eventId: "e1", environmentId: TEST_ENV }]),
+    }],
+    ["an empty file", { "drift_signal.jsonl": new Uint8Array() }],
+    ["a missing file", { "drift_signal.jsonl": null }],
+  ];
+  for (const [what, files] of cases) {
+    await t.step(what, async () => {
+      const { bytes } = await buildTestPacket({ files });
+      const kept = readPacket(bytes);
+      const counted = readPacket(bytes, { materializeRecords: false });
+      assert.deepEqual(counted.violations, kept.violations);
+      assert.deepEqual(inspect(counted).violations, inspect(kept).violations);
+    });
+  }
+  await t.step("a broken manifest", async () => {
+    const { bytes } = await buildTestPacket({
+      editEntries: (entries) => entries.set(MANIFEST_FILE, text("{")),
+    });
+    const counted = readPacket(bytes, { materializeRecords: false });
+    assert.deepEqual(counted.violations, readPacket(bytes).violations);
+    assert.equal(counted.packet, undefined);
+  });
+});
