@@ -18,8 +18,8 @@
 
 import { type ArchiveLimits, readArchiveEntry } from "./archive.ts";
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
-import { PacketError, UsageError } from "./errors.ts";
-import { readInputFile } from "./fs.ts";
+import { PacketError, UsageError, type Violation } from "./errors.ts";
+import { describeFsError } from "./fs.ts";
 import { type GateOptions, type GateResult, inspect, type Inspection, judge } from "./gate.ts";
 import { parseJson } from "./json.ts";
 import { MANIFEST_FILE, type Packet, readPacket, sha256Ref } from "./packet.ts";
@@ -298,8 +298,27 @@ interface OrderKey {
   part: number;
 }
 
+/** Packets whose window is unknown go last, in path order. */
+const UNREADABLE = { env: "\uffff", windowEnd: Number.MAX_SAFE_INTEGER, part: 0 };
+
+/**
+ * A packet file's bytes, or the violation saying why it cannot be read: a
+ * file that vanished or is not readable is one rejected packet, not the end
+ * of the run (a path that never existed is refused earlier, as bad usage).
+ */
+async function readPacketFile(path: string): Promise<Uint8Array | Violation> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    return {
+      code: "FILE_UNREADABLE",
+      message: `Cannot read packet "${path}": ${describeFsError(error)}`,
+    };
+  }
+}
+
 function peekOrder(path: string, bytes: Uint8Array, options: IngestOptions): OrderKey {
-  const unknown = { path, env: "\uffff", windowEnd: Number.MAX_SAFE_INTEGER, part: 0 };
+  const unknown = { ...UNREADABLE, path };
   try {
     const entry = readArchiveEntry(bytes, MANIFEST_FILE, options.limits);
     if (!entry) return unknown;
@@ -348,7 +367,10 @@ export async function ingestFiles(
 ): Promise<Ingestion> {
   const order: OrderKey[] = [];
   for (const path of paths) {
-    order.push(peekOrder(path, await readInputFile(path, "packet"), options));
+    const bytes = await readPacketFile(path);
+    order.push(
+      bytes instanceof Uint8Array ? peekOrder(path, bytes, options) : { ...UNREADABLE, path },
+    );
   }
   order.sort((a, b) =>
     a.windowEnd - b.windowEnd || a.part - b.part || (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
@@ -365,7 +387,8 @@ export async function ingestFiles(
     const depth = Math.max(1, workers * 2);
     let next = 0;
     const launch = async (path: string): Promise<Inspection> => {
-      const bytes = await readInputFile(path, "packet");
+      const bytes = await readPacketFile(path);
+      if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
       if (inspector) return inspector.inspect(path, bytes, options.limits);
       const inspection = inspect(
         readPacket(bytes, { source: path, limits: options.limits, materializeRecords: false }),
@@ -379,7 +402,8 @@ export async function ingestFiles(
       }
       const inspection = await inFlight.shift()!;
       const path = inspection.source;
-      const digest = inspection.digest!;
+      // An unreadable file has no digest; it is never anyone's duplicate.
+      const digest = inspection.digest ?? `unreadable:${path}`;
       const first = seen.get(digest);
       if (first !== undefined) {
         outcomes.push({ kind: "duplicate", source: path, digest, duplicateOf: first });

@@ -9,6 +9,7 @@ import { Keyring } from "../core/signer.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
 import hmacSha256 from "../plugins/signers/hmac_sha256.ts";
 import type { Signer } from "../core/signer.ts";
+import { runJrm } from "./_cli.ts";
 
 const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"];
 const REPO = new URL("..", import.meta.url).pathname;
@@ -178,28 +179,13 @@ Deno.test("ingestFiles() lists rejected packets and duplicates and goes on with 
   }
 });
 
-async function jrm(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", `${REPO}cli.ts`, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
 Deno.test("jrm federate writes a byte-identical report for the same inputs and time", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const packets = `${REPO}fixtures/packets`;
     const keyring = `${REPO}fixtures/keyring.json`;
     const files = [...Deno.readDirSync(packets)].map((e) => `${packets}/${e.name}`).sort();
-    const first = await jrm([
+    const first = await runJrm([
       "federate",
       "--packets",
       ...files,
@@ -214,7 +200,7 @@ Deno.test("jrm federate writes a byte-identical report for the same inputs and t
     ]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /9 accepted, 0 rejected, 0 duplicate/);
-    const second = await jrm([
+    const second = await runJrm([
       "federate",
       "--packets",
       ...files.reverse(),
@@ -226,7 +212,7 @@ Deno.test("jrm federate writes a byte-identical report for the same inputs and t
       `${dir}/b.jsonl`,
       "--detailed-exitcode",
       "--json",
-    ], { SOURCE_DATE_EPOCH: String(Date.parse("2026-03-01T00:00:00Z") / 1000) });
+    ], { env: { SOURCE_DATE_EPOCH: String(Date.parse("2026-03-01T00:00:00Z") / 1000) } });
     assert.equal(second.code, 2, "drift with --detailed-exitcode exits 2");
     const a = await Deno.readFile(`${dir}/a.json`);
     const b = await Deno.readFile(`${dir}/b.json`);
@@ -255,7 +241,7 @@ Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
   const packets = `${REPO}fixtures/packets`;
   try {
     await t.step("one environment: no drift, --detailed-exitcode exits 0", async () => {
-      const result = await jrm([
+      const result = await runJrm([
         "federate",
         "--packets",
         `${packets}/JRM_X_PACKET_SOC_EAST_*.zip`,
@@ -267,7 +253,7 @@ Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
       assert.match(result.stderr, /signatures were not checked|no key/i);
     });
     await t.step("a missing input is a usage error and writes nothing", async () => {
-      const result = await jrm([
+      const result = await runJrm([
         "federate",
         "--packets",
         `${dir}/nope.zip`,
@@ -281,7 +267,7 @@ Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
       await assert.rejects(Deno.stat(`${dir}/x.json`));
     });
     await t.step("hub replay writes the newest view of each signature", async () => {
-      const result = await jrm([
+      const result = await runJrm([
         "hub",
         "replay",
         "--packets",
@@ -302,6 +288,23 @@ Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
       assert.equal(east.signatures["sig-0008"].part, 2);
       assert.equal(east.signatures["sig-0008"].windowEnd, "2026-02-28T10:20:00Z");
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ingestFiles() rejects an unreadable packet file and goes on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/not-a-file.zip`);
+    const good = [...Deno.readDirSync(`${REPO}fixtures/packets`)]
+      .map((e) => `${REPO}fixtures/packets/${e.name}`).slice(0, 2);
+    const { outcomes } = await ingestFiles([`${dir}/not-a-file.zip`, ...good], { workers: 0 });
+    assert.equal(outcomes.filter((o) => o.kind === "accepted").length, 2);
+    const rejected = outcomes.find((o) => o.kind === "rejected");
+    assert.ok(rejected?.kind === "rejected");
+    assert.equal(rejected.result.reasonCode, "FILE_UNREADABLE");
+    assert.match(rejected.result.violations[0].message, /not-a-file\.zip": is a directory/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
