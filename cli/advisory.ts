@@ -77,41 +77,8 @@ export function advisoryCommand() {
       else printPublished(options.from, path, result);
     });
 
-  advisory.command("accept")
-    .description("accept a published advisory")
-    .argument("<id>", "the advisory id")
-    .requiredOption("--by <name>", "who accepts")
-    .option("--reason <text>", "why")
-    .addOption(storeOption())
-    .addOption(nowOption())
-    .option("--json", "print only JSON on stdout")
-    .action(async (id, options) => {
-      const now = timeToRecord(options.now);
-      const done = await withLedger(
-        storePath(options.store),
-        false,
-        (ledger) => accept(ledger, id, { by: options.by, reason: options.reason, now }),
-      );
-      printDecision(done, options.json);
-    });
-
-  advisory.command("decline")
-    .description("decline a published advisory, saying why")
-    .argument("<id>", "the advisory id")
-    .requiredOption("--by <name>", "who declines")
-    .requiredOption("--reason <text>", "why")
-    .addOption(storeOption())
-    .addOption(nowOption())
-    .option("--json", "print only JSON on stdout")
-    .action(async (id, options) => {
-      const now = timeToRecord(options.now);
-      const done = await withLedger(
-        storePath(options.store),
-        false,
-        (ledger) => decline(ledger, id, { by: options.by, reason: options.reason, now }),
-      );
-      printDecision(done, options.json);
-    });
+  addDecisionCommand(advisory, "accept");
+  addDecisionCommand(advisory, "decline");
 
   advisory.command("list")
     .description("list advisories, most severe first")
@@ -155,6 +122,43 @@ export function advisoryCommand() {
     });
 
   return advisory;
+}
+
+/** What sets `accept` and `decline` apart; the rest of the two commands is one. */
+const DECISIONS = {
+  accept: {
+    description: "accept a published advisory",
+    who: "who accepts",
+    reasonRequired: false,
+    decide: accept,
+  },
+  decline: {
+    description: "decline a published advisory, saying why",
+    who: "who declines",
+    reasonRequired: true,
+    decide: decline,
+  },
+};
+
+function addDecisionCommand(advisory: Command, name: keyof typeof DECISIONS): void {
+  const { description, who, reasonRequired, decide } = DECISIONS[name];
+  advisory.command(name)
+    .description(description)
+    .argument("<id>", "the advisory id")
+    .requiredOption("--by <name>", who)
+    .addOption(new Option("--reason <text>", "why").makeOptionMandatory(reasonRequired))
+    .addOption(storeOption())
+    .addOption(nowOption())
+    .option("--json", "print only JSON on stdout")
+    .action(async (id, options) => {
+      const now = timeToRecord(options.now);
+      const done = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) => decide(ledger, id, { by: options.by, reason: options.reason, now }),
+      );
+      printDecision(done, options.json);
+    });
 }
 
 function storeOption() {

@@ -127,6 +127,44 @@ export function driftIdOf(finding: DriftFinding): string {
   return "drift-" + sha256Ref(canonicalize(identity, "jcs")).slice(7, 31);
 }
 
+/**
+ * A detector's per-environment reading of a signature's entries: for each
+ * environment, the first entry `pick` accepts, sorted by environment id in
+ * code-unit order. Later entries of an environment already read are skipped
+ * without calling `pick`, so a view that repeats an environment or breaks
+ * the sort order cannot make a detector read one twice.
+ * @param entries a signature's entries, as `view.entries(signatureId)` gives them
+ * @param pick what the detector reads from an entry, or `undefined` to pass it over
+ * @returns what `pick` read, at most one per environment, sorted by environment id
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type EnvironmentEntry, onePerEnvironment } from "./drift.ts";
+ * const held = (environmentId: string, rev: unknown) =>
+ *   ({ environmentId, entry: { rev } }) as unknown as EnvironmentEntry;
+ * const revs = onePerEnvironment(
+ *   [held("SOC_WEST", 3), held("SOC_EAST", "x"), held("SOC_EAST", 2), held("SOC_WEST", 9)],
+ *   ({ environmentId, entry }) =>
+ *     Number.isInteger(entry.rev) ? `${environmentId}@${entry.rev}` : undefined,
+ * );
+ * assert.deepEqual(revs, ["SOC_EAST@2", "SOC_WEST@3"]);
+ * ```
+ */
+export function onePerEnvironment<T>(
+  entries: readonly EnvironmentEntry[],
+  pick: (held: EnvironmentEntry) => T | undefined,
+): T[] {
+  const byEnvironment = new Map<string, T>();
+  for (const held of entries) {
+    if (byEnvironment.has(held.environmentId)) continue;
+    const picked = pick(held);
+    if (picked !== undefined) byEnvironment.set(held.environmentId, picked);
+  }
+  return [...byEnvironment.entries()]
+    .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    .map(([, picked]) => picked);
+}
+
 /** A detector to run, with its options already merged and checked. */
 export interface DetectorRun {
   /** The detector. */

@@ -5,6 +5,7 @@ import { type DriftFinding, type FederationView, runDetectors } from "../core/dr
 import { type Plugin, PluginRegistry } from "../core/plugin.ts";
 import { _writeFrozenCorpus } from "./_frozen_corpus.ts";
 import staleEnvironment, { type StaleEnvironmentOptions } from "./stale_environment.ts";
+import { type CliRun, runJrm } from "../tests/_cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -197,27 +198,8 @@ Deno.test("stale-environment options: default, and strict checks", async (t) => 
 });
 
 /** Run `jrm federate` in its own process, from `cwd`. */
-async function federate(cwd: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      `${ROOT}cli.ts`,
-      "federate",
-      "--json",
-      "--now=2026-03-01T00:00:00Z",
-      ...args,
-    ],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+function federate(cwd: string, args: string[]): Promise<CliRun> {
+  return runJrm(["federate", "--json", "--now=2026-03-01T00:00:00Z", ...args], { cwd });
 }
 
 async function staleDrifts(reportPath: string) {

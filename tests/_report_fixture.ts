@@ -1,12 +1,14 @@
 /**
- * Builders of federation reports for the advisory tests: drifts shaped as the
- * detectors write them, and a report that passes `parseReport`.
+ * Builders of federation reports for the advisory and HTML tests: drifts
+ * shaped as the detectors write them, a report that passes `parseReport`,
+ * and an advisory as the HTML page shows it.
  *
  * @module
  */
 
 import { driftIdOf, type Severity } from "../core/drift.ts";
 import { type FederationReport, parseReport, type ReportDrift } from "../core/report.ts";
+import type { HtmlAdvisory } from "../plugins/reporters/html.ts";
 
 /** A drift from its type, signature and evidence; the id is derived as the hub derives it. */
 export function drift(
@@ -90,26 +92,57 @@ export function report(
     failedDetectors?: string[];
   } = {},
 ): FederationReport {
-  const environments = options.environments ??
-    [...new Set(drifts.flatMap((d) => d.environments))].sort();
-  const detectors = (options.detectors ?? ALL_DETECTORS).map((type) => ({
-    name: type.toLowerCase().replaceAll("_", "-"),
-    version: "1.0.0",
-    driftTypes: [type],
-    origin: "builtin",
-    findings: drifts.filter((d) => d.driftType === type).length,
-  }));
-  const stats = Object.fromEntries(environments.map((env) => [env, {
+  return reportOf(drifts, {
     packets: 1,
     windowStart: "2025-01-01T00:00:00Z",
     windowEnd: "2025-01-02T00:00:00Z",
     signatures: 1,
     graphNodes: 0,
     graphEdges: 0,
-  }]));
+  }, {
+    generatedAt: options.generatedAt ?? "2025-01-02T00:00:00Z",
+    environments: options.environments,
+    detectors: (options.detectors ?? ALL_DETECTORS).map((type) => ({
+      name: type.toLowerCase().replaceAll("_", "-"),
+      version: "1.0.0",
+      driftTypes: [type],
+      origin: "builtin",
+      findings: drifts.filter((d) => d.driftType === type).length,
+    })),
+    detectorErrors: (options.failedDetectors ?? []).map((type) => ({
+      detector: type.toLowerCase().replaceAll("_", "-"),
+      hook: "detect",
+      message: "boom",
+    })),
+  });
+}
+
+/**
+ * A federation report holding these drifts, checked with `parseReport`: one
+ * packet and the same stats per environment, no graph, nothing rejected;
+ * `fields` say the rest and may replace any of that.
+ * @param drifts the report's drifts
+ * @param stats every environment's stats
+ * @param fields the fields a test chooses; the environments are those the drifts name unless given
+ * @returns the checked report
+ */
+export function reportOf(
+  drifts: ReportDrift[],
+  stats: FederationReport["environmentStats"][string],
+  fields:
+    & Pick<FederationReport, "generatedAt" | "detectors" | "detectorErrors">
+    & Partial<FederationReport>,
+): FederationReport {
+  const {
+    environments = [...new Set(drifts.flatMap((d) => d.environments))].sort(),
+    generatedAt,
+    detectors,
+    detectorErrors,
+    ...rest
+  } = fields;
   return parseReport({
     reportVersion: 1,
-    generatedAt: options.generatedAt ?? "2025-01-02T00:00:00Z",
+    generatedAt,
     environments,
     packetsIngested: environments.length,
     packetsRejected: [],
@@ -120,12 +153,25 @@ export function report(
       edges: 0,
       perEnvironment: Object.fromEntries(environments.map((env) => [env, { nodes: 0, edges: 0 }])),
     },
-    environmentStats: stats,
+    environmentStats: Object.fromEntries(environments.map((env) => [env, { ...stats }])),
     detectors,
-    detectorErrors: (options.failedDetectors ?? []).map((type) => ({
-      detector: type.toLowerCase().replaceAll("_", "-"),
-      hook: "detect",
-      message: "boom",
-    })),
+    detectorErrors,
+    ...rest,
   }, "fixture");
+}
+
+/** An advisory as the HTML page lists it: a published `VERSION_SKEW` one, with `overrides`. */
+export function htmlAdvisory(overrides: Partial<HtmlAdvisory> = {}): HtmlAdvisory {
+  return {
+    advisoryId: "adv-00000000000000000001",
+    driftType: "VERSION_SKEW",
+    severity: "low",
+    signatureId: "sig-0001",
+    sourceEnv: "SOC_NORTH",
+    targetEnvs: ["SOC_EAST", "SOC_WEST"],
+    recommendation: "Move SOC_EAST, SOC_WEST to rev 4 (sig-0001-p4)",
+    status: "published",
+    updatedAt: "2026-03-01T00:00:00.000Z",
+    ...overrides,
+  };
 }

@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
-import { fileURLToPath as fromFileUrl } from "node:url";
 import { advisoryIdOf } from "../core/advisory.ts";
 import { type Ledger, openLedger } from "../core/store.ts";
+import { type CliRun, runJrm, withTempDir } from "./_cli.ts";
 import { posture, report, skew } from "./_report_fixture.ts";
 
-/**
- * The module the tests run as `jrm`. Once `cli.ts` registers the advisory
- * commands, this becomes `new URL("../cli.ts", import.meta.url)`.
- */
-const ENTRY = new URL("../cli.ts", import.meta.url);
-const CONFIG = new URL("../deno.json", import.meta.url);
 /** The permissions the advisory commands need, and no more. */
 const PERMISSIONS = [
   "--allow-read",
@@ -17,64 +11,35 @@ const PERMISSIONS = [
   "--allow-env=JRM_STORE,SOURCE_DATE_EPOCH,NO_COLOR",
 ];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run `jrm advisory …` in its own process. */
-async function jrm(
+function jrm(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${fromFileUrl(CONFIG)}`,
-      ...PERMISSIONS,
-      fromFileUrl(ENTRY),
-      "advisory",
-      ...args,
-    ],
+): Promise<CliRun> {
+  return runJrm(["advisory", ...args], {
     cwd: options.cwd,
+    permissions: PERMISSIONS,
     // Empty values count as unset, so the caller's own environment cannot leak in.
-    env: { JRM_STORE: "", SOURCE_DATE_EPOCH: "", NO_COLOR: "1", ...options.env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+    env: { JRM_STORE: "", SOURCE_DATE_EPOCH: "", ...options.env },
+  });
 }
 
-function assertOk(run: Run): Run {
+function assertOk(run: CliRun): CliRun {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
   assert.equal(run.stderr, "");
   return run;
 }
 
 /** A failed run: the exit code, and one line on stderr, no stack trace. */
-function assertFails(run: Run, code: number, message: RegExp): void {
+function assertFails(run: CliRun, code: number, message: RegExp): void {
   assert.equal(run.code, code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
   assert.match(run.stderr, /^error: [^\n]*\n$/);
   assert.match(run.stderr.slice("error: ".length, -1), message);
   assert.equal(run.stdout, "");
 }
 
-/** A temporary directory for one test, removed afterwards. */
-async function inTempDir(work: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jrm-advisory-cli-" });
-  try {
-    await work(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** The prefix of each test's temporary directory. */
+const TEMP_PREFIX = "jrm-advisory-cli-";
 
 async function writeReport(path: string, drifts: Parameters<typeof report>[0]): Promise<string> {
   await Deno.writeTextFile(path, JSON.stringify(report(drifts), null, 2));
@@ -113,7 +78,7 @@ const Y = skew("sig-y", { A: 2, C: 1 });
 const Z = posture("sig-z", { A: 0.5, B: 0.55, C: 0.9 });
 
 Deno.test("advisory publish writes the ledger that later processes list and show", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X, Y]);
     const published = assertOk(
@@ -165,7 +130,7 @@ Deno.test("advisory publish writes the ledger that later processes list and show
 });
 
 Deno.test("advisory accept and decline persist across processes", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X, Y]);
     assertOk(await jrm(["publish", "--from", from, "--store", store]));
@@ -228,7 +193,7 @@ Deno.test("advisory accept and decline persist across processes", async () => {
 });
 
 Deno.test("two processes deciding on different advisories at once both persist", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X, Y, Z]);
     assertOk(await jrm(["publish", "--from", from, "--store", store]));
@@ -250,7 +215,7 @@ Deno.test("two processes deciding on different advisories at once both persist",
 });
 
 Deno.test("two processes deciding on the same advisory at once: exactly one wins", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X]);
     assertOk(await jrm(["publish", "--from", from, "--store", store]));
@@ -276,7 +241,7 @@ Deno.test("two processes deciding on the same advisory at once: exactly one wins
 });
 
 Deno.test("two processes publishing into a new ledger at once both succeed", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/new/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X]);
     const runs = await Promise.all([
@@ -296,7 +261,7 @@ Deno.test("two processes publishing into a new ledger at once both succeed", asy
 });
 
 Deno.test("advisory publish refuses a bad report and leaves the ledger as it was", async (t) => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X]);
     assertOk(await jrm(["publish", "--from", from, "--store", store]));
@@ -353,7 +318,7 @@ Deno.test("advisory publish refuses a bad report and leaves the ledger as it was
 });
 
 Deno.test("advisory commands refuse unknown ids and invalid transitions", async (t) => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X]);
     assertOk(await jrm(["publish", "--from", from, "--store", store]));
@@ -420,7 +385,7 @@ Deno.test("advisory commands refuse unknown ids and invalid transitions", async 
 });
 
 Deno.test("the ledger is --store, else JRM_STORE, else ./.jrm/ledger.sqlite", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const from = await writeReport(`${dir}/report.json`, [X]);
     assertOk(await jrm(["publish", "--from", from], { cwd: dir }));
     assert.equal(statusOf(`${dir}/.jrm/ledger.sqlite`, advisoryIdOf(X)), "published");
@@ -439,7 +404,7 @@ Deno.test("the ledger is --store, else JRM_STORE, else ./.jrm/ledger.sqlite", as
 });
 
 Deno.test("recorded times come from --now, else SOURCE_DATE_EPOCH", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const store = `${dir}/ledger.sqlite`;
     const from = await writeReport(`${dir}/report.json`, [X]);
     const env = { SOURCE_DATE_EPOCH: "1700000000" };

@@ -15,6 +15,7 @@ import {
   type Page,
   screenshot,
 } from "./_chromium.ts";
+import { htmlAdvisory } from "./_report_fixture.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const ROWS = "#matrix tbody tr:not(.detail)";
@@ -47,17 +48,7 @@ async function demoReport(dir: string): Promise<FederationReport> {
 }
 
 const ADVISORIES: HtmlAdvisory[] = [
-  {
-    advisoryId: "adv-0b1c2d3e4f5a6b7c8d9e",
-    driftType: "VERSION_SKEW",
-    severity: "low",
-    signatureId: "sig-0001",
-    sourceEnv: "SOC_NORTH",
-    targetEnvs: ["SOC_EAST", "SOC_WEST"],
-    recommendation: "Move SOC_EAST, SOC_WEST to rev 4 (sig-0001-p4)",
-    status: "published",
-    updatedAt: "2026-03-01T00:00:00.000Z",
-  },
+  htmlAdvisory({ advisoryId: "adv-0b1c2d3e4f5a6b7c8d9e" }),
   {
     advisoryId: "adv-1a2b3c4d5e6f7a8b9c0d",
     driftType: "REFINEMENT_CONFLICT",

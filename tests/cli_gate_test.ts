@@ -8,53 +8,23 @@ import {
   hmacSigner,
   json,
   keyringOf,
-  REPO_ROOT,
   TEST_ENV,
   TEST_KEY,
   TEST_WINDOW,
 } from "./_packets.ts";
+import { type CliRun, runJrm } from "./_cli.ts";
 
-const CLI = `${REPO_ROOT}cli.ts`;
 const FIXTURE_PACKETS = new URL("../fixtures/packets", import.meta.url).pathname;
 const FIXTURE_KEYRING = new URL("../fixtures/keyring.json", import.meta.url).pathname;
 const OTHER_KEY = "another-key-of-thirty-two-bytes-or-more";
 
-/** What a run of `jrm` gave. */
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Run `jrm` as a user would, in its own process.
- * @param args the command line after `jrm`
- * @param env extra environment variables
- */
-async function jrm(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
 /** Check a run's exit code, showing its output when it differs. */
-function assertExit(run: Run, code: number): void {
+function assertExit(run: CliRun, code: number): void {
   assert.equal(run.code, code, `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
 }
 
 /** An error is one line on stderr, without a stack trace. */
-function assertOneLineError(run: Run, message: RegExp): void {
+function assertOneLineError(run: CliRun, message: RegExp): void {
   const lines = run.stderr.trimEnd().split("\n");
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0], /^error: /);
@@ -68,7 +38,7 @@ function tempDir(): Promise<string> {
 }
 
 Deno.test("jrm gate validate accepts every shipped fixture with fixtures/keyring.json", async () => {
-  const run = await jrm([
+  const run = await runJrm([
     "gate",
     "validate",
     "--packet",
@@ -102,13 +72,13 @@ Deno.test("jrm gate validate exits 0 when accepted, 1 when rejected, 2 for bad u
     const validateArgs = (...args: string[]) => ["gate", "validate", ...args];
 
     await t.step("accepted", async () => {
-      const run = await jrm(validateArgs("--packet", `${dir}/good.zip`));
+      const run = await runJrm(validateArgs("--packet", `${dir}/good.zip`));
       assertExit(run, 0);
       assert.match(run.stdout, /^ACCEPTED {2}.*good\.zip \(signature unsigned\)$/m);
       assert.match(run.stderr, /^warning: no key configured/);
     });
     await t.step("rejected, with --json printing only JSON", async () => {
-      const run = await jrm(validateArgs("--packet", dir, "--json"));
+      const run = await runJrm(validateArgs("--packet", dir, "--json"));
       assertExit(run, 1);
       const report = JSON.parse(run.stdout);
       assert.equal(report.accepted, 1);
@@ -120,22 +90,22 @@ Deno.test("jrm gate validate exits 0 when accepted, 1 when rejected, 2 for bad u
       assert.match(run.stderr, /^warning: no key configured[^\n]*\n$/);
     });
     await t.step("an unknown flag", async () => {
-      const run = await jrm(validateArgs("--packet", `${dir}/good.zip`, "--bogus"));
+      const run = await runJrm(validateArgs("--packet", `${dir}/good.zip`, "--bogus"));
       assertExit(run, 2);
       assertOneLineError(run, /unknown option '--bogus'/);
     });
     await t.step("a --packet that does not exist", async () => {
-      const run = await jrm(validateArgs("--packet", `${dir}/absent.zip`));
+      const run = await runJrm(validateArgs("--packet", `${dir}/absent.zip`));
       assertExit(run, 2);
       assertOneLineError(run, /^error: Cannot read packet ".*absent\.zip": not found$/);
     });
     await t.step("no --packet", async () => {
-      const run = await jrm(validateArgs());
+      const run = await runJrm(validateArgs());
       assertExit(run, 2);
       assertOneLineError(run, /Give at least one --packet/);
     });
     await t.step("both --key-file and --keyring", async () => {
-      const run = await jrm(
+      const run = await runJrm(
         validateArgs("--packet", dir, "--key-file", `${dir}/k.key`, "--keyring", FIXTURE_KEYRING),
       );
       assertExit(run, 2);
@@ -143,7 +113,7 @@ Deno.test("jrm gate validate exits 0 when accepted, 1 when rejected, 2 for bad u
       assert.equal(run.stdout, "");
     });
     await t.step("--debug prints the stack", async () => {
-      const run = await jrm(["--debug", ...validateArgs("--packet", `${dir}/absent.zip`)]);
+      const run = await runJrm(["--debug", ...validateArgs("--packet", `${dir}/absent.zip`)]);
       assertExit(run, 2);
       assert.match(run.stderr, /Cannot read packet/);
       assert.match(run.stderr, /^\s+at /m);
@@ -166,8 +136,8 @@ Deno.test("jrm gate validate gives the same verdict in any time zone", async () 
       "JRM_X_PACKET_SOC_EAST_20260228T100000_20260228T101000_part01",
     );
     await Deno.writeFile(`${dir}/p.zip`, bytes);
-    const run = await jrm(["gate", "validate", "--packet", `${dir}/p.zip`, "--json"], {
-      TZ: "Asia/Tokyo",
+    const run = await runJrm(["gate", "validate", "--packet", `${dir}/p.zip`, "--json"], {
+      env: { TZ: "Asia/Tokyo" },
     });
     assertExit(run, 0);
   } finally {
@@ -180,7 +150,7 @@ Deno.test("jrm gate scope exits 0 in scope, 1 out of scope, 2 without --allow-en
   try {
     await Deno.writeFile(`${dir}/p.zip`, (await buildTestPacket()).bytes);
     const scope = (...args: string[]) =>
-      jrm(["gate", "scope", "--packet", `${dir}/p.zip`, ...args]);
+      runJrm(["gate", "scope", "--packet", `${dir}/p.zip`, ...args]);
     const [inScope, outOfScope, noEnv] = await Promise.all([
       scope("--allow-env", "SOC_WEST", "--allow-env", TEST_ENV),
       scope("--allow-env", "SOC_WEST", "--json"),
@@ -206,7 +176,7 @@ Deno.test("jrm sign rewrites a packet in place, jrm verify then passes, and fail
     await Deno.writeTextFile(`${dir}/other.key`, OTHER_KEY);
     await Deno.writeTextFile(`${dir}/short.key`, "short");
 
-    const signed = await jrm(["sign", "--packet", packet, "--key-file", `${dir}/k.key`]);
+    const signed = await runJrm(["sign", "--packet", packet, "--key-file", `${dir}/k.key`]);
     assertExit(signed, 0);
     assert.match(signed.stdout, /^Signed ".*p\.zip" with hmac-sha256/);
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -215,10 +185,10 @@ Deno.test("jrm sign rewrites a packet in place, jrm verify then passes, and fail
     assert.equal((await validate(await Deno.readFile(packet), { keyring })).signature, "verified");
 
     const [verified, wrongKey, shortKey, noKey] = await Promise.all([
-      jrm(["verify", "--packet", packet, "--key-file", `${dir}/k.key`]),
-      jrm(["verify", "--packet", packet, "--key-file", `${dir}/other.key`, "--json"]),
-      jrm(["verify", "--packet", packet, "--key-file", `${dir}/short.key`]),
-      jrm(["verify", "--packet", packet]),
+      runJrm(["verify", "--packet", packet, "--key-file", `${dir}/k.key`]),
+      runJrm(["verify", "--packet", packet, "--key-file", `${dir}/other.key`, "--json"]),
+      runJrm(["verify", "--packet", packet, "--key-file", `${dir}/short.key`]),
+      runJrm(["verify", "--packet", packet]),
     ]);
     assertExit(verified, 0);
     assert.match(verified.stdout, /ACCEPTED .*\(signature verified\)/);
@@ -248,7 +218,7 @@ Deno.test("jrm sign and verify work with Ed25519 PEM keys, and refuse a PEM as a
         keys: [{ environment: TEST_ENV, algorithm: "ed25519", file: "east.pub.pem" }],
       }),
     );
-    const signed = await jrm([
+    const signed = await runJrm([
       "sign",
       "--packet",
       packet,
@@ -259,8 +229,8 @@ Deno.test("jrm sign and verify work with Ed25519 PEM keys, and refuse a PEM as a
     ]);
     assertExit(signed, 0);
     const [verified, confused] = await Promise.all([
-      jrm(["verify", "--packet", packet, "--keyring", `${dir}/keyring.json`]),
-      jrm(["verify", "--packet", packet, "--key-file", `${dir}/east.pub.pem`]),
+      runJrm(["verify", "--packet", packet, "--keyring", `${dir}/keyring.json`]),
+      runJrm(["verify", "--packet", packet, "--key-file", `${dir}/east.pub.pem`]),
     ]);
     assertExit(verified, 0);
     assert.match(verified.stdout, /\(signature verified\)/);
@@ -278,7 +248,7 @@ Deno.test("jrm pack builds a valid packet from a directory of the six data files
     for (const [name, data] of dataFiles()) await Deno.writeFile(`${dir}/data/${name}`, data);
     await Deno.writeTextFile(`${dir}/k.key`, TEST_KEY);
     const pack = (out: string, ...args: string[]) =>
-      jrm([
+      runJrm([
         "pack",
         "--dir",
         `${dir}/data`,
@@ -339,7 +309,7 @@ Deno.test("jrm gate redact writes a re-signed copy and refuses a tampered input"
     });
     await Deno.writeFile(`${dir}/tampered.zip`, tampered.bytes);
     const redact = (packet: string, out: string, ...args: string[]) =>
-      jrm([
+      runJrm([
         "gate",
         "redact",
         "--packet",

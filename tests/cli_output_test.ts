@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { buildProgram } from "../cli.ts";
 import { completionScript } from "../cli/completions.ts";
 import { table } from "../cli/table.ts";
+import { runJrm } from "./_cli.ts";
 
 const SNAPSHOTS = new URL("./snapshots/", import.meta.url);
 const UPDATE = Deno.env.get("UPDATE_SNAPSHOTS") === "1";
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
 async function matchSnapshot(name: string, actual: string): Promise<void> {
   const file = new URL(name, SNAPSHOTS);
@@ -50,21 +50,6 @@ Deno.test("every command's --help matches its snapshot", async (t) => {
   }
 });
 
-async function run(args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
 Deno.test("error output is one line, exit 2, and matches its snapshot", async (t) => {
   const cases: [string, string[]][] = [
     ["unknown-command", ["frobnicate"]],
@@ -74,7 +59,7 @@ Deno.test("error output is one line, exit 2, and matches its snapshot", async (t
   ];
   for (const [name, args] of cases) {
     await t.step(name, async () => {
-      const result = await run(args);
+      const result = await runJrm(args);
       assert.equal(result.code, 2);
       assert.equal(result.stdout, "");
       assert.equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);

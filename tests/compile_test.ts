@@ -2,75 +2,26 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { _writeFrozenCorpus } from "../examples/_frozen_corpus.ts";
 import { entrySource } from "../scripts/compile.ts";
+import { type CliRun, oneErrorLine, runJrm, withTempDir } from "./_cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("../scripts/compile.ts", import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run deno with these arguments from the repository root. */
-async function deno(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+/** The prefix of each test's temporary directory. */
+const TEMP_PREFIX = "compile_test_";
 
 /** Run `scripts/compile.ts` as `deno task compile` does. */
-function compileScript(args: string[], env?: Record<string, string>): Promise<Run> {
-  return deno([
-    "run",
-    "--quiet",
-    `--config=${ROOT}deno.json`,
-    "--allow-read",
-    "--allow-write",
-    "--allow-run",
-    SCRIPT,
-    ...args,
-  ], env);
+function compileScript(args: string[], env?: Record<string, string>): Promise<CliRun> {
+  return runJrm(args, {
+    entry: SCRIPT,
+    permissions: ["--allow-read", "--allow-write", "--allow-run"],
+    env,
+  });
 }
 
 /** Run a generated entry as the compiled binary would run, with the binary's permissions. */
-function entry(path: string, args: string[]): Promise<Run> {
-  return deno([
-    "run",
-    "--quiet",
-    `--config=${ROOT}deno.json`,
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    path,
-    ...args,
-  ]);
-}
-
-function oneErrorLine(run: Run, code: number): string {
-  assert.equal(run.code, code, `exit ${run.code}: ${run.stderr}`);
-  const lines = run.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `more than one line on stderr:\n${run.stderr}`);
-  return lines[0];
-}
-
-async function withTempDir(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compile_test_" });
-  try {
-    await use(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function entry(path: string, args: string[]): Promise<CliRun> {
+  return runJrm(args, { entry: path });
 }
 
 Deno.test("entrySource() imports each plugin statically and hands it to the CLI as compiled in", () => {
@@ -94,7 +45,7 @@ Deno.exit(await main(Deno.args));
 });
 
 Deno.test("scripts/compile.ts --entry-only writes an entry whose CLI carries the plugin", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const entryPath = `${dir}/jrm_entry.ts`;
     const written = await compileScript([
       "--entry-only",
@@ -145,7 +96,7 @@ Deno.test("scripts/compile.ts --entry-only writes an entry whose CLI carries the
 });
 
 Deno.test("scripts/compile.ts refuses a broken plugin before writing anything, exit 2", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const plugin = `${dir}/nameless.ts`;
     await Deno.writeTextFile(plugin, 'export default { kind: "detector" };\n');
     const run = await compileScript([
@@ -164,7 +115,7 @@ Deno.test("scripts/compile.ts refuses a broken plugin before writing anything, e
 });
 
 Deno.test("scripts/compile.ts reports a failed deno compile on one line, exit 1", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     // A runtime that does not exist: deno compile fails the same way with or without network.
     const run = await compileScript(
       [

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { type FederationReport, parseReport, type ReportDrift } from "../core/report.ts";
-import htmlReporter, { driftMatrix, type HtmlAdvisory } from "../plugins/reporters/html.ts";
+import htmlReporter, { driftMatrix } from "../plugins/reporters/html.ts";
 import jsonReporter from "../plugins/reporters/json.ts";
 import { PluginRegistry } from "../core/plugin.ts";
+import { htmlAdvisory, reportOf } from "./_report_fixture.ts";
 
 // --- fixtures ----------------------------------------------------------------
 
@@ -83,47 +84,20 @@ function report(
   drifts: ReportDrift[],
   extra: Partial<FederationReport> = {},
 ): FederationReport {
-  const environments = extra.environments ??
-    [...new Set(drifts.flatMap((d) => d.environments))].sort();
-  return parseReport({
-    reportVersion: 1,
+  return reportOf(drifts, {
+    packets: 1,
+    windowStart: "2026-02-28T10:00:00Z",
+    windowEnd: "2026-02-28T10:20:00Z",
+    signatures: 10,
+    graphNodes: 3,
+    graphEdges: 2,
+  }, {
     generatedAt: "2026-03-01T00:00:00.000Z",
-    environments,
-    packetsIngested: environments.length,
-    packetsRejected: [],
-    duplicates: [],
-    crossEnvDrifts: drifts,
-    mergedGraph: {
-      nodes: 0,
-      edges: 0,
-      perEnvironment: Object.fromEntries(environments.map((env) => [env, { nodes: 0, edges: 0 }])),
-    },
-    environmentStats: Object.fromEntries(environments.map((env) => [env, {
-      packets: 1,
-      windowStart: "2026-02-28T10:00:00Z",
-      windowEnd: "2026-02-28T10:20:00Z",
-      signatures: 10,
-      graphNodes: 3,
-      graphEdges: 2,
-    }])),
     detectors: [],
     detectorErrors: [],
     ...extra,
-  }, "fixture");
+  });
 }
-
-const advisory = (overrides: Partial<HtmlAdvisory> = {}): HtmlAdvisory => ({
-  advisoryId: "adv-00000000000000000001",
-  driftType: "VERSION_SKEW",
-  severity: "low",
-  signatureId: "sig-0001",
-  sourceEnv: "SOC_NORTH",
-  targetEnvs: ["SOC_EAST", "SOC_WEST"],
-  recommendation: "Move SOC_EAST, SOC_WEST to rev 4 (sig-0001-p4)",
-  status: "published",
-  updatedAt: "2026-03-01T00:00:00.000Z",
-  ...overrides,
-});
 
 const render = async (r: FederationReport, context: Record<string, unknown> = {}) =>
   String(await htmlReporter.render(r, context));
@@ -239,9 +213,14 @@ Deno.test("render() warns when a detector failed, since the drift list is then i
 Deno.test("render() shows advisories with their status, open ones first", async () => {
   const page = await render(report([skew("sig-0001", { SOC_EAST: 3, SOC_NORTH: 4 })]), {
     advisories: [
-      advisory({ advisoryId: "adv-resolved", status: "resolved" }),
-      advisory({ advisoryId: "adv-accepted", status: "accepted", sourceEnv: null, targetEnvs: [] }),
-      advisory({ advisoryId: "adv-published", status: "published", severity: "high" }),
+      htmlAdvisory({ advisoryId: "adv-resolved", status: "resolved" }),
+      htmlAdvisory({
+        advisoryId: "adv-accepted",
+        status: "accepted",
+        sourceEnv: null,
+        targetEnvs: [],
+      }),
+      htmlAdvisory({ advisoryId: "adv-published", status: "published", severity: "high" }),
     ],
   });
   const table = page.match(/<table class="grid" id="advisories-table">([^]*?)<\/table>/)![1];
@@ -318,7 +297,7 @@ Deno.test("render() writes every packet-controlled string as text, never as mark
         },
       );
       const page = await render(r, {
-        advisories: [advisory({
+        advisories: [htmlAdvisory({
           advisoryId: hostile,
           driftType: hostile,
           severity: hostile,

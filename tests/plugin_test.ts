@@ -3,60 +3,18 @@ import { fileURLToPath } from "node:url";
 import { loadPluginModule, PluginRegistry, validatePlugin } from "../core/plugin.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
 import * as staleEnvironmentModule from "../examples/stale_environment.ts";
+import { type CliRun, oneErrorLine, runJrm, withTempDir } from "./_cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const EXAMPLE = fileURLToPath(new URL("../examples/stale_environment.ts", import.meta.url));
 const PACKETS = fileURLToPath(new URL("../fixtures/packets", import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** Run `jrm …` in its own process, from the repository root. */
+function jrm(args: string[]): Promise<CliRun> {
+  return runJrm(args, { env: { SOURCE_DATE_EPOCH: "" } });
 }
 
-/** Run `jrm …` in its own process, from the repository root unless told otherwise. */
-async function jrm(args: string[], cwd = ROOT): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      `${ROOT}cli.ts`,
-      ...args,
-    ],
-    cwd,
-    env: { NO_COLOR: "1", SOURCE_DATE_EPOCH: "" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
-/** Assert a run failed with exactly one line on stderr, and return that line. */
-function oneErrorLine(run: Run, code: number): string {
-  assert.equal(run.code, code, `exit ${run.code}: ${run.stderr}`);
-  const lines = run.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `more than one line on stderr:\n${run.stderr}`);
-  assert.doesNotMatch(lines[0], /^\s+at /);
-  return lines[0];
-}
-
-async function withTempDir(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "plugin_test_" });
-  try {
-    await use(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** The prefix of each test's temporary directory. */
+const TEMP_PREFIX = "plugin_test_";
 
 /** A detector module's source, with no imports, so it runs from any directory. */
 function detectorSource(fields: string, detect = "detect: () => []"): string {
@@ -85,7 +43,7 @@ Deno.test("loadPluginModule() registers an already imported module as compiled i
 });
 
 Deno.test("loadPluginModule() resolves a path with URL-special characters from the working directory", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const path = `${dir}/odd #1 ?100%.ts`;
     await Deno.writeTextFile(path, detectorSource('name: "odd"'));
     const [plugin] = await loadPluginModule(new PluginRegistry(), path);
@@ -154,7 +112,7 @@ Deno.test("jrm plugins list --plugin loads a plugin from a path", async () => {
 });
 
 Deno.test("jrm plugins list --config loads the config's plugins relative to the config file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     await Deno.mkdir(`${dir}/plugins`);
     await Deno.writeTextFile(`${dir}/plugins/mine.ts`, detectorSource('name: "mine"'));
     await Deno.writeTextFile(`${dir}/jrm.config.json`, '{ "plugins": ["./plugins/mine.ts"] }');
@@ -169,7 +127,7 @@ Deno.test("jrm plugins list --config loads the config's plugins relative to the 
 });
 
 Deno.test("jrm plugins list --plugin refuses a broken plugin with one line naming the file, exit 2", async (t) => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const cases: { name: string; source: string; error: (path: string) => string }[] = [
       {
         name: "no default export",
@@ -231,7 +189,7 @@ Deno.test("jrm plugins list --plugin refuses a broken plugin with one line namin
 });
 
 Deno.test("jrm federate refuses bad detector options from the config or flags, exit 2", async (t) => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const config = `${dir}/jrm.config.json`;
     const cases: { name: string; detectors: unknown; flags?: string[]; error: string }[] = [
       {
@@ -281,7 +239,7 @@ Deno.test("jrm federate refuses bad detector options from the config or flags, e
 });
 
 Deno.test("jrm federate reports a failing detector by name, writes the report and exits 1", async (t) => {
-  await withTempDir(async (dir) => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
     const cases: { name: string; detect: string; message: string }[] = [
       {
         name: "a detector that throws",

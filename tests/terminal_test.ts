@@ -4,6 +4,7 @@
  * comes from util-linux's `script`.
  */
 import assert from "node:assert/strict";
+import { denoRunArgs, runJrm } from "./_cli.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const HAS_SCRIPT = (() => {
@@ -15,12 +16,6 @@ const HAS_SCRIPT = (() => {
 })();
 
 const federate = (out: string, extra: string[] = []) => [
-  Deno.execPath(),
-  "run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  `${REPO}cli.ts`,
   "federate",
   "--packets",
   `${REPO}fixtures/packets`,
@@ -31,8 +26,9 @@ const federate = (out: string, extra: string[] = []) => [
   ...extra,
 ];
 
-/** Run a command on a pseudo-terminal; returns everything it wrote there. */
-async function onTerminal(command: string[], env: Record<string, string> = {}): Promise<string> {
+/** Run `jrm` on a pseudo-terminal; returns everything it wrote there. */
+async function onTerminal(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const command = [Deno.execPath(), ...denoRunArgs(args)];
   const quoted = command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
   // A clean environment: a NO_COLOR set around the test run (CI sets one) must not leak in.
   const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR"].flatMap((name) => {
@@ -75,12 +71,10 @@ Deno.test({
         assert.equal(JSON.parse(screen).packetsIngested, 9);
       });
       await t.step("piped: no progress, no colour", async () => {
-        const [cmd, ...args] = federate(`${dir}/d.json`);
-        const output = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" })
-          .output();
-        const text = new TextDecoder().decode(output.stdout) +
-          new TextDecoder().decode(output.stderr);
-        assert.equal(output.code, 0);
+        // An empty NO_COLOR lets colour through, so only the pipe can be what stops it.
+        const run = await runJrm(federate(`${dir}/d.json`), { env: { NO_COLOR: "" } });
+        const text = run.stdout + run.stderr;
+        assert.equal(run.code, 0);
         assert.doesNotMatch(text, /packets \d+\/\d+/);
         assert.ok(!text.includes("\x1b"), "no escape codes when piped");
         assert.match(text, /9 accepted, 0 rejected, 0 duplicate/);

@@ -30,7 +30,12 @@ import {
   parseDecimal,
   subtractDecimals,
 } from "../../core/decimal.ts";
-import type { DriftFinding, EnvironmentEntry, FederationView } from "../../core/drift.ts";
+import {
+  type DriftFinding,
+  type EnvironmentEntry,
+  type FederationView,
+  onePerEnvironment,
+} from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
 import { z } from "zod";
 
@@ -154,21 +159,16 @@ export default postureDivergence;
 
 /** Entries with a finite `confidence`, sorted by environment, one per environment. */
 function _postures(entries: readonly EnvironmentEntry[]): _Posture[] {
-  const byEnvironment = new Map<string, _Posture>();
-  for (const held of entries) {
+  return onePerEnvironment(entries, (held) => {
     const confidence = held.entry.confidence;
-    if (
-      typeof confidence !== "number" || !Number.isFinite(confidence) ||
-      byEnvironment.has(held.environmentId)
-    ) continue;
-    byEnvironment.set(held.environmentId, {
+    if (typeof confidence !== "number" || !Number.isFinite(confidence)) return undefined;
+    return {
       environmentId: held.environmentId,
       confidence,
       exact: parseDecimal(confidence),
       held,
-    });
-  }
-  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+    };
+  });
 }
 
 /** Why a threshold is unusable, or undefined when it is a decimal from 0 to 1. */
@@ -200,8 +200,4 @@ function _andList(names: string[]): string {
   return names.length <= 1
     ? names.join("")
     : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
-}
-
-function _byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -29,7 +29,12 @@
  */
 
 import { canonicalString } from "../../core/canonical_json.ts";
-import type { DriftFinding, EnvironmentEntry, FederationView } from "../../core/drift.ts";
+import {
+  type DriftFinding,
+  type EnvironmentEntry,
+  type FederationView,
+  onePerEnvironment,
+} from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
 import { z } from "zod";
 
@@ -139,9 +144,7 @@ export default refinementConflict;
 
 /** Each entry's compared fields, sorted by environment, one per environment. */
 function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
-  const byEnvironment = new Map<string, _Patch>();
-  for (const held of entries) {
-    if (byEnvironment.has(held.environmentId)) continue;
+  return onePerEnvironment(entries, (held) => {
     const { rev, previousRev, patchId, lineage, changes } = held.entry;
     const patch: _Patch = {
       environmentId: held.environmentId,
@@ -168,9 +171,8 @@ function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
         patch.sets.set(field, { to, canonical: comparable(to) });
       }
     }
-    byEnvironment.set(held.environmentId, patch);
-  }
-  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+    return patch;
+  });
 }
 
 /** Every reason the two patches are incompatible, in the order the spec lists them. */

@@ -15,7 +15,13 @@
  * @module
  */
 
-import type { DriftFinding, EnvironmentEntry, FederationView, Severity } from "../../core/drift.ts";
+import {
+  type DriftFinding,
+  type EnvironmentEntry,
+  type FederationView,
+  onePerEnvironment,
+  type Severity,
+} from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
 import { z } from "zod";
 
@@ -100,17 +106,11 @@ export default versionSkew;
 
 /** Entries with an integer `rev`, sorted by environment, one per environment. */
 function _revised(entries: readonly EnvironmentEntry[]): _Revised[] {
-  const byEnvironment = new Map<string, _Revised>();
-  for (const held of entries) {
+  return onePerEnvironment(entries, (held) => {
     const rev = held.entry.rev;
-    if (!Number.isInteger(rev) || byEnvironment.has(held.environmentId)) continue;
-    byEnvironment.set(held.environmentId, {
-      environmentId: held.environmentId,
-      rev: rev as number,
-      held,
-    });
-  }
-  return [...byEnvironment.values()].sort((a, b) => _byCodeUnit(a.environmentId, b.environmentId));
+    if (!Number.isInteger(rev)) return undefined;
+    return { environmentId: held.environmentId, rev: rev as number, held };
+  });
 }
 
 function _severity(gap: number): Severity {
@@ -133,8 +133,4 @@ function _andList(names: string[]): string {
   return names.length <= 1
     ? names.join("")
     : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
-}
-
-function _byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
