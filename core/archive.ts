@@ -40,7 +40,6 @@
  */
 
 import { crc32, inflateRawSync } from "node:zlib";
-import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { PacketError, UsageError, type ViolationCode } from "./errors.ts";
 
 /** Bounds on what {@linkcode readArchive} will read, so a hostile archive costs bounded memory and time. */
@@ -942,6 +941,8 @@ export async function writeArchive(
     seen.set(collisionKey(name), name);
   }
   const lastModDate = options.lastModified ?? ZIP_EPOCH;
+  // Loaded on first use: readers (the hub's worker threads) never pay for it.
+  const { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } = await import("@zip.js/zip.js");
   const writer = new ZipWriter(new Uint8ArrayWriter(), {
     useWebWorkers: false,
     // The embedded deflate gives the same bytes on every host; the native one may not.

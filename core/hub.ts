@@ -365,31 +365,34 @@ export async function ingestFiles(
   paths: readonly string[],
   options: IngestOptions = {},
 ): Promise<Ingestion> {
-  const order: OrderKey[] = [];
-  for (const path of paths) {
-    const bytes = await readPacketFile(path);
-    order.push(
-      bytes instanceof Uint8Array ? peekOrder(path, bytes, options) : { ...UNREADABLE, path },
-    );
-  }
-  order.sort((a, b) =>
-    a.windowEnd - b.windowEnd || a.part - b.part || (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
-    (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-  );
-  const workers = options.workers ?? defaultWorkers(order.length);
+  // Workers start first: their start-up overlaps the window-order peek below.
+  const workers = options.workers ?? defaultWorkers(paths.length);
   const inspector = workers > 0 ? new WorkerInspector(workers) : undefined;
   const state = new FederationState();
   const outcomes: IngestOutcome[] = [];
   const seen = new Map<string, string>();
   try {
+    const order: OrderKey[] = [];
+    for (const path of paths) {
+      const bytes = await readPacketFile(path);
+      order.push(
+        bytes instanceof Uint8Array ? peekOrder(path, bytes, options) : { ...UNREADABLE, path },
+      );
+    }
+    order.sort((a, b) =>
+      a.windowEnd - b.windowEnd || a.part - b.part ||
+      (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    );
     // A bounded window of packets in flight; results are folded strictly in order.
     const inFlight: Promise<Inspection>[] = [];
-    const depth = Math.max(1, workers * 2);
+    const depth = Math.max(1, workers * 3);
     let next = 0;
     const launch = async (path: string): Promise<Inspection> => {
       const bytes = await readPacketFile(path);
       if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
-      if (inspector) return inspector.inspect(path, bytes, options.limits);
+      // Until a worker has loaded, this thread inspects packets itself.
+      if (inspector?.ready) return inspector.inspect(path, bytes, options.limits);
       const inspection = inspect(
         readPacket(bytes, { source: path, limits: options.limits, materializeRecords: false }),
       );
@@ -443,6 +446,7 @@ class WorkerInspector {
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, { resolve(i: Inspection): void; reject(e: Error): void }>();
   readonly #load: number[] = [];
+  readonly #ready: boolean[] = [];
   #nextId = 0;
 
   constructor(count: number) {
@@ -451,6 +455,10 @@ class WorkerInspector {
         type: "module",
       });
       worker.onmessage = (event: MessageEvent) => {
+        if (event.data?.ready) {
+          this.#ready[i] = true;
+          return;
+        }
         const { id, inspection, error } = event.data;
         const pending = this.#pending.get(id);
         this.#pending.delete(id);
@@ -471,12 +479,21 @@ class WorkerInspector {
       };
       this.#workers.push(worker);
       this.#load.push(0);
+      this.#ready.push(false);
     }
+  }
+
+  /** Whether any worker has finished loading. */
+  get ready(): boolean {
+    return this.#ready.includes(true);
   }
 
   inspect(source: string, bytes: Uint8Array, limits?: Partial<ArchiveLimits>): Promise<Inspection> {
     const id = this.#nextId++;
-    const index = this.#load.indexOf(Math.min(...this.#load));
+    let index = -1;
+    for (let i = 0; i < this.#workers.length; i++) {
+      if (this.#ready[i] && (index === -1 || this.#load[i] < this.#load[index])) index = i;
+    }
     this.#load[index]++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });

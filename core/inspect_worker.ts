@@ -34,3 +34,6 @@ self.onmessage = (event: MessageEvent) => {
     });
   }
 };
+
+// Tell the pool this worker has loaded and can take packets.
+self.postMessage({ ready: true });

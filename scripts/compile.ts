@@ -38,7 +38,13 @@ import { builtinRegistry } from "../plugins/builtin.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The binary's permissions: those of `deno task jrm` (keep the two in step). */
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  // As `deno task jrm`: small young generations keep three isolates' memory down.
+  "--v8-flags=--max-semi-space-size=2",
+];
 
 /** Modules loaded at run time (workers) that the binary must carry. */
 const INCLUDES = ["core/inspect_worker.ts"];
