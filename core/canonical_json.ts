@@ -196,7 +196,59 @@ export function canonicalString(value: unknown, form: CanonicalForm = "deepsigma
       `Cannot canonicalize with form "${form}": expected "deepsigma-v1" or "jcs"`,
     );
   }
+  if (form === "jcs") {
+    const fast = _jcsPlain(value, 0);
+    if (fast !== undefined) return fast;
+  }
   return _write(value, form === "jcs" ? _JCS : _DEEPSIGMA, { path: [], open: new Set() });
+}
+
+/** Nesting beyond which {@linkcode _jcsPlain} gives up (and so never meets a cycle it cannot see). */
+const _PLAIN_DEPTH = 32;
+
+/**
+ * JCS of plain JSON data without the general walk's bookkeeping: strings,
+ * booleans, null, finite numbers, arrays and plain objects, nested at most
+ * {@linkcode _PLAIN_DEPTH} deep. Anything else (a JsonNumber, a bigint,
+ * `undefined`, a non-finite number, a non-plain object, deeper nesting) gives
+ * `undefined`, and `_write` decides and words the error; where it answers,
+ * the text is the one `_write` gives with `_JCS`.
+ */
+function _jcsPlain(value: unknown, depth: number): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      return Number.isFinite(value) ? String(value) : undefined;
+    case "object":
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null) return "null";
+  if (depth >= _PLAIN_DEPTH) return undefined;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) {
+      const item = _jcsPlain(value[i], depth + 1);
+      if (item === undefined) return undefined;
+      out += i === 0 ? item : "," + item;
+    }
+    return out + "]";
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const child = _jcsPlain(record[keys[i]], depth + 1);
+    if (child === undefined) return undefined;
+    out += (i === 0 ? "" : ",") + JSON.stringify(keys[i]) + ":" + child;
+  }
+  return out + "}";
 }
 
 const _utf8 = new TextEncoder();

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { canonicalize } from "./canonical_json.ts";
+import { createHash } from "node:crypto";
+import { canonicalize, canonicalString } from "./canonical_json.ts";
 import { sha256Ref } from "./packet.ts";
 import type { CanonEntry } from "./packet.ts";
 import type { DetectorPlugin } from "./plugin.ts";
@@ -124,7 +125,12 @@ export function driftIdOf(finding: DriftFinding): string {
     environments: [...finding.environments].sort(),
     evidence: finding.evidence,
   };
-  return "drift-" + sha256Ref(canonicalize(identity, "jcs")).slice(7, 31);
+  const text = canonicalString(identity, "jcs");
+  // A well-formed string has one UTF-8 form, so hashing the text hashes the canonical bytes.
+  const hex = text.isWellFormed()
+    ? createHash("sha256").update(text, "utf8").digest("hex")
+    : sha256Ref(canonicalize(identity, "jcs")).slice(7);
+  return "drift-" + hex.slice(0, 24);
 }
 
 /**
@@ -154,8 +160,29 @@ export function onePerEnvironment<T>(
   entries: readonly EnvironmentEntry[],
   pick: (held: EnvironmentEntry) => T | undefined,
 ): T[] {
+  // The view gives entries sorted by environment, one each: a single pass
+  // then gives the answer; otherwise the map below goes on from where the
+  // order broke, so `pick` is still called once per entry at most.
+  const picks: T[] = [];
+  const pickedFrom: string[] = [];
+  let previous: string | undefined;
+  let index = 0;
+  for (; index < entries.length; index++) {
+    const held = entries[index];
+    const env = held.environmentId;
+    if (previous !== undefined && !(previous < env)) break;
+    previous = env;
+    const picked = pick(held);
+    if (picked !== undefined) {
+      picks.push(picked);
+      pickedFrom.push(env);
+    }
+  }
+  if (index === entries.length) return picks;
   const byEnvironment = new Map<string, T>();
-  for (const held of entries) {
+  for (let k = 0; k < picks.length; k++) byEnvironment.set(pickedFrom[k], picks[k]);
+  for (; index < entries.length; index++) {
+    const held = entries[index];
     if (byEnvironment.has(held.environmentId)) continue;
     const picked = pick(held);
     if (picked !== undefined) byEnvironment.set(held.environmentId, picked);
