@@ -401,7 +401,11 @@ export async function ingestFiles(
     };
     for (let done = 0; done < order.length; done++) {
       while (next < order.length && inFlight.length < depth) {
-        inFlight.push(launch(order[next++].path));
+        const pending = launch(order[next++].path);
+        // Awaited below in order; if an earlier one throws, this one must not become an
+        // unhandled rejection.
+        pending.catch(() => {});
+        inFlight.push(pending);
       }
       const inspection = await inFlight.shift()!;
       const path = inspection.source;
@@ -473,6 +477,8 @@ class WorkerInspector {
       };
       worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
+        // A dead worker takes no more packets; what it held fails the run loudly.
+        this.#ready[i] = false;
         const failure = new Error(`Packet inspector worker failed: ${event.message}`);
         for (const pending of this.#pending.values()) pending.reject(failure);
         this.#pending.clear();
