@@ -29,7 +29,7 @@ import {
   withLimitOptions,
 } from "./common.ts";
 import { progress } from "./progress.ts";
-import { renderReport } from "./report.ts";
+import { render } from "./report.ts";
 import { table } from "./table.ts";
 
 /** Plugins compiled into the binary (see `deno task compile`); set by the generated entry module. */
@@ -221,8 +221,10 @@ export function federateCommand() {
       );
       const detection = await runDetectors(ingestion.state.view(), detectors);
       report = buildReport(ingestion, detection, generatedAt);
+      // Everything is rendered before anything is written, so a failing reporter leaves no output.
+      const html = flags.html ? await render(registry, report, "html", flags.store) : undefined;
       await writeFileAtomic(flags.out, JSON.stringify(report, null, 2) + "\n");
-      if (flags.html) await renderReport(registry, report, "html", flags.html, flags.store);
+      if (flags.html) await writeFileAtomic(flags.html, html!);
       await graph?.commit();
     } catch (error) {
       await graph?.abort();

@@ -18,20 +18,19 @@ import { collect, out } from "./common.ts";
 import { registryFor } from "./federate.ts";
 
 /**
- * Render a report with the reporter of `format` and write it atomically.
+ * Render a report with the reporter of `format`.
  * @param registry the plugins
  * @param report the federation report
  * @param format the reporter's format, e.g. `html`
- * @param path where to write
  * @param store a ledger whose advisories the page shows, if any
+ * @returns what the reporter made
  */
-export async function renderReport(
+export async function render(
   registry: PluginRegistry,
   report: FederationReport,
   format: string,
-  path: string,
   store?: string,
-): Promise<void> {
+): Promise<Uint8Array | string> {
   const reporter = registry.reporter(format);
   if (!reporter) {
     const known = registry.reporters().map((r) => `"${r.format}"`).join(", ");
@@ -42,8 +41,25 @@ export async function renderReport(
     using ledger = openLedger(store, { create: false });
     context.advisories = listAdvisories(ledger);
   }
-  const rendered = await callHook(reporter, "render", () => reporter.render(report, context));
-  await writeFileAtomic(path, rendered);
+  return await callHook(reporter, "render", () => reporter.render(report, context));
+}
+
+/**
+ * Render a report and write it atomically.
+ * @param registry the plugins
+ * @param report the federation report
+ * @param format the reporter's format
+ * @param path where to write
+ * @param store a ledger whose advisories the page shows, if any
+ */
+export async function renderReport(
+  registry: PluginRegistry,
+  report: FederationReport,
+  format: string,
+  path: string,
+  store?: string,
+): Promise<void> {
+  await writeFileAtomic(path, await render(registry, report, format, store));
 }
 
 /** `jrm report`. */
