@@ -26,7 +26,7 @@ import type { Signer } from "../core/signer.ts";
 import { runDetectors } from "../core/drift.ts";
 import { FederationState } from "../core/hub.ts";
 import { readPacket } from "../core/packet.ts";
-import { resolveDetectorRuns } from "../core/config.ts";
+import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
 import { buildPacket } from "../core/writer.ts";
 
@@ -167,14 +167,7 @@ function detectionScaling(): Promise<{ small: number; large: number; ratio: numb
     }
     return state.view();
   };
-  const runs = resolveDetectorRuns(builtinRegistry(), {
-    plugins: [],
-    pluginPaths: [],
-    detectors: {},
-    disabledDetectors: [],
-    limits: {},
-    archiveLimits: {},
-  });
+  const runs = resolveDetectorRuns(builtinRegistry(), defaultConfig());
   const time = async (signatures: number) => {
     const view = await build(signatures);
     const samples = [];
@@ -198,58 +191,38 @@ if (import.meta.main) {
   const floorRuns: Measured[] = [];
   const ourRuns: Measured[] = [];
   const report = `${CACHE}/report.json`;
-  const deno = Deno.execPath();
+  /** `jrm federate` as users run it (`deno task jrm`), with HMAC verification required. */
+  const federate = (packets: string[], out: string, extra: string[] = []) =>
+    timed([
+      Deno.execPath(),
+      "run",
+      ...V8_FLAGS,
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      `${ROOT}cli.ts`,
+      "federate",
+      "--packets",
+      ...packets,
+      "--keyring",
+      `${CACHE}/keyring.json`,
+      "--require-signature",
+      "--out",
+      out,
+      ...extra,
+    ], { NO_COLOR: "1" });
   for (let run = 0; run < RUNS; run++) {
     floorRuns.push(await timed(["python3", "-c", FLOOR_SCRIPT, `${CACHE}/packets`]));
     ourRuns.push(
-      await timed([
-        deno,
-        "run",
-        ...V8_FLAGS,
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        `${ROOT}cli.ts`,
-        "federate",
-        "--packets",
-        `${CACHE}/packets`,
-        "--keyring",
-        `${CACHE}/keyring.json`,
-        "--require-signature",
-        "--out",
-        report,
-        "--graph-out",
-        `${CACHE}/graph.jsonl`,
-      ], { NO_COLOR: "1" }),
+      await federate([`${CACHE}/packets`], report, ["--graph-out", `${CACHE}/graph.jsonl`]),
     );
   }
   // Memory must not grow with the number of packets: the same run on a quarter of them.
-  const allPackets = [...Deno.readDirSync(`${CACHE}/packets`)].map((e) =>
-    `${CACHE}/packets/${e.name}`
-  )
-    .sort();
-  const quarter = allPackets.filter((_, i) => i % 4 === 0);
+  const quarter = [...Deno.readDirSync(`${CACHE}/packets`)]
+    .map((entry) => `${CACHE}/packets/${entry.name}`).sort().filter((_, i) => i % 4 === 0);
   const quarterRuns: Measured[] = [];
   for (let run = 0; run < RUNS; run++) {
-    quarterRuns.push(
-      await timed([
-        deno,
-        "run",
-        ...V8_FLAGS,
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        `${ROOT}cli.ts`,
-        "federate",
-        "--packets",
-        ...quarter,
-        "--keyring",
-        `${CACHE}/keyring.json`,
-        "--out",
-        `${CACHE}/report-quarter.json`,
-        "--json",
-      ], { NO_COLOR: "1" }),
-    );
+    quarterRuns.push(await federate(quarter, `${CACHE}/report-quarter.json`));
   }
   const unzipped = Number(floorRuns[0].stdout.trim());
   const result = JSON.parse(await Deno.readTextFile(report));

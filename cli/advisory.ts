@@ -24,10 +24,9 @@ import {
   publish,
   type PublishResult,
 } from "../core/advisory.ts";
-import { PacketError, UsageError } from "../core/errors.ts";
-import { readInputFile, writeFileAtomic } from "../core/fs.ts";
-import { parseJson } from "../core/json.ts";
-import { type FederationReport, parseReport } from "../core/report.ts";
+import { UsageError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/fs.ts";
+import { readReportFile } from "../core/report.ts";
 import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
 import { color, out, outJson } from "./common.ts";
 
@@ -57,7 +56,7 @@ export function advisoryCommand() {
     .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
-      const report = await readReport(options.from);
+      const report = await readReportFile(options.from);
       const now = timeToRecord(options.now);
       const path = storePath(options.store);
       const outFile = options.out;
@@ -170,22 +169,6 @@ function storeOption() {
 
 function nowOption() {
   return new Option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)");
-}
-
-async function readReport(path: string): Promise<FederationReport> {
-  const bytes = await readInputFile(path, "report");
-  let value: unknown;
-  try {
-    value = parseJson(bytes, { file: path });
-  } catch (error) {
-    if (error instanceof PacketError) throw new UsageError(error.message);
-    throw error;
-  }
-  try {
-    return parseReport(value, path);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
 }
 
 async function withLedger<T>(

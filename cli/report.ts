@@ -9,9 +9,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { listAdvisories } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
-import { readInputFile, writeFileAtomic } from "../core/fs.ts";
+import { writeFileAtomic } from "../core/fs.ts";
 import { callHook, type PluginRegistry } from "../core/plugin.ts";
-import { type FederationReport, parseReport } from "../core/report.ts";
+import { type FederationReport, readReportFile } from "../core/report.ts";
 import { openLedger, resolveStorePath } from "../core/store.ts";
 import { loadConfig } from "../core/config.ts";
 import { collect, out } from "./common.ts";
@@ -83,21 +83,7 @@ export function reportCommand() {
         throw new UsageError("Give --html <path> or --format <name> --out <path>");
       }
       if (flags.format && !flags.out) throw new UsageError("--format needs --out <path>");
-      const bytes = await readInputFile(flags.from, "report");
-      let raw: unknown;
-      try {
-        raw = JSON.parse(new TextDecoder().decode(bytes));
-      } catch (error) {
-        throw new UsageError(
-          `"${flags.from}" is not JSON: ${(error as Error).message.split("\n")[0]}`,
-        );
-      }
-      let report: FederationReport;
-      try {
-        report = parseReport(raw, flags.from);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
+      const report = await readReportFile(flags.from);
       const registry = await registryFor(await loadConfig(flags.config), flags.plugin);
       const store = flags.store ?? storeFromEnv();
       if (flags.html) {

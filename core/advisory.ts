@@ -69,6 +69,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { canonicalize, canonicalString } from "./canonical_json.ts";
 import type { Severity } from "./drift.ts";
+import { parseJson } from "./json.ts";
 import { UsageError } from "./errors.ts";
 import { sha256Ref } from "./packet.ts";
 import type { FederationReport, ReportDrift } from "./report.ts";
@@ -384,7 +385,7 @@ export async function publish(
     ).all() as unknown as AdvisoryRow[];
     for (const row of open) {
       if (plans.has(row.advisory_id)) continue;
-      const environments = JSON.parse(row.environments) as string[];
+      const environments = _fromColumn(row.environments) as string[];
       if (covered.has(row.drift_type) && environments.every((e) => reportEnvironments.has(e))) {
         setStatus(db, row.advisory_id, "resolved", at);
         addHistory(
@@ -983,10 +984,10 @@ function rowDrift(row: AdvisoryRow): ReportDrift {
     driftId: row.drift_id,
     driftType: row.drift_type,
     severity: row.severity as Severity,
-    environments: JSON.parse(row.environments),
+    environments: _fromColumn(row.environments),
     signatureId: row.signature_id,
     detail: row.description,
-    evidence: JSON.parse(row.evidence),
+    evidence: _fromColumn(row.evidence),
     detector: row.detector,
   };
 }
@@ -1103,9 +1104,9 @@ function loadAdvisories(db: DatabaseSync, advisoryIds: string[]): Advisory[] {
     driftType: row.drift_type,
     severity: row.severity as Severity,
     signatureId: row.signature_id,
-    environments: JSON.parse(row.environments),
+    environments: _fromColumn(row.environments),
     sourceEnv: row.source_env,
-    targetEnvs: JSON.parse(row.target_envs),
+    targetEnvs: _fromColumn(row.target_envs),
     action: row.action,
     recommendation: row.recommendation,
     status: row.status,
@@ -1113,7 +1114,7 @@ function loadAdvisories(db: DatabaseSync, advisoryIds: string[]): Advisory[] {
       driftId: row.drift_id,
       description: row.description,
       detector: row.detector,
-      evidence: JSON.parse(row.evidence),
+      evidence: _fromColumn(row.evidence),
     },
     evidenceFingerprint: row.evidence_fingerprint,
     createdAt: row.created_at,
@@ -1176,4 +1177,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function isString(value: unknown): value is string {
   return typeof value === "string";
+}
+
+/** A JSON column read back, through `parseJson` (which works around V8's escaped-key bug). */
+function _fromColumn(text: unknown): never {
+  return parseJson(String(text), { maxDepth: 256 }) as never;
 }

@@ -25,7 +25,8 @@
 import { z } from "zod";
 import type { ArchiveLimits } from "./archive.ts";
 import type { DetectorRun } from "./drift.ts";
-import { UsageError } from "./errors.ts";
+import { PacketError, UsageError } from "./errors.ts";
+import { parseJson } from "./json.ts";
 import { describeFsError } from "./fs.ts";
 import type { PluginRegistry } from "./plugin.ts";
 
@@ -95,24 +96,10 @@ export async function loadConfig(path?: string): Promise<Config> {
       throw new UsageError(`Cannot read config "${file}": ${describeFsError(error)}`);
     }
   }
-  let raw: unknown = {};
-  if (text !== undefined) {
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      throw new UsageError(
-        `Config "${file}" is not valid JSON: ${(error as Error).message.split("\n")[0]}`,
-      );
-    }
-  }
-  const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const at = issue.path.length > 0 ? issue.path.join(".") : "(root)";
-    throw new UsageError(`Config "${file}" is invalid at "${at}": ${issue.message}`);
-  }
+  const config = text === undefined
+    ? ConfigSchema.parse({})
+    : parseJsonFile(text, `Config "${file}"`, ConfigSchema);
   const dir = file && file.includes("/") ? file.slice(0, file.lastIndexOf("/") + 1) : "";
-  const config = parsed.data;
   return {
     ...config,
     path: file,
@@ -121,6 +108,49 @@ export async function loadConfig(path?: string): Promise<Config> {
     ) => (p.startsWith("/") || /^[a-z]+:/i.test(p) ? p : dir + p)),
     archiveLimits: config.limits,
   };
+}
+
+/**
+ * Parse a user's JSON file (config, keyring) and check it against a schema;
+ * every problem is one {@link UsageError} line naming the file. Parsing goes
+ * through `parseJson`, which works around V8's escaped-key bug.
+ * @param text the file's text
+ * @param label how to name the file, e.g. `Config "jrm.config.json"`
+ * @param schema the zod schema
+ * @returns the checked value
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { parseJsonFile } from "./config.ts";
+ * const value = parseJsonFile('{"a":1}', 'File "x.json"', z.object({ a: z.number() }));
+ * console.assert(value.a === 1);
+ * try {
+ *   parseJsonFile('{"a":"1"}', 'File "x.json"', z.object({ a: z.number() }));
+ * } catch (error) {
+ *   console.assert((error as Error).message.startsWith('File "x.json" is invalid at "a"'));
+ * }
+ * ```
+ */
+export function parseJsonFile<T>(text: string, label: string, schema: z.ZodType<T>): T {
+  let raw: unknown;
+  try {
+    raw = parseJson(text, { maxDepth: 256 });
+  } catch (error) {
+    if (!(error instanceof PacketError)) throw error;
+    throw new UsageError(`${label} is not valid JSON: ${error.message.split("\n")[0]}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = issue.path.length > 0 ? issue.path.join(".") : "(root)";
+    throw new UsageError(`${label} is invalid at "${at}": ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** The configuration used when there is no config file. */
+export function defaultConfig(): Config {
+  return { ...ConfigSchema.parse({}), pluginPaths: [], archiveLimits: {} };
 }
 
 /**
@@ -167,11 +197,9 @@ export function parseOptionFlags(
  * @returns the detector runs, in registration order
  * @example
  * ```ts
- * import { resolveDetectorRuns } from "./config.ts";
+ * import { defaultConfig, resolveDetectorRuns } from "./config.ts";
  * import { PluginRegistry } from "./plugin.ts";
- * const runs = resolveDetectorRuns(new PluginRegistry(), {
- *   plugins: [], pluginPaths: [], detectors: {}, disabledDetectors: [], limits: {}, archiveLimits: {},
- * });
+ * const runs = resolveDetectorRuns(new PluginRegistry(), defaultConfig());
  * console.assert(runs.length === 0);
  * ```
  */

@@ -24,6 +24,7 @@
 import { z } from "zod";
 import { UsageError } from "./errors.ts";
 import { readInputFile } from "./fs.ts";
+import { parseJsonFile } from "./config.ts";
 import type { PluginRegistry } from "./plugin.ts";
 import { type KeyMaterial, Keyring, type KeyringEntry, readKeyEnv, readKeyFile } from "./signer.ts";
 
@@ -121,25 +122,15 @@ export async function singleKeyKeyring(
  */
 export async function loadKeyring(registry: PluginRegistry, path: string): Promise<Keyring> {
   const bytes = await readInputFile(path, "keyring");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw new UsageError(
-      `Keyring "${path}" is not valid JSON: ${(error as Error).message.split("\n")[0]}`,
-    );
-  }
-  const parsed = KeyringFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(
-      `Keyring "${path}" is invalid at "${issue.path.join(".") || "(root)"}": ${issue.message}`,
-    );
-  }
+  const keys = parseJsonFile(
+    new TextDecoder().decode(bytes),
+    `Keyring "${path}"`,
+    KeyringFileSchema,
+  ).keys;
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
   const entries: KeyringEntry[] = [];
   const warnings: string[] = [];
-  for (const key of parsed.data.keys) {
+  for (const key of keys) {
     const material = key.file !== undefined
       ? await readKeyFile(key.file.startsWith("/") ? key.file : dir + key.file, key.keyId)
       : readKeyEnv(key.env!, key.keyId);

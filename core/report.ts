@@ -9,6 +9,9 @@
  */
 
 import { z } from "zod";
+import { PacketError, UsageError } from "./errors.ts";
+import { readInputFile } from "./fs.ts";
+import { parseJson } from "./json.ts";
 import { type DetectionResult, SEVERITIES } from "./drift.ts";
 import type { Ingestion } from "./hub.ts";
 
@@ -200,4 +203,35 @@ export function buildReport(
     detectors: detection.runs,
     detectorErrors: detection.errors,
   };
+}
+
+/**
+ * Read a federation report file; a missing file, bad JSON or a file that is
+ * not a report is one {@link UsageError} line naming the file.
+ * @param path the report file
+ * @returns the report
+ * @example
+ * ```ts
+ * import { readReportFile } from "./report.ts";
+ * try {
+ *   await readReportFile("/nonexistent/report.json");
+ * } catch (error) {
+ *   console.assert((error as Error).message === 'Cannot read report "/nonexistent/report.json": not found');
+ * }
+ * ```
+ */
+export async function readReportFile(path: string): Promise<FederationReport> {
+  const bytes = await readInputFile(path, "report");
+  let value: unknown;
+  try {
+    value = parseJson(bytes, { file: path, maxDepth: 256 });
+  } catch (error) {
+    if (error instanceof PacketError) throw new UsageError(error.message);
+    throw error;
+  }
+  try {
+    return parseReport(value, path);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }

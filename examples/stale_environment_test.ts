@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { resolveDetectorRuns } from "../core/config.ts";
+import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
 import { type DriftFinding, type FederationView, runDetectors } from "../core/drift.ts";
 import { type Plugin, PluginRegistry } from "../core/plugin.ts";
 import { _writeFrozenCorpus } from "./_frozen_corpus.ts";
@@ -161,13 +161,9 @@ Deno.test("stale-environment options: default, and strict checks", async (t) => 
   registry.register(staleEnvironment as Plugin, '"examples/stale_environment.ts"');
   const resolve = (options?: Record<string, unknown>) =>
     resolveDetectorRuns(registry, {
+      ...defaultConfig(),
       path: "jrm.config.json",
-      plugins: [],
-      pluginPaths: [],
       detectors: options ? { "stale-environment": options } : {},
-      disabledDetectors: [],
-      limits: {},
-      archiveLimits: {},
     });
   await t.step("no options get the default of 60 minutes", () => {
     const expected: StaleEnvironmentOptions = { maxLagMinutes: 60 };

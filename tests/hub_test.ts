@@ -3,7 +3,7 @@ import { generateCorpus } from "../fixtures/corpus.ts";
 import { runDetectors } from "../core/drift.ts";
 import { FederationState, type GraphRecord, ingestFiles } from "../core/hub.ts";
 import { buildReport } from "../core/report.ts";
-import { resolveDetectorRuns } from "../core/config.ts";
+import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
 import { readPacket } from "../core/packet.ts";
 import { Keyring } from "../core/signer.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
@@ -47,15 +47,7 @@ function driftKeys(drifts: { driftType: string; signatureId: string; environment
     .sort();
 }
 
-const detectorRuns = () =>
-  resolveDetectorRuns(builtinRegistry(), {
-    plugins: [],
-    pluginPaths: [],
-    detectors: {},
-    disabledDetectors: [],
-    limits: {},
-    archiveLimits: {},
-  });
+const detectorRuns = () => resolveDetectorRuns(builtinRegistry(), defaultConfig());
 
 Deno.test("the hub finds exactly the planted drift, with packets named in any order", async (t) => {
   const { signers: keys, keyring } = await signers();

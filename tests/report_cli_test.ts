@@ -60,7 +60,11 @@ Deno.test("jrm report refuses a missing file, non-JSON and a non-report, writing
     await Deno.writeTextFile(`${dir}/other.json`, JSON.stringify({ hello: "world" }));
     const cases: [string, string, RegExp][] = [
       ["missing", `${dir}/absent.json`, /Cannot read report ".*absent\.json": not found/],
-      ["not JSON", `${dir}/not-json.json`, /not-json\.json" is not JSON/],
+      [
+        "not JSON",
+        `${dir}/not-json.json`,
+        /Cannot parse ".*not-json\.json": Expected property name/,
+      ],
       ["not a report", `${dir}/other.json`, /other\.json" is not a federation report/],
     ];
     for (const [name, from, message] of cases) {
