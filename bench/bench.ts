@@ -20,7 +20,7 @@
  * @module
  */
 
-import { generateCorpus } from "../fixtures/corpus.ts";
+import { generateCorpus, writePackets } from "../fixtures/corpus.ts";
 import hmacSha256 from "../plugins/signers/hmac_sha256.ts";
 import type { Signer } from "../core/signer.ts";
 import { runDetectors } from "../core/drift.ts";
@@ -78,9 +78,7 @@ async function ensureCorpus(): Promise<void> {
     eventsPerPacket: SHAPE.events,
     signers,
   });
-  for (const packet of corpus.packets) {
-    await Deno.writeFile(`${CACHE}/packets/${packet.fileName}`, packet.bytes);
-  }
+  await writePackets(`${CACHE}/packets`, corpus.packets);
   await Deno.writeTextFile(`${CACHE}/expected.json`, JSON.stringify(corpus.expected));
   await Deno.writeTextFile(`${CACHE}/DONE`, "");
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { generateCorpus } from "../fixtures/corpus.ts";
+import { generateCorpus, writePackets } from "../fixtures/corpus.ts";
 import { runDetectors } from "../core/drift.ts";
 import { FederationState, type GraphRecord, ingestFiles } from "../core/hub.ts";
 import { buildReport } from "../core/report.ts";
@@ -128,11 +128,7 @@ Deno.test("ingestFiles() lists rejected packets and duplicates and goes on with 
   });
   const dir = await Deno.makeTempDir();
   try {
-    const paths = [];
-    for (const packet of corpus.packets) {
-      await Deno.writeFile(`${dir}/${packet.fileName}`, packet.bytes);
-      paths.push(`${dir}/${packet.fileName}`);
-    }
+    const paths = await writePackets(dir, corpus.packets);
     await Deno.copyFile(paths[0], `${dir}/copy-of-first.zip`);
     await Deno.writeTextFile(`${dir}/garbage.zip`, "PK but not really");
     const tampered = corpus.packets[1].bytes.slice();

@@ -5,7 +5,7 @@ import {
   LineageRecordSchema,
 } from "../core/packet.ts";
 import { ingestFiles } from "../core/hub.ts";
-import { generateCorpus } from "../fixtures/corpus.ts";
+import { generateCorpus, writePackets } from "../fixtures/corpus.ts";
 
 /** Values of every JSON kind, and the shapes that sit at the schemas' edges. */
 const VALUES: unknown[] = [
@@ -91,11 +91,7 @@ Deno.test("ingestFiles() gives the same outcomes on worker threads and on this t
   });
   const dir = await Deno.makeTempDir();
   try {
-    const paths = [];
-    for (const packet of corpus.packets) {
-      await Deno.writeFile(`${dir}/${packet.fileName}`, packet.bytes);
-      paths.push(`${dir}/${packet.fileName}`);
-    }
+    const paths = await writePackets(dir, corpus.packets);
     await Deno.writeTextFile(`${dir}/broken.zip`, "not a zip at all");
     paths.push(`${dir}/broken.zip`);
     const inline = await ingestFiles(paths, { workers: 0 });
