@@ -6,7 +6,7 @@ import { PluginRegistry, validatePlugin } from "../core/plugin.ts";
 import postureDivergence from "../plugins/detectors/posture_divergence.ts";
 import refinementConflict from "../plugins/detectors/refinement_conflict.ts";
 import versionSkew from "../plugins/detectors/version_skew.ts";
-import { compareDecimals, formatDecimal, parseDecimal } from "../core/decimal.ts";
+import { compareDecimals, formatDecimal, parseDecimal, subtractDecimals } from "../core/decimal.ts";
 import { _view, type _ViewTable } from "./_fake_view.ts";
 
 const DETECTORS = [versionSkew, postureDivergence, refinementConflict] as DetectorPlugin<
@@ -786,4 +786,45 @@ Deno.test("parseDecimal() reads shortest round-trip spellings exactly and refuse
     assert.equal(compareDecimals(parseDecimal("-0.1"), parseDecimal(0)), -1);
     assert.equal(compareDecimals(parseDecimal("1e-1000"), parseDecimal(0)), 1);
   });
+});
+
+Deno.test("posture-divergence matches an all-decimal reference on spreads around the threshold", async () => {
+  // The detector decides most signatures with doubles and reads only the near ones as
+  // decimals; this holds the shortcut to the exact answer on values built to sit on,
+  // just above and just below thresholds, plus random ones.
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const ulp = (x: number) => x === 0 ? Number.MIN_VALUE : Math.abs(x) * 2 ** -52;
+  const thresholds = ["0", "0.3", "0.1", "0.25", "0.0000001", "0.9", "0.7"];
+  for (const thresholdText of thresholds) {
+    const threshold = Number(thresholdText);
+    const table: _ViewTable = { A: {}, B: {}, C: {} };
+    const expected = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      const low = Math.round(random() * 1000) / 1000 * (1 - threshold);
+      const nudges = [0, ulp(low + threshold), -ulp(low + threshold), 1e-12, -1e-12, 1e-9];
+      let high = low + threshold + nudges[i % nudges.length];
+      if (i % 7 === 6) high = random();
+      high = Math.min(1, Math.max(0, high));
+      const mid = low + (high - low) * random();
+      const id = `sig-${String(i).padStart(4, "0")}`;
+      const values = [low, mid, high];
+      ["A", "B", "C"].forEach((env, k) => table[env][id] = { confidence: values[(i + k) % 3] });
+      const exact = values.map((v) => parseDecimal(v));
+      const max = exact.reduce((a, b) => compareDecimals(a, b) >= 0 ? a : b);
+      const min = exact.reduce((a, b) => compareDecimals(a, b) <= 0 ? a : b);
+      const spread = subtractDecimals(max, min);
+      if (compareDecimals(spread, parseDecimal(thresholdText)) > 0) expected.add(id);
+    }
+    const findings = await detect(postureDivergence, table, { threshold: thresholdText });
+    const found = new Set(findings.map((f) => f.signatureId));
+    assert.deepEqual([...found].sort(), [...expected].sort(), `threshold ${thresholdText}`);
+    assert.ok(
+      expected.size > 0 && expected.size < 400,
+      `threshold ${thresholdText} is a real test`,
+    );
+  }
 });

@@ -111,9 +111,15 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
     const threshold = parseDecimal(thresholdValue);
     const twiceThreshold = addDecimals(threshold, threshold);
 
+    const thresholdNumber = Number(formatDecimal(threshold));
+
     const findings: DriftFinding[] = [];
     for (const signatureId of view.signatures()) {
-      const postures = _postures(view.entries(signatureId));
+      const entries = view.entries(signatureId);
+      // Decimals are exact but costly; doubles decide every spread that is not within a
+      // hair of the threshold (see _clearlyWithin), and only the rest are read as decimals.
+      if (_clearlyWithin(entries, thresholdNumber)) continue;
+      const postures = _postures(entries);
       if (postures.length < 2) continue;
       let lowest = postures[0].exact;
       let highest = postures[0].exact;
@@ -156,6 +162,41 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
 });
 
 export default postureDivergence;
+
+/**
+ * How far a spread computed in doubles may be from the exact decimal spread
+ * and still be trusted. Each confidence is a double whose shortest decimal
+ * spelling (the exact value compared) lies within half an ulp of it, at most
+ * 2^-53 for a confidence in [0, 1]; the subtraction and the threshold's own
+ * conversion add as much again. 1e-9 (scaled by the values' size) is millions
+ * of times that, and far below any threshold step a user would set.
+ */
+const _MARGIN = 1e-9;
+
+/**
+ * Whether a signature's confidences certainly do not spread beyond the
+ * threshold: the double spread is below it by more than {@link _MARGIN}.
+ * Which entries count is the same as for {@link _postures} (a finite number;
+ * the first entry of an environment), so a `true` here means `_postures`
+ * would find no divergence; `false` means "look exactly".
+ */
+function _clearlyWithin(entries: readonly EnvironmentEntry[], threshold: number): boolean {
+  let low = Infinity;
+  let high = -Infinity;
+  let previous: string | undefined;
+  for (const held of entries) {
+    // The view gives one entry per environment, sorted; anything else takes the exact path.
+    if (previous !== undefined && !(previous < held.environmentId)) return false;
+    previous = held.environmentId;
+    const confidence = held.entry.confidence;
+    if (typeof confidence !== "number" || !Number.isFinite(confidence)) continue;
+    if (confidence < low) low = confidence;
+    if (confidence > high) high = confidence;
+  }
+  // Relative to the values' size, for views holding confidences outside [0, 1].
+  return !(high >= low) ||
+    high - low < threshold - _MARGIN * Math.max(1, Math.abs(high), Math.abs(low), threshold);
+}
 
 /** Entries with a finite `confidence`, sorted by environment, one per environment. */
 function _postures(entries: readonly EnvironmentEntry[]): _Posture[] {

@@ -109,7 +109,9 @@ const refinementConflict = defineDetector<Record<string, never>>({
   detect(view: FederationView): DriftFinding[] {
     const findings: DriftFinding[] = [];
     for (const signatureId of view.signatures()) {
-      const patches = _patches(view.entries(signatureId));
+      const entries = view.entries(signatureId);
+      if (_plainlyCompatible(entries)) continue;
+      const patches = _patches(entries);
       const conflicts: _Conflict[] = [];
       for (let i = 0; i < patches.length; i++) {
         for (let j = i + 1; j < patches.length; j++) {
@@ -141,6 +143,36 @@ const refinementConflict = defineDetector<Record<string, never>>({
 });
 
 export default refinementConflict;
+
+/**
+ * The common case, decided cheaply: every environment holds the same
+ * `patchId` (or none) and the same `changes`, spelled alike. Then no two
+ * patches differ, so neither same-rev-different-patch nor diverged-history
+ * can fire, and identical `changes` set every field to the same value. A
+ * `false` means "compare in full", never "conflict".
+ */
+function _plainlyCompatible(entries: readonly EnvironmentEntry[]): boolean {
+  if (entries.length < 2) return true;
+  const first = entries[0].entry;
+  let changes: string | undefined;
+  let previous = entries[0].environmentId;
+  for (let i = 1; i < entries.length; i++) {
+    const held = entries[i];
+    // One entry per environment, sorted, as the view gives them; anything else is compared in full.
+    if (!(previous < held.environmentId)) return false;
+    previous = held.environmentId;
+    if (held.entry.patchId !== first.patchId) return false;
+    if (held.entry.changes !== first.changes) {
+      try {
+        changes ??= JSON.stringify(first.changes);
+        if (JSON.stringify(held.entry.changes) !== changes) return false;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 /** Each entry's compared fields, sorted by environment, one per environment. */
 function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
