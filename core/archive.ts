@@ -851,6 +851,75 @@ export function readArchiveEntry(
   return inflateRecords(bytes, placed.filter((record) => record.name === name), resolved)[0];
 }
 
+/**
+ * Read an archive's first entry from the first bytes of the file, when it is
+ * the named one: a cheap look for the hub, which wants only the manifest of
+ * each packet to order them, and writers put the manifest first. It looks at
+ * the local header at offset 0 only; the central directory, the layout and
+ * everything {@linkcode readArchive} checks are not looked at, so the answer
+ * is a hint to be confirmed by a full read. Anything unusual (another first
+ * entry, a data descriptor, encryption, data past `head`, more than
+ * `maxBytes`, bad deflate or CRC) gives `undefined`: read the file whole.
+ *
+ * @param head the first bytes of the file
+ * @param name the entry wanted
+ * @param maxBytes the largest inflated size accepted
+ * @returns the entry's bytes, or undefined
+ * @example
+ * ```ts
+ * import { readLeadingEntry, writeArchive } from "./archive.ts";
+ * const zip = await writeArchive([
+ *   { name: "a.json", data: new TextEncoder().encode("{}") },
+ *   { name: "b.json", data: new TextEncoder().encode("[]") },
+ * ]);
+ * console.assert(new TextDecoder().decode(readLeadingEntry(zip, "a.json", 1024)) === "{}");
+ * console.assert(readLeadingEntry(zip, "b.json", 1024) === undefined);
+ * ```
+ */
+export function readLeadingEntry(
+  head: Uint8Array,
+  name: string,
+  maxBytes: number,
+): Uint8Array | undefined {
+  if (head.length < LOCAL_HEADER_SIZE) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (view.getUint32(0, true) !== LOCAL_SIGNATURE) return undefined;
+  const flags = view.getUint16(6, true);
+  const method = view.getUint16(8, true);
+  const crc = view.getUint32(14, true);
+  const compressedSize = view.getUint32(18, true);
+  const uncompressedSize = view.getUint32(22, true);
+  const nameLength = view.getUint16(26, true);
+  const extraLength = view.getUint16(28, true);
+  const dataStart = LOCAL_HEADER_SIZE + nameLength + extraLength;
+  const dataEnd = dataStart + compressedSize;
+  if (
+    (flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_DATA_DESCRIPTOR)) !== 0 ||
+    (method !== METHOD_STORED && method !== METHOD_DEFLATE) || dataEnd > head.length ||
+    uncompressedSize > maxBytes || compressedSize === 0xffffffff
+  ) {
+    return undefined;
+  }
+  const wanted = new TextEncoder().encode(name);
+  if (!sameBytes(head.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength), wanted)) {
+    return undefined;
+  }
+  const compressed = head.subarray(dataStart, dataEnd);
+  let data: Uint8Array;
+  if (method === METHOD_STORED) {
+    data = compressed;
+  } else {
+    try {
+      const buffer = inflateRawSync(compressed, { maxOutputLength: Math.max(1, uncompressedSize) });
+      data = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+    } catch {
+      return undefined;
+    }
+  }
+  if (data.length !== uncompressedSize || crc32(data) !== crc) return undefined;
+  return data;
+}
+
 function inflateRecords(
   bytes: Uint8Array,
   placed: ReturnType<typeof placeRecord>[],

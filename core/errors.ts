@@ -12,6 +12,7 @@
 export const VIOLATION_CODES = [
   // the file itself
   "FILE_UNREADABLE",
+  "FILE_CHANGED",
   // the zip container
   "ARCHIVE_NOT_ZIP",
   "ARCHIVE_EMPTY",

@@ -13,6 +13,7 @@
 import type { ArchiveLimits } from "./archive.ts";
 import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
 import { UsageError, type Violation } from "./errors.ts";
+import { describeFsError } from "./fs.ts";
 import {
   DATA_FILES,
   type Manifest,
@@ -20,6 +21,7 @@ import {
   type Packet,
   readPacket,
   type ReadResult,
+  sha256Ref,
 } from "./packet.ts";
 import type { Keyring, Signer } from "./signer.ts";
 import {
@@ -162,6 +164,42 @@ export function inspect(read: ReadResult): Inspection {
     signedBytes: signature && CANONICAL_FORMS.includes(form)
       ? signedBytes(packet.manifestTree, form)
       : undefined,
+  };
+}
+
+/**
+ * Read a packet file and inspect it: what the hub's workers do with each
+ * path. A file that cannot be read is one `FILE_UNREADABLE` violation, not an
+ * error, so one vanished file never ends a run.
+ * @param path the packet file
+ * @param limits archive and JSON limits
+ * @returns the inspection, with the archive's digest when the file was read
+ * @example
+ * ```ts
+ * import { inspectFile } from "./gate.ts";
+ * const inspection = inspectFile("no/such/packet.zip");
+ * console.assert(inspection.violations[0].code === "FILE_UNREADABLE");
+ * ```
+ */
+export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Inspection {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    return { source: path, violations: [unreadable(path, error)] };
+  }
+  const inspection = inspect(
+    readPacket(bytes, { source: path, limits, materializeRecords: false }),
+  );
+  inspection.digest ??= sha256Ref(bytes);
+  return inspection;
+}
+
+/** The violation of a packet file that cannot be read. */
+function unreadable(path: string, error: unknown): Violation {
+  return {
+    code: "FILE_UNREADABLE",
+    message: `Cannot read packet "${path}": ${describeFsError(error)}`,
   };
 }
 

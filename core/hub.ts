@@ -16,13 +16,13 @@
  * @module
  */
 
-import { type ArchiveLimits, readArchiveEntry } from "./archive.ts";
+import { readArchiveEntry, readLeadingEntry, resolveLimits } from "./archive.ts";
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
-import { PacketError, UsageError, type Violation } from "./errors.ts";
-import { describeFsError } from "./fs.ts";
-import { type GateOptions, type GateResult, inspect, type Inspection, judge } from "./gate.ts";
+import { PacketError } from "./errors.ts";
+import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
+import { InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
-import { MANIFEST_FILE, type Packet, readPacket, sha256Ref } from "./packet.ts";
+import { MANIFEST_FILE, type Packet } from "./packet.ts";
 import { parseDateTime } from "./writer.ts";
 
 /** One record of the merged memory graph, as the graph sink receives it. */
@@ -301,36 +301,74 @@ interface OrderKey {
 /** Packets whose window is unknown go last, in path order. */
 const UNREADABLE = { env: "\uffff", windowEnd: Number.MAX_SAFE_INTEGER, part: 0 };
 
+/** How much of a packet file is read first to find its manifest. */
+const HEAD_BYTES = 16 * 1024;
+/** A manifest larger than this is looked for by reading the whole file. */
+const MAX_PEEKED_MANIFEST = 1024 * 1024;
+
 /**
- * A packet file's bytes, or the violation saying why it cannot be read: a
- * file that vanished or is not readable is one rejected packet, not the end
- * of the run (a path that never existed is refused earlier, as bad usage).
+ * Where a packet file sits in window order, from its manifest. The manifest
+ * is usually the archive's first entry, read from the file's first bytes;
+ * otherwise the file is read whole and the entry found by its central
+ * directory. This is only the order: the packet is read in full (and every
+ * rule checked) later, and its manifest must then agree with what was peeked.
  */
-async function readPacketFile(path: string): Promise<Uint8Array | Violation> {
+function peekOrder(path: string, options: IngestOptions): OrderKey {
+  const unknown = { ...UNREADABLE, path };
+  const limits = resolveLimits(options.limits);
+  let head: Uint8Array;
   try {
-    return await Deno.readFile(path);
+    using file = Deno.openSync(path);
+    const buffer = new Uint8Array(HEAD_BYTES);
+    let filled = 0;
+    for (let n; filled < buffer.length && (n = file.readSync(buffer.subarray(filled))) !== null;) {
+      filled += n;
+    }
+    head = buffer.subarray(0, filled);
+  } catch {
+    return unknown; // unreadable: it goes last, and the full read says why
+  }
+  let data = readLeadingEntry(
+    head,
+    MANIFEST_FILE,
+    Math.min(MAX_PEEKED_MANIFEST, limits.maxEntryBytes),
+  );
+  if (data === undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch {
+      return unknown;
+    }
+    try {
+      data = readArchiveEntry(bytes, MANIFEST_FILE, limits)?.data;
+    } catch (error) {
+      if (error instanceof PacketError) return unknown; // broken: the full read says how
+      throw error;
+    }
+  }
+  return (data && orderKeyOf(path, data)) ?? unknown;
+}
+
+/** The order key a manifest gives, or undefined when it has no usable window. */
+function orderKeyOf(path: string, data: Uint8Array): OrderKey | undefined {
+  try {
+    const manifest = parseJson(data, { file: MANIFEST_FILE }) as Record<string, unknown>;
+    return orderKeyOfManifest(path, manifest);
   } catch (error) {
-    return {
-      code: "FILE_UNREADABLE",
-      message: `Cannot read packet "${path}": ${describeFsError(error)}`,
-    };
+    if (error instanceof PacketError) return undefined;
+    throw error;
   }
 }
 
-function peekOrder(path: string, bytes: Uint8Array, options: IngestOptions): OrderKey {
-  const unknown = { ...UNREADABLE, path };
-  try {
-    const entry = readArchiveEntry(bytes, MANIFEST_FILE, options.limits);
-    if (!entry) return unknown;
-    const manifest = parseJson(entry.data, { file: MANIFEST_FILE }) as Record<string, unknown>;
-    const windowEnd = parseDateTime(String(manifest?.windowEnd));
-    const part = Number(manifest?.part);
-    if (!Number.isFinite(windowEnd) || !Number.isFinite(part)) return unknown;
-    return { path, env: String(manifest.environmentId), windowEnd, part };
-  } catch (error) {
-    if (error instanceof PacketError) return unknown;
-    throw error;
-  }
+function orderKeyOfManifest(
+  path: string,
+  manifest: Record<string, unknown> | undefined,
+): OrderKey | undefined {
+  const windowEnd = parseDateTime(String(manifest?.windowEnd));
+  const part = Number(manifest?.part);
+  if (!Number.isFinite(windowEnd) || !Number.isFinite(part)) return undefined;
+  return { path, env: String(manifest!.environmentId), windowEnd, part };
 }
 
 /** What {@link ingestFiles} gives. */
@@ -365,20 +403,14 @@ export async function ingestFiles(
   paths: readonly string[],
   options: IngestOptions = {},
 ): Promise<Ingestion> {
-  // Workers start first: their start-up overlaps the window-order peek below.
+  // Workers start first (or were started by the program): they load during the peek below.
   const workers = options.workers ?? defaultWorkers(paths.length);
-  const inspector = workers > 0 ? new WorkerInspector(workers) : undefined;
+  const pool = adoptPool(workers);
   const state = new FederationState();
   const outcomes: IngestOutcome[] = [];
   const seen = new Map<string, string>();
   try {
-    const order: OrderKey[] = [];
-    for (const path of paths) {
-      const bytes = await readPacketFile(path);
-      order.push(
-        bytes instanceof Uint8Array ? peekOrder(path, bytes, options) : { ...UNREADABLE, path },
-      );
-    }
+    const order = paths.map((path) => peekOrder(path, options));
     order.sort((a, b) =>
       a.windowEnd - b.windowEnd || a.part - b.part ||
       (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
@@ -388,16 +420,21 @@ export async function ingestFiles(
     const inFlight: Promise<Inspection>[] = [];
     const depth = Math.max(1, workers * 3);
     let next = 0;
+    // Until a worker has loaded, this thread inspects packets itself, one per turn of the
+    // event loop (so a worker's "ready" is heard); the others wait for a worker.
+    let inlineThisTurn = false;
     const launch = async (path: string): Promise<Inspection> => {
-      const bytes = await readPacketFile(path);
-      if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
-      // Until a worker has loaded, this thread inspects packets itself.
-      if (inspector?.ready) return inspector.inspect(path, bytes, options.limits);
-      const inspection = inspect(
-        readPacket(bytes, { source: path, limits: options.limits, materializeRecords: false }),
-      );
-      inspection.digest ??= sha256Ref(bytes);
-      return inspection;
+      if (pool && !pool.ready) {
+        if (inlineThisTurn) {
+          await pool.whenReady();
+        } else {
+          inlineThisTurn = true;
+          setTimeout(() => inlineThisTurn = false, 0);
+          return inspectFile(path, options.limits);
+        }
+      }
+      // With no pool, or every worker failed to load, this thread does it all.
+      return pool?.ready ? pool.inspect(path, options.limits) : inspectFile(path, options.limits);
     };
     for (let done = 0; done < order.length; done++) {
       while (next < order.length && inFlight.length < depth) {
@@ -409,6 +446,7 @@ export async function ingestFiles(
       }
       const inspection = await inFlight.shift()!;
       const path = inspection.source;
+      changedSincePeek(inspection, order[done]);
       // An unreadable file has no digest; it is never anyone's duplicate.
       const digest = inspection.digest ?? `unreadable:${path}`;
       const first = seen.get(digest);
@@ -434,85 +472,52 @@ export async function ingestFiles(
       options.onProgress?.(done + 1, order.length);
     }
   } finally {
-    inspector?.close();
+    pool?.close();
   }
   return { state, outcomes };
+}
+
+/** The program's warm pool when it has the size wanted, else a new one (or none). */
+function adoptPool(workers: number): InspectorPool | undefined {
+  const warm = takePrewarmedInspectors();
+  if (warm && warm.size === workers) return warm;
+  warm?.close();
+  return workers > 0 ? new InspectorPool(workers) : undefined;
+}
+
+/**
+ * A packet is folded at the place in window order its manifest gave when
+ * peeked; a file rewritten between the peek and the full read could hold
+ * another window, and folding it there would break the order. Such a packet
+ * gets a `FILE_CHANGED` violation (so it is rejected).
+ */
+function changedSincePeek(inspection: Inspection, peeked: OrderKey): void {
+  if (!inspection.manifest) return;
+  const now = orderKeyOfManifest(inspection.source, inspection.manifest);
+  if (
+    now && peeked.env === now.env && peeked.windowEnd === now.windowEnd &&
+    peeked.part === now.part
+  ) {
+    return;
+  }
+  const window = (key: OrderKey | undefined) =>
+    key && key.env !== UNREADABLE.env
+      ? `environment ${key.env}, window end ${
+        new Date(key.windowEnd).toISOString()
+      }, part ${key.part}`
+      : "no readable manifest";
+  inspection.violations.push({
+    code: "FILE_CHANGED",
+    entry: MANIFEST_FILE,
+    message:
+      `Packet "${inspection.source}" changed while it was being read: its manifest first gave ${
+        window(peeked)
+      }, then ${window(now)}`,
+  });
 }
 
 /** Workers pay off from a handful of packets on; one per core, at most four. */
 function defaultWorkers(packets: number): number {
   if (packets < 4) return 0;
   return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
-}
-
-/** A pool of inspect workers (core/inspect_worker.ts). */
-class WorkerInspector {
-  readonly #workers: Worker[] = [];
-  readonly #pending = new Map<number, { resolve(i: Inspection): void; reject(e: Error): void }>();
-  readonly #load: number[] = [];
-  readonly #ready: boolean[] = [];
-  #nextId = 0;
-
-  constructor(count: number) {
-    for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./inspect_worker.ts", import.meta.url), {
-        type: "module",
-      });
-      worker.onmessage = (event: MessageEvent) => {
-        if (event.data?.ready) {
-          this.#ready[i] = true;
-          return;
-        }
-        const { id, inspection, error } = event.data;
-        const pending = this.#pending.get(id);
-        this.#pending.delete(id);
-        this.#load[i]--;
-        if (!pending) return;
-        if (error) {
-          const failure = new Error(typeof error === "string" ? error : error.message);
-          if (typeof error === "object" && error.name === "UsageError") {
-            pending.reject(new UsageError(failure.message));
-          } else pending.reject(failure);
-        } else pending.resolve(inspection);
-      };
-      worker.onerror = (event: ErrorEvent) => {
-        event.preventDefault();
-        // A dead worker takes no more packets; what it held fails the run loudly.
-        this.#ready[i] = false;
-        const failure = new Error(`Packet inspector worker failed: ${event.message}`);
-        for (const pending of this.#pending.values()) pending.reject(failure);
-        this.#pending.clear();
-      };
-      this.#workers.push(worker);
-      this.#load.push(0);
-      this.#ready.push(false);
-    }
-  }
-
-  /** Whether any worker has finished loading. */
-  get ready(): boolean {
-    return this.#ready.includes(true);
-  }
-
-  inspect(source: string, bytes: Uint8Array, limits?: Partial<ArchiveLimits>): Promise<Inspection> {
-    const id = this.#nextId++;
-    let index = -1;
-    for (let i = 0; i < this.#workers.length; i++) {
-      if (this.#ready[i] && (index === -1 || this.#load[i] < this.#load[index])) index = i;
-    }
-    this.#load[index]++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-        ? bytes
-        : bytes.slice();
-      this.#workers[index].postMessage({ id, source, bytes: copy, limits }, [
-        copy.buffer as ArrayBuffer,
-      ]);
-    });
-  }
-
-  close(): void {
-    for (const worker of this.#workers) worker.terminate();
-  }
 }

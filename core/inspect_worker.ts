@@ -1,32 +1,28 @@
 /**
- * A worker that reads and inspects packets off the main thread: inflate,
- * hash, parse and schema-check are the costly part of ingestion, and they
- * need no keys. The main thread judges signatures and scope and folds the
- * results in window order.
+ * A worker that reads and inspects packet files off the main thread: reading,
+ * inflate, hash, parse and schema checks are the costly part of ingestion,
+ * and they need no keys. The main thread judges signatures and scope and
+ * folds the results in window order (core/inspect_pool.ts runs the workers).
  *
- * Protocol: the worker receives `{ id, source, bytes, limits }` (bytes
- * transferred) and posts `{ id, inspection }` or `{ id, error }`.
+ * Protocol: the worker receives `{ id, path, limits }` and posts
+ * `{ id, inspection }` or `{ id, error }`; once loaded it posts `{ ready: true }`.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import { inspect } from "./gate.ts";
-import { readPacket, sha256Ref } from "./packet.ts";
+import { inspectFile } from "./gate.ts";
 import type { ArchiveLimits } from "./archive.ts";
 
 self.onmessage = (event: MessageEvent) => {
-  const { id, source, bytes, limits } = event.data as {
+  const { id, path, limits } = event.data as {
     id: number;
-    source: string;
-    bytes: Uint8Array;
+    path: string;
     limits?: Partial<ArchiveLimits>;
   };
   try {
-    const inspection = inspect(readPacket(bytes, { source, limits, materializeRecords: false }));
-    inspection.digest ??= sha256Ref(bytes);
-    self.postMessage({ id, inspection });
+    self.postMessage({ id, inspection: inspectFile(path, limits) });
   } catch (error) {
     self.postMessage({
       id,

@@ -5,6 +5,7 @@ import {
   COMPRESSION_RATIO_FLOOR,
   DEFAULT_LIMITS,
   readArchive,
+  readLeadingEntry,
   resolveLimits,
   writeArchive,
 } from "../core/archive.ts";
@@ -616,3 +617,39 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test("readLeadingEntry() reads the first entry from the head of a file, and nothing unusual", async (t) => {
+  const manifest = text('{"packetName":"JRM_X_PACKET_A"}');
+  const other = { name: "canon_entry.json", data: text("{}") };
+  const first = (entry: Partial<CraftEntry> = {}) =>
+    craftZip([{ name: "manifest.json", data: manifest, ...entry }, other]);
+  const read = (zip: Uint8Array, max = 1024) => readLeadingEntry(zip, "manifest.json", max);
+
+  await t.step("deflated or stored, from the whole file or just its head", () => {
+    assert.deepEqual(read(first()), manifest);
+    assert.deepEqual(read(first({ method: 0 })), manifest);
+    const zip = first();
+    assert.deepEqual(read(zip.subarray(0, 30 + 13 + deflateRawSync(manifest).length)), manifest);
+  });
+  await t.step("written by writeArchive", async () => {
+    const zip = await writeArchive([{ name: "manifest.json", data: manifest }, other]);
+    assert.deepEqual(read(zip), manifest);
+  });
+  await t.step("undefined (read the file whole) for anything else", () => {
+    const cases: [string, Uint8Array, number?][] = [
+      ["another entry first", craftZip([other, { name: "manifest.json", data: manifest }])],
+      ["a head that ends inside the data", first().subarray(0, 50)],
+      ["a head shorter than a local header", first().subarray(0, 20)],
+      ["not a zip", text("manifest.json, honestly")],
+      ["a data descriptor", first({ descriptor: {} })],
+      ["encryption", first({ flags: 0x0001 })],
+      ["an unsupported method", first({ method: 12, payload: manifest })],
+      ["a CRC that does not match", first({ local: { crc32: 1234 } } as Partial<CraftEntry>)],
+      ["a size that lies", first({ local: { uncompressedSize: 5 } } as Partial<CraftEntry>)],
+      ["broken deflate", first({ payload: text("\xff\xff not deflate") })],
+      ["more than the limit", first(), manifest.length - 1],
+      ["a name differing in case", craftZip([{ name: "Manifest.json", data: manifest }, other])],
+    ];
+    for (const [what, zip, max] of cases) assert.equal(read(zip, max), undefined, what);
+  });
+});

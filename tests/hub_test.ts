@@ -297,3 +297,32 @@ Deno.test("ingestFiles() rejects an unreadable packet file and goes on", async (
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ingestFiles() rejects a packet rewritten with another window after its order was set", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fixture = (name: string) => `${REPO}fixtures/packets/JRM_X_PACKET_SOC_EAST_${name}.zip`;
+    await Deno.copyFile(fixture("20260228T100000_20260228T101000_part01"), `${dir}/a.zip`);
+    await Deno.copyFile(fixture("20260228T101000_20260228T102000_part01"), `${dir}/b.zip`);
+    const later = await Deno.readFile(fixture("20260228T101000_20260228T102000_part02"));
+    const { outcomes } = await ingestFiles([`${dir}/b.zip`, `${dir}/a.zip`], {
+      workers: 0,
+      // After the first packet is folded, and before the second is read whole.
+      onProgress: (done) => {
+        if (done === 1) Deno.writeFileSync(`${dir}/b.zip`, later);
+      },
+    });
+    assert.deepEqual(outcomes.map((o) => o.kind), ["accepted", "rejected"]);
+    const rejected = outcomes[1];
+    assert.ok(rejected.kind === "rejected");
+    assert.equal(rejected.result.reasonCode, "FILE_CHANGED");
+    assert.equal(
+      rejected.result.violations[0].message,
+      `Packet "${dir}/b.zip" changed while it was being read: its manifest first gave ` +
+        "environment SOC_EAST, window end 2026-02-28T10:20:00.000Z, part 1, then " +
+        "environment SOC_EAST, window end 2026-02-28T10:20:00.000Z, part 2",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
