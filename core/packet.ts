@@ -360,6 +360,42 @@ export const FAST_RECORD_CHECKS: Partial<Record<DataFile, (record: unknown) => b
     optional(r.detectedAt, isString) && optional(r.evidenceRefs, Array.isArray),
 };
 
+const isSafeInteger = (v: unknown): v is number => Number.isSafeInteger(v);
+const isStringArray = (v: unknown) => Array.isArray(v) && v.every(isString);
+const isChange = (c: unknown) => isObject(c) && isString(c.action) && optional(c.field, isString);
+
+/**
+ * An exact-or-stricter stand-in for {@link CanonEntrySchema}: a snapshot
+ * packet holds thousands of canon entries, and zod costs about 1.5 µs each.
+ * An entry it refuses goes to the schema, which decides and words the error
+ * (tests/packet_test.ts holds it to that).
+ * @param e a canon entry
+ * @returns true when the schema certainly accepts it
+ */
+export function fastCanonEntryCheck(e: unknown): boolean {
+  return isObject(e) && optional(e.signatureId, isString) &&
+    optional(e.rev, (v) => isSafeInteger(v) && v >= 0) && optional(e.previousRev, isSafeInteger) &&
+    optional(e.patchId, isString) && optional(e.lineage, isStringArray) &&
+    optional(e.changes, (v) => Array.isArray(v) && v.every(isChange)) &&
+    optional(e.confidence, (v) => typeof v === "number" && v >= 0 && v <= 1);
+}
+
+/**
+ * {@link fastCanonEntryCheck} for the whole of `canon_entry.json`
+ * ({@link CanonFileSchema}).
+ * @param file the parsed file
+ * @returns true when the schema certainly accepts it
+ */
+export function fastCanonFileCheck(file: unknown): boolean {
+  if (!isObject(file) || !isObject(file.entries)) return false;
+  if (!optional(file.environmentId, (v) => isString(v) && v !== "")) return false;
+  if (!optional(file.generatedAt, isString)) return false;
+  // A `__proto__` key is left to the schema, whatever it makes of it.
+  if (Object.hasOwn(file.entries, "__proto__")) return false;
+  for (const entry of Object.values(file.entries)) if (!fastCanonEntryCheck(entry)) return false;
+  return true;
+}
+
 const stringOrAbsent = (type: number) =>
   type === T_ABSENT || type === T_STRING || type === T_EMPTY_STRING;
 
@@ -428,6 +464,7 @@ function checkDataFile(
       });
       return undefined;
     }
+    if (name === "canon_entry.json" && fastCanonFileCheck(value)) return value;
     const result = schema.safeParse(value);
     if (!result.success) {
       violations.push(schemaViolation(name, result.error));

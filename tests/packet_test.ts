@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  CanonEntrySchema,
+  CanonFileSchema,
   DriftSignalRecordSchema,
   FAST_RECORD_CHECKS,
+  fastCanonEntryCheck,
+  fastCanonFileCheck,
   LineageRecordSchema,
 } from "../core/packet.ts";
 import { ingestFiles } from "../core/hub.ts";
@@ -103,3 +107,64 @@ Deno.test("ingestFiles() gives the same outcomes on worker threads and on this t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the fast canon checks accept only what the zod schemas accept", () => {
+  const valid = {
+    signatureId: "sig-1",
+    rev: 3,
+    previousRev: 2,
+    patchId: "sig-1-p3",
+    lineage: ["sig-1-p1", "sig-1-p2"],
+    changes: [{ action: "tune", field: "threshold", from: 1, to: 2 }],
+    confidence: 0.5,
+    statement: "kept",
+  };
+  const edges: unknown[] = [
+    -1,
+    2 ** 53,
+    1.5,
+    -0,
+    1,
+    1.0000001,
+    [1],
+    ["a", 1],
+    [{ action: 1 }],
+    [{ action: "a", field: 2 }],
+    [{ field: "f" }],
+    [null],
+  ];
+  let acceptedByBoth = 0;
+  for (const entry of [...records(valid), ...VALUES]) {
+    for (const field of ["rev", "previousRev", "lineage", "changes", "confidence", undefined]) {
+      const variants = field === undefined || !isRecord(entry)
+        ? [entry]
+        : edges.map((edge) => ({ ...entry, [field]: edge }));
+      for (const variant of variants) {
+        if (fastCanonEntryCheck(variant)) {
+          assert.ok(
+            CanonEntrySchema.safeParse(variant).success,
+            `fast check accepted ${JSON.stringify(variant)}`,
+          );
+          acceptedByBoth++;
+        }
+        const file = { environmentId: "E", entries: { k: variant } };
+        if (fastCanonFileCheck(file)) assert.ok(CanonFileSchema.safeParse(file).success);
+      }
+    }
+  }
+  assert.equal(fastCanonEntryCheck(valid), true);
+  assert.ok(acceptedByBoth > 50);
+  for (
+    const file of [...records({ environmentId: "E", generatedAt: "t", entries: {} }), ...VALUES]
+  ) {
+    if (fastCanonFileCheck(file)) {
+      assert.ok(CanonFileSchema.safeParse(file).success, `accepted ${JSON.stringify(file)}`);
+    }
+  }
+  assert.equal(fastCanonFileCheck({ environmentId: "", entries: {} }), false);
+  assert.equal(fastCanonFileCheck({ entries: JSON.parse('{"__proto__": {}}') }), false);
+});
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
