@@ -135,6 +135,41 @@ export interface Inspection {
   memoryGraph?: Packet["memoryGraph"];
   /** The canonical bytes the signature covers, when signed with a known canonicalization. */
   signedBytes?: Uint8Array;
+  /**
+   * `canon_entry.json`'s entries as JSON text, for a cheap hand-over between
+   * threads ({@link inspectFile} gives them so, and `canonEntry.entries` is
+   * then empty): thousands of short strings cost a fraction of thousands of
+   * cloned objects, and the hub parses only the entries it keeps.
+   */
+  canonTexts?: CanonTexts;
+}
+
+/** Canon entries as JSON text: `texts[i]` is the entry of key `keys[i]`. */
+export interface CanonTexts {
+  /** The keys of `entries`, in order. */
+  keys: string[];
+  /** Each entry as `JSON.stringify` writes it. */
+  texts: string[];
+  /** `[index, signatureId]` for the entries whose `signatureId` is a string other than their key. */
+  renamed: [number, string][];
+}
+
+/** Turn an inspection's canon entries into {@link CanonTexts}. */
+function packCanon(inspection: Inspection): void {
+  const canon = inspection.canonEntry;
+  if (!canon) return;
+  const entries = canon.entries;
+  const keys = Object.keys(entries);
+  const texts = new Array<string>(keys.length);
+  const renamed: [number, string][] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const entry = entries[keys[i]];
+    texts[i] = JSON.stringify(entry);
+    const id = entry.signatureId;
+    if (typeof id === "string" && id !== keys[i]) renamed.push([i, id]);
+  }
+  inspection.canonEntry = { ...canon, entries: {} };
+  inspection.canonTexts = { keys, texts, renamed };
 }
 
 /**
@@ -170,7 +205,8 @@ export function inspect(read: ReadResult): Inspection {
 /**
  * Read a packet file and inspect it: what the hub's workers do with each
  * path. A file that cannot be read is one `FILE_UNREADABLE` violation, not an
- * error, so one vanished file never ends a run.
+ * error, so one vanished file never ends a run. The canon entries come as
+ * text (`canonTexts`; `canonEntry.entries` is empty).
  * @param path the packet file
  * @param limits archive and JSON limits
  * @returns the inspection, with the archive's digest when the file was read
@@ -192,6 +228,7 @@ export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Insp
     readPacket(bytes, { source: path, limits, materializeRecords: false }),
   );
   inspection.digest ??= sha256Ref(bytes);
+  packCanon(inspection);
   return inspection;
 }
 

@@ -22,7 +22,7 @@ import { PacketError } from "./errors.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
 import { InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
-import { MANIFEST_FILE, type Packet } from "./packet.ts";
+import { type CanonEntry, MANIFEST_FILE, type Packet } from "./packet.ts";
 import { parseDateTime } from "./writer.ts";
 
 /** One record of the merged memory graph, as the graph sink receives it. */
@@ -41,10 +41,9 @@ export interface IngestOptions extends Omit<GateOptions, "source"> {
 }
 
 /** What folding needs of an accepted packet (a {@link Packet} has it, and so does an accepted {@link Inspection}). */
-export type Foldable = Pick<
-  Packet,
-  "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph"
->;
+export type Foldable =
+  & Pick<Packet, "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph">
+  & Pick<Inspection, "canonTexts">;
 
 /** A packet folded into the state. */
 export interface PacketRecord extends Provenance {
@@ -62,9 +61,36 @@ interface EnvironmentState {
   packets: PacketRecord[];
   windowStart: string;
   windowEnd: string;
-  canon: Map<string, EnvironmentEntry & { order: [number, number] }>;
+  canon: Map<string, HeldEntry>;
   graphNodes: number;
   graphEdges: number;
+}
+
+/**
+ * An environment's current entry for a signature. Entries that arrive as
+ * text are parsed (and frozen) only when read: with snapshot packets, most
+ * entries are replaced by a later window before anyone reads them.
+ */
+interface HeldEntry {
+  environmentId: string;
+  key: string;
+  entry?: Readonly<CanonEntry>;
+  text?: string;
+  provenance: Readonly<Provenance>;
+  order: [number, number];
+}
+
+function entryOf(held: HeldEntry): Readonly<CanonEntry> {
+  if (held.entry === undefined) {
+    // The text is JSON.stringify's rendering of a value read and checked by parseJson (depth
+    // included); JSON.parse is exact on it unless a backslash calls for parseJson's workaround.
+    const text = held.text!;
+    held.entry = deepFreeze(
+      (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry,
+    );
+    held.text = undefined;
+  }
+  return held.entry;
 }
 
 function windowKey(windowEnd: string, part: number): [number, number] {
@@ -144,6 +170,23 @@ export class FederationState {
       windowEnd: record.windowEnd,
       part: record.part,
     });
+    const texts = packet.canonTexts;
+    if (texts) {
+      const renamed = new Map(texts.renamed);
+      for (let i = 0; i < texts.keys.length; i++) {
+        const key = texts.keys[i];
+        const signatureId = renamed.get(i) ?? key;
+        const held = state.canon.get(signatureId);
+        if (held && !isNewer(order, held.order)) continue;
+        state.canon.set(signatureId, {
+          environmentId: env,
+          key,
+          text: texts.texts[i],
+          provenance,
+          order,
+        });
+      }
+    }
     for (const [key, entry] of Object.entries(packet.canonEntry.entries)) {
       const signatureId = typeof entry.signatureId === "string" ? entry.signatureId : key;
       const held = state.canon.get(signatureId);
@@ -183,7 +226,12 @@ export class FederationState {
     const bySignature = new Map<string, EnvironmentEntry[]>();
     for (const env of envs) {
       for (const [signatureId, held] of this.#envs.get(env)!.canon) {
-        const { order: _order, ...entry } = held;
+        const entry: EnvironmentEntry = {
+          environmentId: held.environmentId,
+          key: held.key,
+          entry: entryOf(held),
+          provenance: held.provenance,
+        };
         let list = bySignature.get(signatureId);
         if (!list) bySignature.set(signatureId, list = []);
         list.push(Object.freeze(entry));
@@ -261,7 +309,7 @@ export class FederationState {
         const held = state.canon.get(id)!;
         signatures[id] = {
           key: held.key,
-          entry: held.entry,
+          entry: entryOf(held),
           packetName: held.provenance.packetName,
           windowEnd: held.provenance.windowEnd,
           part: held.provenance.part,
