@@ -8,6 +8,8 @@
  * @module
  */
 
+// First: may start the hub's workers before the modules below load (see cli/early.ts).
+import "./cli/early.ts";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
