@@ -34,13 +34,17 @@ const args = Deno.args;
 const quick = args.includes("--quick");
 const runsAt = args.indexOf("--runs");
 const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
+/** Every packet carries the whole canon (see CorpusOptions.snapshotCanon). */
+const SNAPSHOT = args.includes("--snapshot-canon");
 const SHAPE = quick
   ? { environments: 4, packets: 5, events: 500, signatures: 500 }
   : { environments: 4, packets: 25, events: 5000, signatures: 5000 };
 const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"].slice(0, SHAPE.environments);
 const ROOT = new URL("..", import.meta.url).pathname;
 const CACHE =
-  `${ROOT}bench/.cache/corpus-${SHAPE.environments}x${SHAPE.packets}-${SHAPE.events}e-${SHAPE.signatures}s`;
+  `${ROOT}bench/.cache/corpus-${SHAPE.environments}x${SHAPE.packets}-${SHAPE.events}e-${SHAPE.signatures}s${
+    SNAPSHOT ? "-snapshot" : ""
+  }`;
 
 /** The V8 flags of `deno task jrm` (see deno.json), so the benchmark runs what users run. */
 const V8_FLAGS = ["--v8-flags=--max-semi-space-size=2"];
@@ -76,6 +80,7 @@ async function ensureCorpus(): Promise<void> {
     packetsPerEnvironment: SHAPE.packets - 1,
     signatures: SHAPE.signatures,
     eventsPerPacket: SHAPE.events,
+    snapshotCanon: SNAPSHOT,
     signers,
   });
   await writePackets(`${CACHE}/packets`, corpus.packets);
