@@ -49,48 +49,69 @@ function driftKeys(drifts: { driftType: string; signatureId: string; environment
 
 const detectorRuns = () => resolveDetectorRuns(builtinRegistry(), defaultConfig());
 
-Deno.test("the hub finds exactly the planted drift, with packets named in any order", async (t) => {
-  const { signers: keys, keyring } = await signers();
-  const corpus = await generateCorpus({
-    environments: ENVS,
-    packetsPerEnvironment: 3,
-    signatures: 56,
-    eventsPerPacket: 4,
-    signers: keys,
-  });
-  const dir = await Deno.makeTempDir();
-  try {
-    // File names that sort in neither window nor environment order.
-    const paths: string[] = [];
-    for (const [i, packet] of shuffle(corpus.packets, 7).entries()) {
-      const path = `${dir}/${String((i * 37) % 101).padStart(3, "0")}-packet.zip`;
-      await Deno.writeFile(path, packet.bytes);
-      paths.push(path);
-    }
-    const expected = driftKeys(corpus.expected);
-    assert.ok(expected.some((k) => k.startsWith("VERSION_SKEW")));
-    assert.ok(expected.some((k) => k.startsWith("POSTURE_DIVERGENCE")));
-    assert.ok(expected.some((k) => k.startsWith("REFINEMENT_CONFLICT")));
-    let reports: string[] = [];
-    for (const seed of [1, 2, 3, 4]) {
-      await t.step(`order ${seed}`, async () => {
-        const ingestion = await ingestFiles(shuffle(paths, seed), { keyring });
-        assert.equal(ingestion.outcomes.filter((o) => o.kind === "accepted").length, paths.length);
-        const detection = await runDetectors(ingestion.state.view(), detectorRuns());
-        assert.deepEqual(detection.errors, []);
-        assert.deepEqual(driftKeys(detection.drifts), expected);
-        const report = buildReport(ingestion, detection, "2026-03-01T00:00:00.000Z");
-        reports.push(JSON.stringify({ ...report, packetsRejected: [], duplicates: [] }));
-      });
-    }
-    await t.step("drift ids and reports do not depend on the order", () => {
-      assert.equal(new Set(reports).size, 1);
-      reports = [];
+for (const snapshotCanon of [false, true]) {
+  const packets = snapshotCanon ? "packets that carry the whole canon" : "packets";
+  Deno.test(`the hub finds exactly the planted drift, with ${packets} named in any order`, async (t) => {
+    const { signers: keys, keyring } = await signers();
+    const corpus = await generateCorpus({
+      environments: ENVS,
+      packetsPerEnvironment: 3,
+      signatures: 56,
+      eventsPerPacket: 4,
+      signers: keys,
+      snapshotCanon,
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+    const dir = await Deno.makeTempDir();
+    try {
+      // File names that sort in neither window nor environment order.
+      const paths: string[] = [];
+      for (const [i, packet] of shuffle(corpus.packets, 7).entries()) {
+        const path = `${dir}/${String((i * 37) % 101).padStart(3, "0")}-packet.zip`;
+        await Deno.writeFile(path, packet.bytes);
+        paths.push(path);
+      }
+      const expected = driftKeys(corpus.expected);
+      assert.ok(expected.some((k) => k.startsWith("VERSION_SKEW")));
+      assert.ok(expected.some((k) => k.startsWith("POSTURE_DIVERGENCE")));
+      assert.ok(expected.some((k) => k.startsWith("REFINEMENT_CONFLICT")));
+      let reports: string[] = [];
+      for (const seed of [1, 2, 3, 4]) {
+        await t.step(`order ${seed}`, async () => {
+          const ingestion = await ingestFiles(shuffle(paths, seed), { keyring });
+          assert.equal(
+            ingestion.outcomes.filter((o) => o.kind === "accepted").length,
+            paths.length,
+          );
+          const detection = await runDetectors(ingestion.state.view(), detectorRuns());
+          assert.deepEqual(detection.errors, []);
+          assert.deepEqual(driftKeys(detection.drifts), expected);
+          const report = buildReport(ingestion, detection, "2026-03-01T00:00:00.000Z");
+          reports.push(JSON.stringify({ ...report, packetsRejected: [], duplicates: [] }));
+        });
+      }
+      await t.step("drift ids and reports do not depend on the order", () => {
+        assert.equal(new Set(reports).size, 1);
+        reports = [];
+      });
+      await t.step(
+        "entries folded as text (from workers) and as objects give one state",
+        async () => {
+          const ingestion = await ingestFiles(paths, { keyring, workers: 2 });
+          const state = new FederationState();
+          const ordered = [...corpus.packets].sort((a, b) =>
+            a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0
+          );
+          for (const packet of ordered) await state.fold(readPacket(packet.bytes).packet!);
+          const entries = (json: Record<string, unknown>) =>
+            JSON.stringify(json, (key, value) => key === "packets" ? undefined : value);
+          assert.equal(entries(ingestion.state.toJSON()), entries(state.toJSON()));
+        },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("FederationState.fold never lets an older window overwrite a newer one", async () => {
   const corpus = await generateCorpus({
