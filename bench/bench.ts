@@ -15,7 +15,9 @@
  * that the planted drift is found exactly, and times drift detection at 1×
  * and 10× the signatures to show it is linear.
  *
- * Flags: `--runs N` (default 5), `--quick` (a small corpus, for a smoke run).
+ * Flags: `--runs N` (default 5), `--quick` (a small corpus, for a smoke run),
+ * `--snapshot-canon` (every packet carries the environment's whole canon,
+ * cached separately).
  *
  * @module
  */
