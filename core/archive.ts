@@ -175,6 +175,7 @@ const ZIP64_REFUSED = "ZIP64 archives are not supported";
 // which would let "\uFEFFmanifest.json" pass as "manifest.json".
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lossyUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const nameEncoder = new TextEncoder();
 
 /** A central directory record, checked on its own. */
 interface CentralRecord {
@@ -900,7 +901,7 @@ export function readLeadingEntry(
   ) {
     return undefined;
   }
-  const wanted = new TextEncoder().encode(name);
+  const wanted = nameEncoder.encode(name);
   if (!sameBytes(head.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength), wanted)) {
     return undefined;
   }

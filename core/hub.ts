@@ -170,34 +170,23 @@ export class FederationState {
       windowEnd: record.windowEnd,
       part: record.part,
     });
+    const hold = (signatureId: string, key: string, entry?: CanonEntry, text?: string) => {
+      const held = state.canon.get(signatureId);
+      if (held && !isNewer(order, held.order)) return;
+      // Frozen when kept, so the caller's packet cannot change the state afterwards.
+      if (entry) deepFreeze(entry);
+      state.canon.set(signatureId, { environmentId: env, key, entry, text, provenance, order });
+    };
     const texts = packet.canonTexts;
     if (texts) {
       const renamed = new Map(texts.renamed);
       for (let i = 0; i < texts.keys.length; i++) {
         const key = texts.keys[i];
-        const signatureId = renamed.get(i) ?? key;
-        const held = state.canon.get(signatureId);
-        if (held && !isNewer(order, held.order)) continue;
-        state.canon.set(signatureId, {
-          environmentId: env,
-          key,
-          text: texts.texts[i],
-          provenance,
-          order,
-        });
+        hold(renamed.get(i) ?? key, key, undefined, texts.texts[i]);
       }
     }
     for (const [key, entry] of Object.entries(packet.canonEntry.entries)) {
-      const signatureId = typeof entry.signatureId === "string" ? entry.signatureId : key;
-      const held = state.canon.get(signatureId);
-      if (held && !isNewer(order, held.order)) continue;
-      state.canon.set(signatureId, {
-        environmentId: env,
-        key,
-        entry: deepFreeze(entry),
-        provenance,
-        order,
-      });
+      hold(typeof entry.signatureId === "string" ? entry.signatureId : key, key, entry);
     }
     for (const node of packet.memoryGraph.nodesAdded) {
       const id = `n\u0000${env}\u0000${node.nodeId}`;
