@@ -8,13 +8,10 @@
  * @module
  */
 
-import { prewarmInspectors } from "../core/inspect_pool.ts";
+import { defaultWorkers, prewarmInspectors } from "../core/inspect_pool.ts";
 
 /** Commands that ingest packets with `--packets`. */
 const INGESTING = ["federate", "replay"];
-
-/** Fewer packets than this are inspected on the main thread (see `ingestFiles`). */
-const MIN_PACKETS = 4;
 
 /**
  * Prewarm the hub's workers when `args` ingest at least a handful of packets.
@@ -37,10 +34,9 @@ export function prewarmFor(args: readonly string[]): number {
     } catch {
       packets++; // a glob, or a path the CLI will complain about: count it, decide later
     }
-    if (packets >= MIN_PACKETS) break;
+    if (defaultWorkers(packets) > 0) break;
   }
-  if (packets < MIN_PACKETS) return 0;
-  const workers = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
-  prewarmInspectors(workers);
+  const workers = defaultWorkers(packets);
+  if (workers > 0) prewarmInspectors(workers);
   return workers;
 }

@@ -20,7 +20,7 @@ import { readArchiveEntry, readLeadingEntry, resolveLimits } from "./archive.ts"
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
 import { PacketError } from "./errors.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
-import { InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
+import { defaultWorkers, InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
 import { type CanonEntry, MANIFEST_FILE, type Packet } from "./packet.ts";
 import { parseDateTime } from "./writer.ts";
@@ -551,10 +551,4 @@ function changedSincePeek(inspection: Inspection, peeked: OrderKey): void {
         window(peeked)
       }, then ${window(now)}`,
   });
-}
-
-/** Workers pay off from a handful of packets on; one per core, at most four. */
-function defaultWorkers(packets: number): number {
-  if (packets < 4) return 0;
-  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
 }

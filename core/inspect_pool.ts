@@ -16,6 +16,22 @@ import type { ArchiveLimits } from "./archive.ts";
 import { UsageError } from "./errors.ts";
 import type { Inspection } from "./gate.ts";
 
+/**
+ * How many workers ingesting `packets` packets wants: none below a handful
+ * (starting them costs more than they save), else one per core, at most four.
+ * @param packets how many packet files
+ * @returns the worker count
+ * @example
+ * ```ts
+ * import { defaultWorkers } from "./inspect_pool.ts";
+ * console.assert(defaultWorkers(3) === 0);
+ * ```
+ */
+export function defaultWorkers(packets: number): number {
+  if (packets < 4) return 0;
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+}
+
 /** A pool of inspect workers. */
 export class InspectorPool {
   readonly #workers: Worker[] = [];
