@@ -85,9 +85,9 @@ function entryOf(held: HeldEntry): Readonly<CanonEntry> {
     // The text is JSON.stringify's rendering of a value read and checked by parseJson (depth
     // included); JSON.parse is exact on it unless a backslash calls for parseJson's workaround.
     const text = held.text!;
-    held.entry = deepFreeze(
-      (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry,
-    );
+    const entry = (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry;
+    freezeParsed(entry);
+    held.entry = entry;
     held.text = undefined;
   }
   return held.entry;
@@ -325,6 +325,24 @@ function deepFreeze<T>(value: T): T {
     }
   }
   return value;
+}
+
+/**
+ * Freeze a value fresh from `JSON.parse`, all the way down: a tree of plain
+ * objects and arrays (no cycles, no accessors, depth already bounded), so a
+ * plain recursive walk does what {@link deepFreeze} does, in half the time.
+ */
+function freezeParsed(value: unknown): void {
+  if (typeof value !== "object" || value === null) return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) freezeParsed(value[i]);
+  } else {
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length; i++) {
+      freezeParsed((value as Record<string, unknown>)[keys[i]]);
+    }
+  }
+  Object.freeze(value);
 }
 
 /** Where a file sits in window order: unreadable packets go last, by path. */

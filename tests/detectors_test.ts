@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { DriftFinding, FederationView } from "../core/drift.ts";
 import { driftIdOf, runDetectors } from "../core/drift.ts";
+import { canonicalString } from "../core/canonical_json.ts";
 import type { DetectorPlugin, Plugin } from "../core/plugin.ts";
 import { PluginRegistry, validatePlugin } from "../core/plugin.ts";
 import postureDivergence from "../plugins/detectors/posture_divergence.ts";
@@ -827,4 +828,70 @@ Deno.test("posture-divergence matches an all-decimal reference on spreads around
       `threshold ${thresholdText} is a real test`,
     );
   }
+});
+
+Deno.test("refinement-conflict's shortcut for alike changes never hides a conflict", async () => {
+  // Same patch everywhere, same previousRev: only conflicting changes can fire, and they fire
+  // exactly when two environments set a field to values whose JCS texts differ.
+  let seed = 42;
+  const random = () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+  const values: unknown[] = [
+    1,
+    -0,
+    0,
+    "1",
+    true,
+    null,
+    [1, 2],
+    [2, 1],
+    { a: 1, b: 2 },
+    { b: 2, a: 1 },
+    { a: [1, { c: null }] },
+    { a: [1, { c: 0 }] },
+  ];
+  const change = () => {
+    const c: Record<string, unknown> = { action: pick(["tune", "set"]) };
+    if (random() < 0.9) c.field = pick(["threshold", "window"]);
+    if (random() < 0.9) c.to = structuredClone(pick(values));
+    if (random() < 0.3) c.from = structuredClone(pick(values));
+    return c;
+  };
+  const lastTo = (changes: Record<string, unknown>[]) => {
+    const sets = new Map<string, string>();
+    for (const c of changes) {
+      if (typeof c.field === "string" && c.to !== undefined) {
+        sets.set(c.field, canonicalString(c.to, "jcs"));
+      }
+    }
+    return sets;
+  };
+  let conflicts = 0;
+  for (let round = 0; round < 400; round++) {
+    const base = Array.from({ length: 1 + Math.floor(random() * 3) }, change);
+    const entries: Record<string, Record<string, unknown>> = {};
+    for (const env of ["A", "B", "C"].slice(0, 2 + Math.floor(random() * 2))) {
+      // Mostly the same changes, spelled alike or differently; sometimes others.
+      const changes = random() < 0.5
+        ? structuredClone(base)
+        : base.map((c) => random() < 0.5 ? structuredClone(c) : { ...change(), field: c.field });
+      entries[env] = { rev: 3, previousRev: 2, patchId: "p3", lineage: ["p1", "p2"], changes };
+    }
+    const sets = Object.values(entries).map((entry) =>
+      lastTo(entry.changes as Record<string, unknown>[])
+    );
+    const expected = sets.some((a, i) =>
+      sets.some((b, j) =>
+        j > i && [...a].some(([field, to]) => b.has(field) && b.get(field) !== to)
+      )
+    );
+    const findings = await detect(refinementConflict, oneSignature(entries));
+    assert.equal(findings.length, expected ? 1 : 0, JSON.stringify(entries));
+    if (expected) conflicts++;
+  }
+  // The generator must exercise both answers.
+  assert.ok(conflicts > 40 && conflicts < 360, `conflicts in ${conflicts} of 400 rounds`);
 });

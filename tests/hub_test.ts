@@ -105,6 +105,12 @@ for (const snapshotCanon of [false, true]) {
           const entries = (json: Record<string, unknown>) =>
             JSON.stringify(json, (key, value) => key === "packets" ? undefined : value);
           assert.equal(entries(ingestion.state.toJSON()), entries(state.toJSON()));
+          // Either way, what detectors read is frozen all the way down.
+          for (const view of [ingestion.state.view(), state.view()]) {
+            for (const signatureId of view.signatures()) {
+              for (const held of view.entries(signatureId)) assertDeepFrozen(held);
+            }
+          }
         },
       );
     } finally {
@@ -347,3 +353,10 @@ Deno.test("ingestFiles() rejects a packet rewritten with another window after it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Every object and array reachable from `value` is frozen. */
+function assertDeepFrozen(value: unknown, path = "entry"): void {
+  if (value === null || typeof value !== "object") return;
+  assert.ok(Object.isFrozen(value), `${path} is not frozen`);
+  for (const [key, child] of Object.entries(value)) assertDeepFrozen(child, `${path}.${key}`);
+}

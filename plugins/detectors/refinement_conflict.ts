@@ -154,7 +154,6 @@ export default refinementConflict;
 function _plainlyCompatible(entries: readonly EnvironmentEntry[]): boolean {
   if (entries.length < 2) return true;
   const first = entries[0].entry;
-  let changes: string | undefined;
   let previous = entries[0].environmentId;
   for (let i = 1; i < entries.length; i++) {
     const held = entries[i];
@@ -162,14 +161,43 @@ function _plainlyCompatible(entries: readonly EnvironmentEntry[]): boolean {
     if (!(previous < held.environmentId)) return false;
     previous = held.environmentId;
     if (held.entry.patchId !== first.patchId) return false;
-    if (held.entry.changes !== first.changes) {
-      try {
-        changes ??= JSON.stringify(first.changes);
-        if (JSON.stringify(held.entry.changes) !== changes) return false;
-      } catch {
-        return false;
-      }
-    }
+    if (!_spelledAlike(held.entry.changes, first.changes, 0)) return false;
+  }
+  return true;
+}
+
+/** How deep {@linkcode _spelledAlike} follows before it answers "not sure" (false). */
+const _ALIKE_DEPTH = 64;
+
+/**
+ * Whether two JSON values would be written alike by `JSON.stringify`: the
+ * same primitives, and arrays and plain objects with the same keys in the
+ * same order holding values written alike. Stricter where unsure (a non-plain
+ * object, deep nesting): `false` only sends the signature to the full compare.
+ */
+function _spelledAlike(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (depth >= _ALIKE_DEPTH) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!_spelledAlike(a[i], b[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(a);
+  if (Array.isArray(b) || (proto !== Object.prototype && proto !== null)) return false;
+  if (Object.getPrototypeOf(b) !== proto) return false;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  if (keysA.length !== keysB.length) return false;
+  for (let i = 0; i < keysA.length; i++) {
+    const key = keysA[i];
+    if (key !== keysB[i]) return false;
+    const valueA = (a as Record<string, unknown>)[key];
+    const valueB = (b as Record<string, unknown>)[key];
+    // JSON.stringify leaves these out of an object: not "alike" by this check.
+    if (valueA === undefined || typeof valueA === "function") return false;
+    if (!_spelledAlike(valueA, valueB, depth + 1)) return false;
   }
   return true;
 }
