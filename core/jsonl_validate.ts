@@ -16,6 +16,7 @@
  */
 
 import { isUtf8 } from "node:buffer";
+import { WASM_BASE64 } from "./jsonl_validate_wasm.ts";
 
 /** Type code of a captured field that the record does not hold. */
 export const T_ABSENT = 0;
@@ -136,6 +137,11 @@ function _skipString(bytes: Uint8Array, i: number): number {
  * `expected`, each named top-level field must be absent or a string equal to
  * the given value.
  *
+ * It walks the bytes in WebAssembly, skipping string bodies 16 bytes at a
+ * time ({@linkcode validateJsonLinesWasm}), or in JavaScript
+ * ({@linkcode validateJsonLinesJs}) where WebAssembly with SIMD is missing or
+ * busy; both give the same answers.
+ *
  * The answer is exact when it is a count: `parseJsonLines` would accept the
  * bytes and give that many records, and the record checks would accept each.
  * `-1` means invalid or not sure: ask the exact path. The bytes may be
@@ -168,42 +174,46 @@ export function validateJsonLines(
   accept?: RecordTypesCheck,
   expected?: Readonly<Record<string, string>>,
 ): number {
-  if (!(maxDepth >= 0) || (maxDepth !== Infinity && !Number.isInteger(maxDepth))) return -1;
-  if (!(bytes instanceof Uint8Array) || !isUtf8(bytes)) return -1;
+  return validateJsonLinesWasm(bytes, maxDepth, shape, accept, expected) ??
+    validateJsonLinesJs(bytes, maxDepth, shape, accept, expected);
+}
+
+/**
+ * {@linkcode validateJsonLines} in plain JavaScript, one byte at a time: the
+ * reference the WebAssembly walk is tested against, and the fallback where
+ * WebAssembly (with SIMD) is not available. Same arguments, same answers.
+ *
+ * @param bytes UTF-8 JSON lines
+ * @param maxDepth the deepest nesting of arrays and objects accepted
+ * @param shape top-level fields whose types are captured for `accept`
+ * @param accept the check of each record's captured types
+ * @param expected top-level fields that must be absent or equal to a string
+ * @returns the number of records when all is valid and certain, else -1
+ *
+ * @example
+ * ```ts
+ * import { validateJsonLinesJs } from "./jsonl_validate.ts";
+ * console.assert(validateJsonLinesJs(new TextEncoder().encode('{"a":1}\n[2]\n'), 64) === 2);
+ * ```
+ */
+export function validateJsonLinesJs(
+  bytes: Uint8Array,
+  maxDepth: number,
+  shape?: RecordShape,
+  accept?: RecordTypesCheck,
+  expected?: Readonly<Record<string, string>>,
+): number {
+  if (!_checkable(bytes, maxDepth)) return -1;
   // One element kind at every call site keeps the loops monomorphic (a Buffer is a subclass).
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-
-  // The captured fields: the shape's, then any expected field it lacks.
-  const names = [...(shape?.fields ?? [])];
-  for (const name of Object.keys(expected ?? {})) if (!names.includes(name)) names.push(name);
-  const fieldCount = names.length;
-  // The names' UTF-8 bytes end to end, `nameEnds[k]` after the k-th: flat, for a quick match.
-  const encodedNames = names.map((name) => _encoder.encode(name));
-  const nameEnds = new Int32Array(fieldCount);
-  const nameBytes = new Uint8Array(encodedNames.reduce((sum, name) => sum + name.length, 0));
-  for (let k = 0, end = 0; k < fieldCount; k++) {
-    nameBytes.set(encodedNames[k], end);
-    end += encodedNames[k].length;
-    nameEnds[k] = end;
-  }
-  /** Per field: 0 no expected value, 1 compare with `expectedBytes`, 2 any value is "not sure". */
-  const expectMode = new Uint8Array(fieldCount);
-  const expectedBytes: (Uint8Array | undefined)[] = names.map(() => undefined);
-  for (const [name, value] of Object.entries(expected ?? {})) {
-    const k = names.indexOf(name);
-    // A lone surrogate has no UTF-8 bytes to compare with.
-    if (value.isWellFormed()) {
-      expectMode[k] = 1;
-      expectedBytes[k] = _encoder.encode(value);
-    } else {
-      expectMode[k] = 2;
-    }
-  }
+  const { fieldCount, nameBytes, nameEnds, expectMode, expectedBytes, records } = _fields(
+    shape,
+    expected,
+  );
   const types = new Uint8Array(fieldCount);
   const matched = new Uint8Array(fieldCount);
-  const records = fieldCount > 0 || shape !== undefined;
 
   const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
   /** 1 when the container at that depth is an object. */
@@ -410,4 +420,218 @@ function _skipNumber(bytes: Uint8Array, i: number): number {
   // Number() reads the JSON number grammar as JSON.parse does, with the same rounding.
   if (mayOverflow && !Number.isFinite(Number(_ascii.decode(bytes.subarray(start, i))))) return -1;
   return i;
+}
+
+/** Whether the arguments can be walked at all: a sane depth, and well-formed UTF-8 bytes. */
+function _checkable(bytes: Uint8Array, maxDepth: number): boolean {
+  if (!(maxDepth >= 0) || (maxDepth !== Infinity && !Number.isInteger(maxDepth))) return false;
+  return bytes instanceof Uint8Array && isUtf8(bytes);
+}
+
+/** The captured fields, laid out for a quick match by either walk. */
+interface _Fields {
+  fieldCount: number;
+  /** The names' UTF-8 bytes end to end, `nameEnds[k]` after the k-th. */
+  nameBytes: Uint8Array;
+  nameEnds: Int32Array;
+  /** Per field: 0 no expected value, 1 compare with `expectedBytes`, 2 any value is "not sure". */
+  expectMode: Uint8Array;
+  expectedBytes: (Uint8Array | undefined)[];
+  /** Whether each line must be an object whose fields are captured. */
+  records: boolean;
+}
+
+function _fields(
+  shape: RecordShape | undefined,
+  expected: Readonly<Record<string, string>> | undefined,
+): _Fields {
+  // The captured fields: the shape's, then any expected field it lacks.
+  const names = [...(shape?.fields ?? [])];
+  for (const name of Object.keys(expected ?? {})) if (!names.includes(name)) names.push(name);
+  const fieldCount = names.length;
+  const encodedNames = names.map((name) => _encoder.encode(name));
+  const nameEnds = new Int32Array(fieldCount);
+  const nameBytes = new Uint8Array(encodedNames.reduce((sum, name) => sum + name.length, 0));
+  for (let k = 0, end = 0; k < fieldCount; k++) {
+    nameBytes.set(encodedNames[k], end);
+    end += encodedNames[k].length;
+    nameEnds[k] = end;
+  }
+  const expectMode = new Uint8Array(fieldCount);
+  const expectedBytes: (Uint8Array | undefined)[] = names.map(() => undefined);
+  for (const [name, value] of Object.entries(expected ?? {})) {
+    const k = names.indexOf(name);
+    // A lone surrogate has no UTF-8 bytes to compare with.
+    if (value.isWellFormed()) {
+      expectMode[k] = 1;
+      expectedBytes[k] = _encoder.encode(value);
+    } else {
+      expectMode[k] = 2;
+    }
+  }
+  return {
+    fieldCount,
+    nameBytes,
+    nameEnds,
+    expectMode,
+    expectedBytes,
+    records: fieldCount > 0 || shape !== undefined,
+  };
+}
+
+// --- WebAssembly ---------------------------------------------------------------
+
+/** The most captured fields the WebAssembly walk has room for (its layout holds 64). */
+const _WASM_MAX_FIELDS = 64;
+/** Inputs up to this size reuse one instance; a larger one gets its own, dropped after. */
+const _WASM_KEPT_BYTES = 16 * 1024 * 1024;
+/** Where the names start in the layout (see wasm/assembly/jsonl_validate.ts). */
+const _WASM_NAMES = 1024;
+const _WASM_PAGE = 65536;
+
+type _WasmValidate = (
+  data: number,
+  n: number,
+  depthLimit: number,
+  stack: number,
+  cfg: number,
+  fieldCount: number,
+  records: number,
+  hasAccept: number,
+) => number;
+
+interface _WasmInstance {
+  memory: WebAssembly.Memory;
+  validate: _WasmValidate;
+}
+
+/** The compiled module; `null` once it is known not to compile here (no SIMD, no WebAssembly). */
+let _wasmModule: WebAssembly.Module | null | undefined;
+let _wasmKept: _WasmInstance | undefined;
+/** The call in progress: what the host functions answer from. */
+let _wasmCall:
+  | { memory: WebAssembly.Memory; accept?: RecordTypesCheck; fieldCount: number }
+  | undefined;
+
+function _wasmInstance(size: number): _WasmInstance | undefined {
+  if (_wasmModule === undefined) {
+    try {
+      _wasmModule = new WebAssembly.Module(
+        Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0)),
+      );
+    } catch {
+      _wasmModule = null;
+    }
+  }
+  if (_wasmModule === null) return undefined;
+  if (size <= _WASM_KEPT_BYTES && _wasmKept) return _wasmKept;
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(_wasmModule, {
+      env: { finite: _hostFinite, accept: _hostAccept },
+    });
+  } catch {
+    return undefined;
+  }
+  const made = {
+    memory: instance.exports.memory as WebAssembly.Memory,
+    validate: instance.exports.validate as _WasmValidate,
+  };
+  if (size <= _WASM_KEPT_BYTES) _wasmKept = made;
+  return made;
+}
+
+/** Whether the number token at [start, end) of the call's memory is finite. */
+function _hostFinite(start: number, end: number): number {
+  const token = new Uint8Array(_wasmCall!.memory.buffer, start, end - start);
+  return Number.isFinite(Number(_ascii.decode(token))) ? 1 : 0;
+}
+
+/** The call's `accept` on the record's captured types (at offset 0 of the layout). */
+function _hostAccept(): number {
+  const call = _wasmCall!;
+  return call.accept!(new Uint8Array(call.memory.buffer, 0, call.fieldCount)) ? 1 : 0;
+}
+
+/**
+ * {@linkcode validateJsonLines} in WebAssembly with SIMD: the same walk as
+ * {@linkcode validateJsonLinesJs} (and the same answers), string bodies
+ * skipped 16 bytes at a time.
+ *
+ * @param bytes UTF-8 JSON lines
+ * @param maxDepth the deepest nesting of arrays and objects accepted
+ * @param shape top-level fields whose types are captured for `accept`
+ * @param accept the check of each record's captured types
+ * @param expected top-level fields that must be absent or equal to a string
+ * @returns the answer, or `undefined` when WebAssembly cannot take this call
+ *   (not available here, more than 64 captured fields, or called from within
+ *   an `accept` of a walk in progress)
+ *
+ * @example
+ * ```ts
+ * import { validateJsonLinesWasm } from "./jsonl_validate.ts";
+ * const bytes = new TextEncoder().encode('{"a":"x"}\n{"a":"y"}\n');
+ * console.assert(validateJsonLinesWasm(bytes, 64) === 2);
+ * ```
+ */
+export function validateJsonLinesWasm(
+  bytes: Uint8Array,
+  maxDepth: number,
+  shape?: RecordShape,
+  accept?: RecordTypesCheck,
+  expected?: Readonly<Record<string, string>>,
+): number | undefined {
+  if (_wasmCall !== undefined) return undefined;
+  if (!_checkable(bytes, maxDepth)) return -1;
+  const fields = _fields(shape, expected);
+  const { fieldCount } = fields;
+  if (fieldCount > _WASM_MAX_FIELDS) return undefined;
+  const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
+  // Layout: fields at 0 (names from 1024, then expected values), the bytes from a
+  // 16-byte boundary followed by 16 zero bytes, then one byte per depth level.
+  const expectedAt: number[] = [];
+  let cursor = _WASM_NAMES + fields.nameBytes.length;
+  for (const value of fields.expectedBytes) {
+    expectedAt.push(cursor);
+    cursor += value?.length ?? 0;
+  }
+  const data = Math.ceil(cursor / 16) * 16;
+  const n = bytes.length;
+  const stack = data + n + 16;
+  const size = stack + depthLimit + 2;
+  const wasm = _wasmInstance(size);
+  if (wasm === undefined) return undefined;
+  const { memory } = wasm;
+  if (memory.buffer.byteLength < size) {
+    memory.grow(Math.ceil((size - memory.buffer.byteLength) / _WASM_PAGE));
+  }
+  const heap = new Uint8Array(memory.buffer);
+  const layout = new DataView(memory.buffer);
+  heap.fill(0, 0, 192); // types, matched, expectMode
+  heap.set(fields.expectMode, 128);
+  for (let k = 0; k < fieldCount; k++) {
+    layout.setInt32(192 + 4 * k, fields.nameEnds[k], true);
+    const value = fields.expectedBytes[k];
+    layout.setInt32(448 + 4 * k, expectedAt[k], true);
+    layout.setInt32(704 + 4 * k, value?.length ?? 0, true);
+    if (value) heap.set(value, expectedAt[k]);
+  }
+  heap.set(fields.nameBytes, _WASM_NAMES);
+  heap.set(bytes, data);
+  heap.fill(0, data + n, stack);
+  _wasmCall = { memory, accept, fieldCount };
+  try {
+    return wasm.validate(
+      data,
+      n,
+      depthLimit,
+      stack,
+      0,
+      fieldCount,
+      fields.records ? 1 : 0,
+      accept === undefined ? 0 : 1,
+    );
+  } finally {
+    _wasmCall = undefined;
+  }
 }

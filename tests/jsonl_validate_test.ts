@@ -14,7 +14,9 @@ import {
   T_OBJECT,
   T_STRING,
   T_TRUE,
-  validateJsonLines,
+  validateJsonLines as validateEither,
+  validateJsonLinesJs,
+  validateJsonLinesWasm,
 } from "../core/jsonl_validate.ts";
 import {
   FAST_RECORD_CHECKS,
@@ -27,6 +29,19 @@ import { generateCorpus } from "../fixtures/corpus.ts";
 import { buildTestPacket, jsonl, TEST_ENV, text } from "./_packets.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * Every check below runs both walks, which must agree (and the dispatcher with
+ * them): the JavaScript reference and the WebAssembly one the tool uses.
+ */
+function validateJsonLines(...args: Parameters<typeof validateJsonLinesJs>): number {
+  const js = validateJsonLinesJs(...args);
+  const wasm = validateJsonLinesWasm(...args);
+  assert.equal(wasm, js, `the WebAssembly walk says ${wasm}, the JavaScript one ${js}`);
+  assert.equal(validateEither(...args), js);
+  return js;
+}
+
 const JSONL_FILES: JsonLinesFile[] = ["decision_lineage.jsonl", "drift_signal.jsonl"];
 
 /**
@@ -821,4 +836,92 @@ Deno.test("readPacket() reports the same violations whether it keeps records or 
     assert.deepEqual(counted.violations, readPacket(bytes).violations);
     assert.equal(counted.packet, undefined);
   });
+});
+
+// --- the WebAssembly walk ----------------------------------------------------------
+
+Deno.test("the WebAssembly walk agrees with the JavaScript one on long strings, numbers and depth", () => {
+  // String bodies are skipped 16 bytes at a time: put quotes, escapes and control bytes at
+  // every offset around the 16-byte steps, and numbers the host must judge finite.
+  const next = random(0x51d);
+  const int = (n: number) => Math.floor(next() * n);
+  const good = ["a", "é", "€", "𝄞", '\\"', "\\\\", "\\n", "\\u00e9"];
+  const bad = ["\\u12", "\\x", "\t", "\u0001"];
+  const string = () => {
+    let body = "";
+    for (let n = int(40); n > 0; n--) {
+      const roll = next();
+      body += roll < 0.85 ? "abcdefgh"[int(8)] : roll < 0.997 ? good[int(8)] : bad[int(4)];
+    }
+    return `"${body}"`;
+  };
+  const finite = ["0", "-0", "12", "1.5", "1e3", "1E+308", "0.0e-999", "12345678901234567890"];
+  const wrong = ["1e309", "-1e999", "1".repeat(400), "01", "1.", "-", "2e", "3e+"];
+  const value = (depth: number): string => {
+    const roll = int(depth > 6 ? 3 : 6);
+    if (roll === 0) return string();
+    if (roll === 1) return next() < 0.97 ? finite[int(8)] : wrong[int(8)];
+    if (roll === 2) return ["true", "false", "null", "nul", "tru"][int(5)];
+    if (roll === 3) return `[${Array.from({ length: int(4) }, () => value(depth + 1)).join(",")}]`;
+    const members = Array.from({ length: int(4) }, () => `${string()}:${value(depth + 1)}`);
+    return `{${members.join(",")}}`;
+  };
+  let sure = 0;
+  let refused = 0;
+  for (let round = 0; round < 3000; round++) {
+    const lines = Array.from({ length: 1 + int(4) }, () => {
+      const fields = ["eventId", "environmentId", "lane"].filter(() => next() < 0.6);
+      const members = fields.map((field) => `"${field}":${next() < 0.7 ? string() : value(1)}`);
+      return next() < 0.8 ? `{${members.join(",")}}` : value(0);
+    });
+    const text = lines.join(next() < 0.2 ? "\r\n" : "\n");
+    const bytes = encoder.encode(text);
+    const maxDepth = [1, 2, 3, 8, 64][int(5)];
+    const shape = next() < 0.5 ? { fields: ["eventId", "lane"] } : undefined;
+    const accept = shape && ((types: Uint8Array) => types[0] !== T_NUMBER);
+    const expected = next() < 0.5 ? { environmentId: "SOC_EAST" } : undefined;
+    // The wrapper asserts that the walks agree.
+    const answer = validateJsonLines(bytes, maxDepth, shape, accept, expected);
+    if (answer >= 0) sure++;
+    else refused++;
+  }
+  assert.ok(sure > 600 && refused > 600, `sure ${sure}, refused ${refused}`);
+});
+
+Deno.test("the WebAssembly walk takes inputs above its kept memory on an instance of their own", () => {
+  const line = encoder.encode(`{"eventId":"${"x".repeat(1000)}","lane":"triage"}\n`);
+  const count = Math.ceil((17 * 1024 * 1024) / line.length);
+  const bytes = new Uint8Array(line.length * count);
+  for (let i = 0; i < count; i++) bytes.set(line, i * line.length);
+  const shape = { fields: ["eventId"] };
+  const accept = (types: Uint8Array) => types[0] === T_STRING;
+  assert.equal(validateJsonLines(bytes, 64, shape, accept), count);
+  bytes[bytes.length - 10] = 0x01; // a control byte in the last string
+  assert.equal(validateJsonLines(bytes, 64, shape, accept), -1);
+  // A small input afterwards still goes to the kept instance and is right.
+  assert.equal(validateJsonLines(line, 64, shape, accept), 1);
+});
+
+Deno.test("an accept callback that validates again gets the JavaScript walk, and both are right", () => {
+  const outer = encoder.encode('{"eventId":"a"}\n{"eventId":"b"}\n');
+  const inner = encoder.encode('{"eventId":"c"}\n[1,{"x":1e999}]\n');
+  const inners: (number | undefined)[] = [];
+  const accept = (types: Uint8Array) => {
+    inners.push(validateJsonLinesWasm(inner, 64), validateEither(inner, 64));
+    return types[0] === T_STRING;
+  };
+  assert.equal(validateJsonLinesWasm(outer, 64, { fields: ["eventId"] }, accept), 2);
+  // Inside a walk the WebAssembly one declines (undefined); the dispatcher answers anyway.
+  assert.deepEqual(inners, [undefined, -1, undefined, -1]);
+});
+
+Deno.test("the embedded WebAssembly was built from the AssemblyScript source in the repository", async () => {
+  const { SOURCE_SHA256 } = await import("../core/jsonl_validate_wasm.ts");
+  const { SOURCE, sourceDigest } = await import("../scripts/build_wasm.ts");
+  const source = await Deno.readTextFile(new URL(`../${SOURCE}`, import.meta.url));
+  assert.equal(
+    SOURCE_SHA256,
+    await sourceDigest(source),
+    `${SOURCE} changed since core/jsonl_validate_wasm.ts was built: run \`deno task wasm\``,
+  );
 });
