@@ -41,6 +41,33 @@ export const T_OBJECT = 8;
 export interface RecordShape {
   /** Field names (plain ASCII or UTF-8); `types[k]` is the type code of `fields[k]`. */
   readonly fields: readonly string[];
+  /**
+   * Per field, the type codes it may have, as a mask (see {@linkcode typeMask});
+   * a record whose field has another type is refused. A missing mask accepts any.
+   */
+  readonly types?: readonly number[];
+}
+
+/** Every type code, absent included. */
+const _ANY_TYPE = 0x1ff;
+
+/**
+ * A mask of type codes, for {@linkcode RecordShape.types}.
+ * @param codes the accepted type codes (`T_ABSENT`, `T_STRING`, …)
+ * @returns the mask
+ * @example
+ * ```ts
+ * import { T_ABSENT, T_ARRAY, T_STRING, typeMask, validateJsonLines } from "./jsonl_validate.ts";
+ * const shape = { fields: ["id", "tags"], types: [typeMask(T_STRING), typeMask(T_ABSENT, T_ARRAY)] };
+ * const lines = (text: string) => validateJsonLines(new TextEncoder().encode(text), 64, shape);
+ * console.assert(lines('{"id":"a","tags":[]}\n{"id":"b"}\n') === 2);
+ * console.assert(lines('{"id":"a","tags":"x"}\n') === -1);
+ * ```
+ */
+export function typeMask(...codes: number[]): number {
+  let mask = 0;
+  for (const code of codes) mask |= 1 << code;
+  return mask & _ANY_TYPE;
 }
 
 /**
@@ -208,7 +235,7 @@ export function validateJsonLinesJs(
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const { fieldCount, nameBytes, nameEnds, expectMode, expectedBytes, records } = _fields(
+  const { fieldCount, nameBytes, nameEnds, expectMode, expectedBytes, masks, records } = _fields(
     shape,
     expected,
   );
@@ -326,6 +353,7 @@ export function validateJsonLinesJs(
         if (expectMode[k] === 0 || types[k] === T_ABSENT) continue;
         if (matched[k] !== 1 || (types[k] !== T_STRING && types[k] !== T_EMPTY_STRING)) return -1;
       }
+      for (let k = 0; k < fieldCount; k++) if (((masks[k] >> types[k]) & 1) === 0) return -1;
       if (accept !== undefined && !accept(types)) return -1;
     }
   }
@@ -437,6 +465,8 @@ interface _Fields {
   /** Per field: 0 no expected value, 1 compare with `expectedBytes`, 2 any value is "not sure". */
   expectMode: Uint8Array;
   expectedBytes: (Uint8Array | undefined)[];
+  /** Per field, the type codes it may have (a mask). */
+  masks: Uint16Array;
   /** Whether each line must be an object whose fields are captured. */
   records: boolean;
 }
@@ -469,12 +499,17 @@ function _fields(
       expectMode[k] = 2;
     }
   }
+  const masks = new Uint16Array(fieldCount).fill(_ANY_TYPE);
+  shape?.types?.forEach((mask, k) => {
+    if (k < fieldCount && mask !== undefined) masks[k] = mask & _ANY_TYPE;
+  });
   return {
     fieldCount,
     nameBytes,
     nameEnds,
     expectMode,
     expectedBytes,
+    masks,
     records: fieldCount > 0 || shape !== undefined,
   };
 }
@@ -486,7 +521,9 @@ const _WASM_MAX_FIELDS = 64;
 /** Inputs up to this size reuse one instance; a larger one gets its own, dropped after. */
 const _WASM_KEPT_BYTES = 16 * 1024 * 1024;
 /** Where the names start in the layout (see wasm/assembly/jsonl_validate.ts). */
-const _WASM_NAMES = 1024;
+const _WASM_NAMES = 1152;
+/** Where the per-field type masks (u16) start in the layout. */
+const _WASM_MASKS = 960;
 const _WASM_PAGE = 65536;
 
 type _WasmValidate = (
@@ -510,7 +547,7 @@ let _wasmModule: WebAssembly.Module | null | undefined;
 let _wasmKept: _WasmInstance | undefined;
 /** The call in progress: what the host functions answer from. */
 let _wasmCall:
-  | { memory: WebAssembly.Memory; accept?: RecordTypesCheck; fieldCount: number }
+  | { memory: WebAssembly.Memory; accept?: RecordTypesCheck; types: Uint8Array }
   | undefined;
 
 function _wasmInstance(size: number): _WasmInstance | undefined {
@@ -550,7 +587,7 @@ function _hostFinite(start: number, end: number): number {
 /** The call's `accept` on the record's captured types (at offset 0 of the layout). */
 function _hostAccept(): number {
   const call = _wasmCall!;
-  return call.accept!(new Uint8Array(call.memory.buffer, 0, call.fieldCount)) ? 1 : 0;
+  return call.accept!(call.types) ? 1 : 0;
 }
 
 /**
@@ -616,10 +653,12 @@ export function validateJsonLinesWasm(
     layout.setInt32(704 + 4 * k, value?.length ?? 0, true);
     if (value) heap.set(value, expectedAt[k]);
   }
+  for (let k = 0; k < fieldCount; k++) layout.setUint16(_WASM_MASKS + 2 * k, fields.masks[k], true);
   heap.set(fields.nameBytes, _WASM_NAMES);
   heap.set(bytes, data);
   heap.fill(0, data + n, stack);
-  _wasmCall = { memory, accept, fieldCount };
+  // The memory does not grow during the walk, so one view of the types serves every record.
+  _wasmCall = { memory, accept, types: heap.subarray(0, fieldCount) };
   try {
     return wasm.validate(
       data,

@@ -14,12 +14,12 @@ import { PacketError, type Violation } from "./errors.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
 import {
   type RecordShape,
-  type RecordTypesCheck,
   T_ABSENT,
   T_ARRAY,
   T_EMPTY_STRING,
   T_OBJECT,
   T_STRING,
+  typeMask,
   validateJsonLines,
 } from "./jsonl_validate.ts";
 
@@ -299,11 +299,11 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
     }
     if (options.materializeRecords === false && Object.hasOwn(RECORD_SHAPES, name)) {
       const file = name as JsonLinesFile;
-      const { shape, accept } = RECORD_SHAPES[file];
+      const { shape } = RECORD_SHAPES[file];
       // Without a manifest there is no packet, so nothing reads environments.
       const env = manifestRead.manifest?.environmentId;
       const expected = env === undefined ? undefined : { environmentId: env };
-      const count = validateJsonLines(data, limits.maxJsonDepth, shape, accept, expected);
+      const count = validateJsonLines(data, limits.maxJsonDepth, shape, undefined, expected);
       if (count >= 0) {
         recordCounts[file] = count;
         parsed[name] = [];
@@ -396,8 +396,7 @@ export function fastCanonFileCheck(file: unknown): boolean {
   return true;
 }
 
-const stringOrAbsent = (type: number) =>
-  type === T_ABSENT || type === T_STRING || type === T_EMPTY_STRING;
+const STRING_OR_ABSENT = typeMask(T_ABSENT, T_STRING, T_EMPTY_STRING);
 
 /**
  * {@link FAST_RECORD_CHECKS} as top-level field types, for
@@ -405,20 +404,30 @@ const stringOrAbsent = (type: number) =>
  * that each record is an object). They accept no record that the checks
  * refuse (tests/jsonl_validate_test.ts holds them to that).
  */
-export const RECORD_SHAPES: Readonly<
-  Record<JsonLinesFile, { shape: RecordShape; accept: RecordTypesCheck }>
-> = {
+export const RECORD_SHAPES: Readonly<Record<JsonLinesFile, { shape: RecordShape }>> = {
   "decision_lineage.jsonl": {
-    shape: { fields: ["eventId", "lane", "whyBullets", "claims", "metadata"] },
-    accept: (t) =>
-      t[0] === T_STRING && stringOrAbsent(t[1]) && (t[2] === T_ABSENT || t[2] === T_ARRAY) &&
-      (t[3] === T_ABSENT || t[3] === T_ARRAY) && (t[4] === T_ABSENT || t[4] === T_OBJECT),
+    shape: {
+      fields: ["eventId", "lane", "whyBullets", "claims", "metadata"],
+      types: [
+        typeMask(T_STRING),
+        STRING_OR_ABSENT,
+        typeMask(T_ABSENT, T_ARRAY),
+        typeMask(T_ABSENT, T_ARRAY),
+        typeMask(T_ABSENT, T_OBJECT),
+      ],
+    },
   },
   "drift_signal.jsonl": {
-    shape: { fields: ["driftId", "driftType", "severity", "detectedAt", "evidenceRefs"] },
-    accept: (t) =>
-      t[0] === T_STRING && (t[1] === T_STRING || t[1] === T_EMPTY_STRING) &&
-      stringOrAbsent(t[2]) && stringOrAbsent(t[3]) && (t[4] === T_ABSENT || t[4] === T_ARRAY),
+    shape: {
+      fields: ["driftId", "driftType", "severity", "detectedAt", "evidenceRefs"],
+      types: [
+        typeMask(T_STRING),
+        typeMask(T_STRING, T_EMPTY_STRING),
+        STRING_OR_ABSENT,
+        STRING_OR_ABSENT,
+        typeMask(T_ABSENT, T_ARRAY),
+      ],
+    },
   },
 };
 

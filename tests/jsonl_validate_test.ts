@@ -14,6 +14,7 @@ import {
   T_OBJECT,
   T_STRING,
   T_TRUE,
+  typeMask,
   validateJsonLines as validateEither,
   validateJsonLinesJs,
   validateJsonLinesWasm,
@@ -80,9 +81,9 @@ function fastPath(
   environmentId?: string,
 ): number {
   if (file === undefined) return validateJsonLines(bytes, maxDepth);
-  const { shape, accept } = RECORD_SHAPES[file];
+  const { shape } = RECORD_SHAPES[file];
   const expected = environmentId === undefined ? undefined : { environmentId };
-  return validateJsonLines(bytes, maxDepth, shape, accept, expected);
+  return validateJsonLines(bytes, maxDepth, shape, undefined, expected);
 }
 
 // --- grammar ------------------------------------------------------------------
@@ -924,4 +925,26 @@ Deno.test("the embedded WebAssembly was built from the AssemblyScript source in 
     await sourceDigest(source),
     `${SOURCE} changed since core/jsonl_validate_wasm.ts was built: run \`deno task wasm\``,
   );
+});
+
+Deno.test("type masks refuse a field of another type, in both walks, before accept is asked", () => {
+  const shape = {
+    fields: ["id", "tags", "note"],
+    types: [typeMask(T_STRING), typeMask(T_ABSENT, T_ARRAY)], // "note": no mask, any type
+  };
+  const asked: string[] = [];
+  const accept = (types: Uint8Array) => {
+    asked.push([...types].join(""));
+    return true;
+  };
+  const lines = (text: string) => validateJsonLines(encoder.encode(text), 64, shape, accept);
+  assert.equal(lines('{"id":"a","tags":[],"note":1}\n{"id":"b","note":{}}\n'), 2);
+  assert.equal(lines('{"id":"a","tags":{}}\n'), -1);
+  assert.equal(lines('{"id":""}\n'), -1); // the empty string is its own type
+  assert.equal(lines('{"tags":[]}\n'), -1); // "id" absent
+  // accept saw only the records that passed the masks: the wrapper runs three walks
+  // (JavaScript, WebAssembly, the dispatcher's), each asking once per record.
+  assert.deepEqual(asked, ["173", "108", "173", "108", "173", "108"]);
+  assert.equal(typeMask(), 0);
+  assert.equal(typeMask(T_ABSENT, T_OBJECT), 0b100000001);
 });

@@ -9,8 +9,8 @@
 //
 // Memory layout, from `cfg`: types u8[64] @0, matched u8[64] @64, expectMode u8[64] @128,
 // nameEnds i32[64] @192 (relative to the names at cfg+1024), expectedStart i32[64] @448
-// (absolute), expectedLength i32[64] @704, names from @1024. The depth stack (one byte per
-// level: 1 for an object) starts at `stack`.
+// (absolute), expectedLength i32[64] @704, type masks u16[64] @960, names from @1152. The
+// depth stack (one byte per level: 1 for an object) starts at `stack`.
 
 @external("env", "finite")
 declare function hostFinite(start: i32, end: i32): i32;
@@ -155,7 +155,7 @@ function member(i: i32, fieldCount: i32, cfg: i32): i32 {
   if (fieldCount > 0) {
     if (escaped) return -1;
     const length = i - 1 - start;
-    const names = cfg + 1024;
+    const names = cfg + 1152;
     let nameStart = 0;
     for (let k = 0; k < fieldCount; k++) {
       const nameEnd = load<i32>(<usize>(cfg + 192 + (k << 2)));
@@ -315,6 +315,10 @@ export function validate(
           <i32>load<u8>(<usize>(cfg + 64 + k)) != 1 ||
           (type != T_STRING && type != T_EMPTY_STRING)
         ) return -1;
+      }
+      for (let k = 0; k < fieldCount; k++) {
+        const mask = <i32>load<u16>(<usize>(cfg + 960 + (k << 1)));
+        if (((mask >> <i32>load<u8>(<usize>(cfg + k))) & 1) == 0) return -1;
       }
       if (hasAccept != 0 && hostAccept() == 0) return -1;
     }
