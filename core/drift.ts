@@ -119,12 +119,23 @@ export interface Drift extends DriftFinding {
  * ```
  */
 export function driftIdOf(finding: DriftFinding): string {
-  const identity = {
-    driftType: finding.driftType,
-    signatureId: finding.signatureId,
-    environments: [...finding.environments].sort(),
-    evidence: finding.evidence,
-  };
+  return _idOf(
+    finding.driftType,
+    finding.signatureId,
+    [...finding.environments].sort(),
+    finding.evidence,
+  );
+}
+
+/** {@link driftIdOf} of a finding whose environments are already sorted. */
+function _idOf(
+  driftType: string,
+  signatureId: string,
+  environments: string[],
+  evidence: Record<string, unknown>,
+): string {
+  // Keys in JCS order already, so the canonical writer's sort finds them in place.
+  const identity = { driftType, environments, evidence, signatureId };
   const text = canonicalString(identity, "jcs");
   // A well-formed string has one UTF-8 form, so hashing the text hashes the canonical bytes.
   const hex = text.isWellFormed()
@@ -245,17 +256,17 @@ export async function runDetectors(
       const findings = await plugin.detect(view, options);
       checkFindings(plugin, findings, view);
       findings.forEach((finding, index) => {
-        const normalized = { ...finding, environments: [...finding.environments].sort() };
+        const environments = [...finding.environments].sort();
         let driftId: string;
         try {
           // Canonicalizing for the id also proves the evidence is JSON data.
-          driftId = driftIdOf(normalized);
+          driftId = _idOf(finding.driftType, finding.signatureId, environments, finding.evidence);
         } catch (error) {
           throw new Error(
             `finding ${index} has evidence that is not JSON data: ${(error as Error).message}`,
           );
         }
-        found.push({ driftId, ...normalized, detector: plugin.name });
+        found.push({ driftId, ...finding, environments, detector: plugin.name });
       });
     } catch (error) {
       errors.push({
