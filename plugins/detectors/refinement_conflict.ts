@@ -60,10 +60,10 @@ interface _Patch {
   rev?: number;
   previousRev?: number;
   patchId?: string;
-  /** `lineage` plus `patchId`. */
-  history: Set<string>;
-  /** Per changed field, the last `to` value: the value and its canonical text. */
-  sets: Map<string, { to: unknown; canonical: string }>;
+  /** The entry's `lineage` when it has a `patchId` (its history is that plus `patchId`). */
+  lineage?: readonly unknown[];
+  /** Per changed field, the last `to` value: the value and its canonical text (absent: none). */
+  sets?: Map<string, { to: unknown; canonical: string }>;
 }
 
 /** One incompatible pair, as written in the evidence. */
@@ -115,7 +115,7 @@ const refinementConflict = defineDetector<Record<string, never>>({
       const conflicts: _Conflict[] = [];
       for (let i = 0; i < patches.length; i++) {
         for (let j = i + 1; j < patches.length; j++) {
-          conflicts.push(..._conflictsBetween(patches[i], patches[j]));
+          _conflictsBetween(patches[i], patches[j], conflicts);
         }
       }
       if (conflicts.length === 0) continue;
@@ -206,54 +206,55 @@ function _spelledAlike(a: unknown, b: unknown, depth: number): boolean {
 function _patches(entries: readonly EnvironmentEntry[]): _Patch[] {
   return onePerEnvironment(entries, (held) => {
     const { rev, previousRev, patchId, lineage, changes } = held.entry;
-    const patch: _Patch = {
-      environmentId: held.environmentId,
-      held,
-      history: new Set(),
-      sets: new Map(),
-    };
+    const patch: _Patch = { environmentId: held.environmentId, held };
     if (Number.isInteger(rev)) patch.rev = rev;
     if (Number.isInteger(previousRev)) patch.previousRev = previousRev;
     if (typeof patchId === "string") {
       patch.patchId = patchId;
-      if (Array.isArray(lineage)) {
-        for (const ancestor of lineage) {
-          if (typeof ancestor === "string") patch.history.add(ancestor);
-        }
-      }
-      patch.history.add(patchId);
+      if (Array.isArray(lineage)) patch.lineage = lineage;
     }
     if (Array.isArray(changes)) {
       for (const change of changes as readonly Record<string, unknown>[]) {
         if (change === null || typeof change !== "object") continue;
         const { field, to } = change;
         if (typeof field !== "string" || to === undefined) continue;
-        patch.sets.set(field, { to, canonical: comparable(to) });
+        (patch.sets ??= new Map()).set(field, { to, canonical: comparable(to) });
       }
     }
     return patch;
   });
 }
 
-/** Every reason the two patches are incompatible, in the order the spec lists them. */
-function _conflictsBetween(a: _Patch, b: _Patch): _Conflict[] {
-  const environments: [string, string] = [a.environmentId, b.environmentId];
-  const conflicts: _Conflict[] = [];
+/** Whether `patchId` is in the patch's history: its `lineage` (strings only) plus its `patchId`. */
+function _inHistory(patch: _Patch, patchId: string): boolean {
+  // A string search finds only strings, so other lineage items never match.
+  return patch.patchId === patchId || (patch.lineage?.includes(patchId) ?? false);
+}
+
+/** Add every reason the two patches are incompatible to `conflicts`, in the order the spec lists them. */
+function _conflictsBetween(a: _Patch, b: _Patch, conflicts: _Conflict[]): void {
+  let environments: [string, string] | undefined;
+  const pair = () => environments ??= [a.environmentId, b.environmentId];
   const differentPatches = a.patchId !== undefined && b.patchId !== undefined &&
     a.patchId !== b.patchId;
   if (differentPatches && a.rev !== undefined && a.rev === b.rev) {
-    conflicts.push({ environments, reason: "same-rev-different-patch", rev: a.rev });
+    conflicts.push({ environments: pair(), reason: "same-rev-different-patch", rev: a.rev });
   }
-  if (differentPatches && !a.history.has(b.patchId!) && !b.history.has(a.patchId!)) {
-    conflicts.push({ environments, reason: "diverged-history" });
+  if (differentPatches && !_inHistory(a, b.patchId!) && !_inHistory(b, a.patchId!)) {
+    conflicts.push({ environments: pair(), reason: "diverged-history" });
   }
-  if (a.previousRev !== undefined && a.previousRev === b.previousRev) {
-    const fields = [...a.sets.keys()].filter((field) => b.sets.has(field)).sort(_byCodeUnit);
+  if (
+    a.previousRev !== undefined && a.previousRev === b.previousRev && a.sets !== undefined &&
+    b.sets !== undefined
+  ) {
+    const setsOfB = b.sets;
+    const fields = [...a.sets.keys()].filter((field) => setsOfB.has(field)).sort(_byCodeUnit);
     for (const field of fields) {
-      const [setByA, setByB] = [a.sets.get(field)!, b.sets.get(field)!];
+      const setByA = a.sets.get(field)!;
+      const setByB = setsOfB.get(field)!;
       if (setByA.canonical === setByB.canonical) continue;
       conflicts.push({
-        environments,
+        environments: pair(),
         reason: "conflicting-changes",
         field,
         previousRev: a.previousRev,
@@ -264,7 +265,6 @@ function _conflictsBetween(a: _Patch, b: _Patch): _Conflict[] {
       });
     }
   }
-  return conflicts;
 }
 
 function _evidenceOf(patch: _Patch): Record<string, unknown> {
