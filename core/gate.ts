@@ -15,6 +15,7 @@ import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
 import { UsageError, type Violation } from "./errors.ts";
 import { describeFsError } from "./fs.ts";
 import {
+  type CanonTexts,
   DATA_FILES,
   type Manifest,
   MANIFEST_FILE,
@@ -24,6 +25,8 @@ import {
   sha256Ref,
 } from "./packet.ts";
 import type { Keyring, Signer } from "./signer.ts";
+
+export type { CanonTexts } from "./packet.ts";
 import {
   assemble,
   CANONICAL_FORMS,
@@ -144,20 +147,10 @@ export interface Inspection {
   canonTexts?: CanonTexts;
 }
 
-/** Canon entries as JSON text: `texts[i]` is the entry of key `keys[i]`. */
-export interface CanonTexts {
-  /** The keys of `entries`, in order. */
-  keys: string[];
-  /** Each entry as `JSON.stringify` writes it. */
-  texts: string[];
-  /** `[index, signatureId]` for the entries whose `signatureId` is a string other than their key. */
-  renamed: [number, string][];
-}
-
 /** Turn an inspection's canon entries into {@link CanonTexts}. */
 function packCanon(inspection: Inspection): void {
   const canon = inspection.canonEntry;
-  if (!canon) return;
+  if (!canon || inspection.canonTexts) return;
   const entries = canon.entries;
   const keys = Object.keys(entries);
   const texts = new Array<string>(keys.length);
@@ -195,6 +188,7 @@ export function inspect(read: ReadResult): Inspection {
     violations: [...read.violations, ...checkContents(packet)],
     manifest: packet.manifest,
     canonEntry: packet.canonEntry,
+    ...(packet.canonTexts ? { canonTexts: packet.canonTexts } : {}),
     memoryGraph: packet.memoryGraph,
     signedBytes: signature && CANONICAL_FORMS.includes(form)
       ? signedBytes(packet.manifestTree, form)
@@ -225,7 +219,7 @@ export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Insp
     return { source: path, violations: [unreadable(path, error)] };
   }
   const inspection = inspect(
-    readPacket(bytes, { source: path, limits, materializeRecords: false }),
+    readPacket(bytes, { source: path, limits, materializeRecords: false, canonAsText: true }),
   );
   inspection.digest ??= sha256Ref(bytes);
   packCanon(inspection);

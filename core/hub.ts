@@ -82,8 +82,9 @@ interface HeldEntry {
 
 function entryOf(held: HeldEntry): Readonly<CanonEntry> {
   if (held.entry === undefined) {
-    // The text is JSON.stringify's rendering of a value read and checked by parseJson (depth
-    // included); JSON.parse is exact on it unless a backslash calls for parseJson's workaround.
+    // The text is an entry of a checked file (depth, finite numbers), as JSON.stringify wrote it
+    // or as the file spelled it without white space; JSON.parse is exact on it unless a
+    // backslash calls for parseJson's workaround.
     const text = held.text!;
     const entry = (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry;
     freezeParsed(entry);

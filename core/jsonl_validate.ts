@@ -520,9 +520,9 @@ function _fields(
 const _WASM_MAX_FIELDS = 64;
 /** Inputs up to this size reuse one instance; a larger one gets its own, dropped after. */
 const _WASM_KEPT_BYTES = 16 * 1024 * 1024;
-/** Where the names start in the layout (see wasm/assembly/jsonl_validate.ts). */
+/** Where the names start in the validator's layout, from its base (see wasm/assembly/). */
 const _WASM_NAMES = 1152;
-/** Where the per-field type masks (u16) start in the layout. */
+/** Where the per-field type masks (u16) start in the validator's layout. */
 const _WASM_MASKS = 960;
 const _WASM_PAGE = 65536;
 
@@ -537,20 +537,68 @@ type _WasmValidate = (
   hasAccept: number,
 ) => number;
 
-interface _WasmInstance {
+/**
+ * An instance of the walks in wasm/assembly/jsonl_validate.ts. Internal: for
+ * this module and core/canon_scan.ts.
+ */
+export interface _WasmWalks {
   memory: WebAssembly.Memory;
+  /** Where the host may lay out data: after the module's static data, on a 16-byte boundary. */
+  base: number;
   validate: _WasmValidate;
+  scanCanon(
+    data: number,
+    n: number,
+    depthLimit: number,
+    stack: number,
+    out: number,
+    maxEntries: number,
+    dst: number,
+  ): number;
 }
 
 /** The compiled module; `null` once it is known not to compile here (no SIMD, no WebAssembly). */
 let _wasmModule: WebAssembly.Module | null | undefined;
-let _wasmKept: _WasmInstance | undefined;
+let _wasmKept: _WasmWalks | undefined;
 /** The call in progress: what the host functions answer from. */
 let _wasmCall:
-  | { memory: WebAssembly.Memory; accept?: RecordTypesCheck; types: Uint8Array }
+  | { memory: WebAssembly.Memory; accept?: RecordTypesCheck; types?: Uint8Array }
   | undefined;
 
-function _wasmInstance(size: number): _WasmInstance | undefined {
+/**
+ * Run `use` on an instance whose memory holds at least `size` bytes from its
+ * base, with the host functions answering for this call. Internal.
+ * @param size the bytes the call lays out from `base`
+ * @param accept the record check the walk may ask for
+ * @param use the call
+ * @returns what `use` returns, or undefined when no instance can take the call
+ *   (no WebAssembly with SIMD here, or a walk already in progress)
+ */
+export function _withWasm<T>(
+  size: number,
+  accept: RecordTypesCheck | undefined,
+  use: (walks: _WasmWalks, call: { types?: Uint8Array }) => T,
+): T | undefined {
+  if (_wasmCall !== undefined) return undefined;
+  const walks = _wasmInstance(size);
+  if (walks === undefined) return undefined;
+  const { memory, base } = walks;
+  if (memory.buffer.byteLength < base + size) {
+    memory.grow(Math.ceil((base + size - memory.buffer.byteLength) / _WASM_PAGE));
+  }
+  const call: { memory: WebAssembly.Memory; accept?: RecordTypesCheck; types?: Uint8Array } = {
+    memory,
+    accept,
+  };
+  _wasmCall = call;
+  try {
+    return use(walks, call);
+  } finally {
+    _wasmCall = undefined;
+  }
+}
+
+function _wasmInstance(size: number): _WasmWalks | undefined {
   if (_wasmModule === undefined) {
     try {
       _wasmModule = new WebAssembly.Module(
@@ -570,9 +618,14 @@ function _wasmInstance(size: number): _WasmInstance | undefined {
   } catch {
     return undefined;
   }
-  const made = {
-    memory: instance.exports.memory as WebAssembly.Memory,
-    validate: instance.exports.validate as _WasmValidate,
+  const exports = instance.exports as unknown as Omit<_WasmWalks, "base"> & {
+    heapBase(): number;
+  };
+  const made: _WasmWalks = {
+    memory: exports.memory,
+    base: Math.ceil(exports.heapBase() / 16) * 16,
+    validate: exports.validate,
+    scanCanon: exports.scanCanon,
   };
   if (size <= _WASM_KEPT_BYTES) _wasmKept = made;
   return made;
@@ -584,10 +637,10 @@ function _hostFinite(start: number, end: number): number {
   return Number.isFinite(Number(_ascii.decode(token))) ? 1 : 0;
 }
 
-/** The call's `accept` on the record's captured types (at offset 0 of the layout). */
+/** The call's `accept` on the record's captured types (at the start of the layout). */
 function _hostAccept(): number {
   const call = _wasmCall!;
-  return call.accept!(call.types) ? 1 : 0;
+  return call.accept!(call.types!) ? 1 : 0;
 }
 
 /**
@@ -624,7 +677,7 @@ export function validateJsonLinesWasm(
   const { fieldCount } = fields;
   if (fieldCount > _WASM_MAX_FIELDS) return undefined;
   const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
-  // Layout: fields at 0 (names from 1024, then expected values), the bytes from a
+  // Layout from the base: fields (names from 1152, then expected values), the bytes from a
   // 16-byte boundary followed by 16 zero bytes, then one byte per depth level.
   const expectedAt: number[] = [];
   let cursor = _WASM_NAMES + fields.nameBytes.length;
@@ -635,42 +688,33 @@ export function validateJsonLinesWasm(
   const data = Math.ceil(cursor / 16) * 16;
   const n = bytes.length;
   const stack = data + n + 16;
-  const size = stack + depthLimit + 2;
-  const wasm = _wasmInstance(size);
-  if (wasm === undefined) return undefined;
-  const { memory } = wasm;
-  if (memory.buffer.byteLength < size) {
-    memory.grow(Math.ceil((size - memory.buffer.byteLength) / _WASM_PAGE));
-  }
-  const heap = new Uint8Array(memory.buffer);
-  const layout = new DataView(memory.buffer);
-  heap.fill(0, 0, 192); // types, matched, expectMode
-  heap.set(fields.expectMode, 128);
-  for (let k = 0; k < fieldCount; k++) {
-    layout.setInt32(192 + 4 * k, fields.nameEnds[k], true);
-    const value = fields.expectedBytes[k];
-    layout.setInt32(448 + 4 * k, expectedAt[k], true);
-    layout.setInt32(704 + 4 * k, value?.length ?? 0, true);
-    if (value) heap.set(value, expectedAt[k]);
-  }
-  for (let k = 0; k < fieldCount; k++) layout.setUint16(_WASM_MASKS + 2 * k, fields.masks[k], true);
-  heap.set(fields.nameBytes, _WASM_NAMES);
-  heap.set(bytes, data);
-  heap.fill(0, data + n, stack);
-  // The memory does not grow during the walk, so one view of the types serves every record.
-  _wasmCall = { memory, accept, types: heap.subarray(0, fieldCount) };
-  try {
-    return wasm.validate(
-      data,
+  return _withWasm(stack + depthLimit + 2, accept, ({ memory, base, validate }, call) => {
+    const heap = new Uint8Array(memory.buffer, base);
+    const layout = new DataView(memory.buffer, base);
+    heap.fill(0, 0, 192); // types, matched, expectMode
+    heap.set(fields.expectMode, 128);
+    for (let k = 0; k < fieldCount; k++) {
+      layout.setInt32(192 + 4 * k, fields.nameEnds[k], true);
+      const value = fields.expectedBytes[k];
+      layout.setInt32(448 + 4 * k, base + expectedAt[k], true);
+      layout.setInt32(704 + 4 * k, value?.length ?? 0, true);
+      layout.setUint16(_WASM_MASKS + 2 * k, fields.masks[k], true);
+      if (value) heap.set(value, expectedAt[k]);
+    }
+    heap.set(fields.nameBytes, _WASM_NAMES);
+    heap.set(bytes, data);
+    heap.fill(0, data + n, stack);
+    // The memory does not grow during the walk, so one view of the types serves every record.
+    call.types = heap.subarray(0, fieldCount);
+    return validate(
+      base + data,
       n,
       depthLimit,
-      stack,
-      0,
+      base + stack,
+      base,
       fieldCount,
       fields.records ? 1 : 0,
       accept === undefined ? 0 : 1,
     );
-  } finally {
-    _wasmCall = undefined;
-  }
+  });
 }

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { type ArchiveEntry, type ArchiveLimits, DEFAULT_LIMITS, readArchive } from "./archive.ts";
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
+import { scanCanonFile } from "./canon_scan.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
 import {
   type RecordShape,
@@ -206,8 +207,14 @@ export interface Packet {
   recordCounts?: Partial<Record<JsonLinesFile, number>>;
   /** `memory_graph.json`. */
   memoryGraph: MemoryGraph;
-  /** `canon_entry.json`. */
+  /** `canon_entry.json` (with `entries` empty when {@link Packet.canonTexts} holds them). */
   canonEntry: z.infer<typeof CanonFileSchema>;
+  /**
+   * `canon_entry.json`'s entries as JSON text, when read with
+   * `canonAsText` and a quick byte-level check was sure of the file; then
+   * `canonEntry.entries` is empty.
+   */
+  canonTexts?: CanonTexts;
 }
 
 /** What reading gives: the packet when it could be built, and every violation found. */
@@ -234,6 +241,22 @@ export interface ReadOptions {
    * usual, so violations are the same either way.
    */
   materializeRecords?: boolean;
+  /**
+   * Give `canon_entry.json`'s entries as JSON text ({@link Packet.canonTexts})
+   * when a quick byte-level check is sure of the file (core/canon_scan.ts),
+   * instead of parsing them. A file it is not sure of is read as usual.
+   */
+  canonAsText?: boolean;
+}
+
+/** Canon entries as JSON text: `texts[i]` is the entry of key `keys[i]`. */
+export interface CanonTexts {
+  /** The keys of `entries`, in order. */
+  keys: string[];
+  /** Each entry as JSON text (parsing it gives the entry). */
+  texts: string[];
+  /** `[index, signatureId]` for the entries whose `signatureId` is a string other than their key. */
+  renamed: [number, string][];
 }
 
 /**
@@ -291,6 +314,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
 
   const parsed: Partial<Record<DataFile, unknown>> = {};
   const recordCounts: Partial<Record<JsonLinesFile, number>> = {};
+  let canonTexts: CanonTexts | undefined;
   for (const name of DATA_FILES) {
     const data = entries.get(name);
     if (data === undefined) {
@@ -307,6 +331,14 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       if (count >= 0) {
         recordCounts[file] = count;
         parsed[name] = [];
+        continue;
+      }
+    }
+    if (options.canonAsText && name === "canon_entry.json") {
+      const scanned = scanCanonFile(data, limits.maxJsonDepth);
+      if (scanned && fastCanonFileCheck(scanned.top)) {
+        parsed[name] = scanned.top;
+        canonTexts = { keys: scanned.keys, texts: scanned.texts, renamed: scanned.renamed };
         continue;
       }
     }
@@ -332,6 +364,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       memoryGraph: parsed["memory_graph.json"] as MemoryGraph,
       canonEntry: parsed["canon_entry.json"] as Packet["canonEntry"],
       ...(Object.keys(recordCounts).length > 0 ? { recordCounts } : {}),
+      ...(canonTexts ? { canonTexts } : {}),
     },
   };
 }

@@ -325,3 +325,407 @@ export function validate(
   }
   return count;
 }
+
+// --- canon_entry.json --------------------------------------------------------------------
+//
+// scanCanon walks a canon_entry.json document as validate walks a line, and also checks what
+// fastCanonEntryCheck (core/packet.ts) checks of every entry, records where each entry's key
+// is, and writes each entry's value without the white space between tokens to `dst` onwards.
+// It answers only when sure: -1 sends the file to the exact path (parse, schema), which
+// decides and words any error. Per entry it writes ten i32 at `out` + 40 * i: key start, key
+// end (inside the quotes), value start, value end, flags (1: the key holds an escape, 2: a
+// signatureId string is present, 4: it holds an escape or differs from the key), the compact
+// value's start and end. At `out` - 8: the `entries` object's start and end.
+
+// Roles of the container at each depth (one byte each at `roles`).
+const R_OTHER: u8 = 0;
+const R_TOP: u8 = 1;
+const R_ENTRIES: u8 = 2;
+const R_ENTRY: u8 = 3;
+const R_LINEAGE: u8 = 4;
+const R_CHANGES: u8 = 5;
+const R_CHANGE: u8 = 6;
+
+// Fields of an entry, and of a change.
+const F_SIGNATURE_ID = 0;
+const F_REV = 1;
+const F_PREVIOUS_REV = 2;
+const F_PATCH_ID = 3;
+const F_LINEAGE = 4;
+const F_CHANGES = 5;
+const F_CONFIDENCE = 6;
+const F_ACTION = 0;
+const F_FIELD = 1;
+
+const LINE_FEEDS = i8x16.splat(0x0a);
+const TABS = i8x16.splat(0x09);
+const RETURNS = i8x16.splat(0x0d);
+
+/** JSON white space between the tokens of a document (a line break included). */
+@inline function isWs(c: i32): bool {
+  return c == SPACE || c == TAB || c == CR || c == LF;
+}
+
+/** Skip white space, 16 bytes at a time once past the first (indentation comes in runs). */
+function skipWs(i: i32): i32 {
+  if (!isWs(at(i))) return i;
+  i++;
+  while (true) {
+    const v = v128.load(<usize>i);
+    const space = v128.or(
+      v128.or(i8x16.eq(v, SPACES), i8x16.eq(v, LINE_FEEDS)),
+      v128.or(i8x16.eq(v, TABS), i8x16.eq(v, RETURNS)),
+    );
+    const mask = ~i8x16.bitmask(space) & 0xffff;
+    if (mask != 0) return i + <i32>ctz(mask);
+    i += 16;
+  }
+}
+
+/** Where the compact copies are being written, and whether the walk is inside an entry. */
+let to: i32 = 0;
+let emitting: bool = false;
+
+@inline function emit(c: i32): void {
+  if (emitting) {
+    store<u8>(<usize>to, <u8>c);
+    to++;
+  }
+}
+
+/** Copy the token at [start, stop) to the compact output when inside an entry. */
+@inline function emitSpan(start: i32, stop: i32): void {
+  if (emitting) {
+    memory.copy(<usize>to, <usize>start, <usize>(stop - start));
+    to += stop - start;
+  }
+}
+
+/** Whether the key at [start, start+length) spells `name` (ASCII). */
+function keyIs(start: i32, length: i32, name: string): bool {
+  if (length != name.length) return false;
+  for (let k = 0; k < length; k++) if (at(start + k) != name.charCodeAt(k)) return false;
+  return true;
+}
+
+function entryField(start: i32, length: i32): i32 {
+  if (keyIs(start, length, "signatureId")) return F_SIGNATURE_ID;
+  if (keyIs(start, length, "rev")) return F_REV;
+  if (keyIs(start, length, "previousRev")) return F_PREVIOUS_REV;
+  if (keyIs(start, length, "patchId")) return F_PATCH_ID;
+  if (keyIs(start, length, "lineage")) return F_LINEAGE;
+  if (keyIs(start, length, "changes")) return F_CHANGES;
+  if (keyIs(start, length, "confidence")) return F_CONFIDENCE;
+  return -1;
+}
+
+function changeField(start: i32, length: i32): i32 {
+  if (keyIs(start, length, "action")) return F_ACTION;
+  if (keyIs(start, length, "field")) return F_FIELD;
+  return -1;
+}
+
+/** Number token facts from skipNumberClass: set when it returns. */
+let numberNegative: bool = false;
+let numberPlain: bool = false; // no fraction, no exponent, at most 15 integer digits
+let numberUnit: bool = false; // in [0, 1] for sure: 0, 0.x, 1, 1.000 (no sign, no exponent)
+
+/** skipNumber, also classifying the token for rev, previousRev and confidence. */
+function skipNumberClass(i: i32): i32 {
+  const start = i;
+  let c = at(i);
+  numberNegative = c == MINUS;
+  if (numberNegative) c = at(++i);
+  const integerStart = i;
+  if (c == ZERO) {
+    c = at(++i);
+  } else if (c >= ONE && c <= NINE) {
+    do c = at(++i); while (isDigit(c));
+  } else {
+    return -1;
+  }
+  const integerDigits = i - integerStart;
+  const integerIsZero = integerDigits == 1 && at(integerStart) == ZERO;
+  const integerIsOne = integerDigits == 1 && at(integerStart) == ONE;
+  let mayOverflow = integerDigits > 15;
+  let fraction = false;
+  let fractionZero = true;
+  if (c == DOT) {
+    fraction = true;
+    c = at(++i);
+    if (!isDigit(c)) return -1;
+    do {
+      if (c != ZERO) fractionZero = false;
+      c = at(++i);
+    } while (isDigit(c));
+  }
+  let exponent = false;
+  if (c == 0x65 || c == 0x45) {
+    exponent = true;
+    mayOverflow = true;
+    c = at(++i);
+    if (c == PLUS || c == MINUS) c = at(++i);
+    if (!isDigit(c)) return -1;
+    do c = at(++i); while (isDigit(c));
+  }
+  if (mayOverflow && hostFinite(start, i) == 0) return -1;
+  numberPlain = !fraction && !exponent && integerDigits <= 15;
+  numberUnit = !numberNegative && !exponent && (integerIsZero || (integerIsOne && fractionZero));
+  return i;
+}
+
+/**
+ * Check canon_entry.json at [data, data + n), record its entries and write their compact
+ * copies from `dst` (see above).
+ * @returns the number of entries, -1 (invalid, or not sure), or -2 (more than maxEntries)
+ */
+export function scanCanon(
+  data: i32,
+  n: i32,
+  depthLimit: i32,
+  stack: i32,
+  out: i32,
+  maxEntries: i32,
+  dst: i32,
+): i32 {
+  const end = data + n;
+  // Per depth: 1 for an object (stack), the role (roles), the field being read (fields, i32),
+  // the fields seen (seen, i32 bit mask).
+  const roles = stack + depthLimit + 2;
+  const fields = (roles + depthLimit + 2 + 3) & ~3;
+  const seen = fields + (depthLimit + 2) * 4;
+  to = dst;
+  emitting = false;
+  let count = 0;
+  let entriesSeen = false;
+  let i = skipWs(data);
+  if (at(i) != OPEN_BRACE) return -1;
+  let depth = 0;
+  while (true) {
+    // `i` is at the first byte of a value, inside a container of role `parent` (or none).
+    let c = at(i);
+    const parent = depth == 0 ? R_OTHER : load<u8>(<usize>(roles + depth));
+    const field = depth == 0 ? -1 : load<i32>(<usize>(fields + (depth << 2)));
+    let closeFollows = true;
+    if (c == OPEN_BRACE || c == OPEN_BRACKET) {
+      let role = R_OTHER;
+      if (depth == 0) {
+        role = R_TOP;
+      } else if (parent == R_TOP && field == 0) {
+        if (c != OPEN_BRACE) return -1;
+        role = R_ENTRIES;
+        store<i32>(<usize>(out - 8), i);
+      } else if (parent == R_ENTRIES) {
+        if (c != OPEN_BRACE) return -1;
+        if (count >= maxEntries) return -2; // no room: the host retries with more
+        role = R_ENTRY;
+        store<i32>(<usize>(out + count * 40 + 8), i);
+        store<i32>(<usize>(out + count * 40 + 20), to);
+        emitting = true;
+      } else if (parent == R_ENTRY && field == F_LINEAGE) {
+        if (c != OPEN_BRACKET) return -1;
+        role = R_LINEAGE;
+      } else if (parent == R_ENTRY && field == F_CHANGES) {
+        if (c != OPEN_BRACKET) return -1;
+        role = R_CHANGES;
+      } else if (parent == R_CHANGES) {
+        if (c != OPEN_BRACE) return -1;
+        role = R_CHANGE;
+      } else if (
+        parent == R_LINEAGE || (parent == R_ENTRY && field >= 0) ||
+        (parent == R_CHANGE && field >= 0)
+      ) {
+        return -1; // a lineage item, or a field that must be a string or a number
+      }
+      if (++depth > depthLimit) return -1;
+      store<u8>(<usize>(stack + depth), c == OPEN_BRACE ? 1 : 0);
+      store<u8>(<usize>(roles + depth), role);
+      store<i32>(<usize>(seen + (depth << 2)), 0);
+      store<i32>(<usize>(fields + (depth << 2)), -1);
+      emit(c);
+      const opener = c;
+      i = skipWs(i + 1);
+      c = at(i);
+      if (opener == OPEN_BRACKET) {
+        if (c != CLOSE_BRACKET) {
+          closeFollows = false;
+        } else {
+          emit(c);
+          i++;
+          depth--;
+        }
+      } else if (c != CLOSE_BRACE) {
+        i = canonMember(i, depth, roles, fields, seen, out, count);
+        if (i < 0) return -1;
+        if (role == R_TOP && load<i32>(<usize>(fields + (depth << 2))) == 0) {
+          if (entriesSeen) return -1;
+          entriesSeen = true;
+        }
+        closeFollows = false;
+      } else {
+        // An empty object: close it here, as the closer loop below would.
+        emit(c);
+        i++;
+        if (closeContainer(role, depth, seen, out, count, i) < 0) return -1;
+        if (role == R_ENTRY) count++;
+        depth--;
+      }
+    } else {
+      // A scalar: check it against what its place requires.
+      const start = i;
+      if (c == QUOTE) {
+        i = skipString(start + 1);
+        if (i < 0) return -1;
+        if (parent == R_ENTRY) {
+          if (field == F_REV || field == F_PREVIOUS_REV || field == F_CONFIDENCE) return -1;
+          if (field == F_LINEAGE || field == F_CHANGES) return -1;
+          if (field == F_SIGNATURE_ID) {
+            const record = out + count * 40;
+            const keyStart = load<i32>(<usize>record);
+            const keyLength = load<i32>(<usize>(record + 4)) - keyStart;
+            const length = i - 2 - start;
+            let flags = load<i32>(<usize>(record + 16)) | 2;
+            let same = !escaped && (flags & 1) == 0 && length == keyLength;
+            for (let k = 0; same && k < length; k++) same = at(start + 1 + k) == at(keyStart + k);
+            if (!same) flags |= 4;
+            store<i32>(<usize>(record + 16), flags);
+          }
+        } else if (parent == R_TOP && field == 0) {
+          return -1;
+        } else if (parent == R_ENTRIES || parent == R_CHANGES) {
+          return -1;
+        }
+      } else {
+        if (parent == R_TOP && field == 0) return -1;
+        if (parent == R_ENTRIES || parent == R_LINEAGE || parent == R_CHANGES) return -1;
+        if (parent == R_CHANGE && field >= 0) return -1; // action and field are strings
+        if (c == 0x74) { // true
+          if (at(i + 1) != 0x72 || at(i + 2) != 0x75 || at(i + 3) != 0x65) return -1;
+          i += 4;
+          if (parent == R_ENTRY && field >= 0) return -1;
+        } else if (c == 0x66) { // false
+          if (at(i + 1) != 0x61 || at(i + 2) != 0x6c || at(i + 3) != 0x73 || at(i + 4) != 0x65) {
+            return -1;
+          }
+          i += 5;
+          if (parent == R_ENTRY && field >= 0) return -1;
+        } else if (c == 0x6e) { // null
+          if (at(i + 1) != 0x75 || at(i + 2) != 0x6c || at(i + 3) != 0x6c) return -1;
+          i += 4;
+          if (parent == R_ENTRY && field >= 0) return -1;
+        } else {
+          i = skipNumberClass(i);
+          if (i < 0) return -1;
+          if (parent == R_ENTRY && field >= 0) {
+            if (field == F_REV) {
+              if (!numberPlain || numberNegative) return -1;
+            } else if (field == F_PREVIOUS_REV) {
+              if (!numberPlain) return -1;
+            } else if (field == F_CONFIDENCE) {
+              if (!numberUnit) return -1;
+            } else {
+              return -1; // signatureId, patchId, lineage, changes: not numbers
+            }
+          }
+        }
+      }
+      emitSpan(start, i);
+    }
+    if (!closeFollows) continue;
+    // After a value: a separator, or closers until one is followed by a separator.
+    while (true) {
+      i = skipWs(i);
+      c = at(i);
+      if (depth == 0) return skipWs(i) < end ? -1 : (entriesSeen ? count : -1);
+      const inObject = load<u8>(<usize>(stack + depth)) == 1;
+      if (c == COMMA) {
+        emit(c);
+        i = skipWs(i + 1);
+        if (inObject) {
+          i = canonMember(i, depth, roles, fields, seen, out, count);
+          if (i < 0) return -1;
+          if (
+            load<u8>(<usize>(roles + depth)) == R_TOP &&
+            load<i32>(<usize>(fields + (depth << 2))) == 0
+          ) {
+            if (entriesSeen) return -1;
+            entriesSeen = true;
+          }
+        }
+        break;
+      }
+      if (c != (inObject ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+      emit(c);
+      i++;
+      const role = load<u8>(<usize>(roles + depth));
+      if (closeContainer(role, depth, seen, out, count, i) < 0) return -1;
+      if (role == R_ENTRY) count++;
+      depth--;
+    }
+  }
+}
+
+/** Checks and records at the close of a container of `role` (`i` just after its closer). */
+function closeContainer(role: u8, depth: i32, seen: i32, out: i32, count: i32, i: i32): i32 {
+  if (role == R_ENTRY) {
+    store<i32>(<usize>(out + count * 40 + 12), i);
+    store<i32>(<usize>(out + count * 40 + 24), to);
+    emitting = false;
+  } else if (role == R_ENTRIES) {
+    store<i32>(<usize>(out - 4), i);
+  } else if (role == R_CHANGE) {
+    if ((load<i32>(<usize>(seen + (depth << 2))) & (1 << F_ACTION)) == 0) return -1;
+  }
+  return 0;
+}
+
+/**
+ * Read a member's key in a container of the role at `depth`, the colon and the space after;
+ * set the field being read at that depth. -1 when malformed or not sure.
+ */
+function canonMember(
+  i: i32,
+  depth: i32,
+  roles: i32,
+  fields: i32,
+  seen: i32,
+  out: i32,
+  count: i32,
+): i32 {
+  if (at(i) != QUOTE) return -1;
+  const start = i + 1;
+  i = skipString(start);
+  if (i < 0) return -1;
+  const length = i - 1 - start;
+  const role = load<u8>(<usize>(roles + depth));
+  let field = -1;
+  if (role == R_TOP) {
+    if (escaped) return -1; // it might spell "entries"
+    if (keyIs(start, length, "entries")) field = 0;
+  } else if (role == R_ENTRIES) {
+    const record = out + count * 40;
+    store<i32>(<usize>record, start);
+    store<i32>(<usize>(record + 4), start + length);
+    store<i32>(<usize>(record + 16), escaped ? 1 : 0);
+    field = 0;
+  } else if (role == R_ENTRY || role == R_CHANGE) {
+    if (escaped) return -1; // it might spell a checked field
+    field = role == R_ENTRY ? entryField(start, length) : changeField(start, length);
+    if (field >= 0) {
+      const mask = load<i32>(<usize>(seen + (depth << 2)));
+      if ((mask & (1 << field)) != 0) return -1; // a repeated field: JSON.parse keeps the last
+      store<i32>(<usize>(seen + (depth << 2)), mask | (1 << field));
+    }
+  }
+  store<i32>(<usize>(fields + (depth << 2)), field);
+  emitSpan(start - 1, i);
+  i = skipWs(i);
+  if (at(i) != COLON) return -1;
+  emit(COLON);
+  return skipWs(i + 1);
+}
+
+/** Where free memory starts, after this module's static data: the host lays out from here. */
+export function heapBase(): i32 {
+  return <i32>__heap_base;
+}

@@ -1,0 +1,231 @@
+import assert from "node:assert/strict";
+import { readArchive } from "../core/archive.ts";
+import { scanCanonFile } from "../core/canon_scan.ts";
+import { PacketError } from "../core/errors.ts";
+import { parseJson } from "../core/json.ts";
+import { fastCanonFileCheck, readPacket } from "../core/packet.ts";
+import { generateCorpus } from "../fixtures/corpus.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * The exact path: parse the file, check it as readPacket does, and cut it
+ * into texts as the gate's packCanon does.
+ * @returns the parsed file and its entries, or undefined when the file is refused
+ */
+function exactPath(bytes: Uint8Array, maxDepth: number) {
+  let value: unknown;
+  try {
+    value = parseJson(bytes, { maxDepth, file: "canon_entry.json" });
+  } catch (error) {
+    if (error instanceof PacketError) return undefined;
+    throw error;
+  }
+  if (!fastCanonFileCheck(value)) return undefined;
+  const file = value as { entries: Record<string, Record<string, unknown>> };
+  const keys = Object.keys(file.entries);
+  const renamed: [number, string][] = [];
+  keys.forEach((key, index) => {
+    const id = file.entries[key].signatureId;
+    if (typeof id === "string" && id !== key) renamed.push([index, id]);
+  });
+  return { file, keys, renamed };
+}
+
+/** The scan, when it answers (and the rest of the file passes, as readPacket asks), gives what the exact path gives. */
+function agree(bytes: Uint8Array, maxDepth = 64): boolean {
+  const scanned = scanCanonFile(bytes, maxDepth);
+  const exact = exactPath(bytes, maxDepth);
+  const shown = () => new TextDecoder().decode(bytes).slice(0, 400);
+  if (scanned === undefined || !fastCanonFileCheck(scanned.top)) return false;
+  assert.ok(exact, `the scan accepted what the exact path refuses: ${shown()}`);
+  assert.deepEqual(scanned.keys, exact.keys, shown());
+  assert.deepEqual(scanned.renamed, exact.renamed, shown());
+  scanned.texts.forEach((text, index) => {
+    assert.ok(!/[ \n\r\t]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, "")), `not compact: ${text}`);
+    assert.deepEqual(parseJson(text), exact.file.entries[exact.keys[index]], shown());
+  });
+  assert.deepEqual(scanned.top, { ...exact.file, entries: {} }, shown());
+  return true;
+}
+
+Deno.test("scanCanonFile() cuts a corpus's canon files exactly as parsing them does", async () => {
+  for (const snapshotCanon of [false, true]) {
+    const corpus = await generateCorpus({
+      environments: ["SOC_A", "SOC_B"],
+      packetsPerEnvironment: 2,
+      signatures: 40,
+      eventsPerPacket: 3,
+      snapshotCanon,
+    });
+    for (const packet of corpus.packets) {
+      const canon = readArchive(packet.bytes).find((entry) => entry.name === "canon_entry.json")!;
+      assert.ok(agree(canon.data), `not sure of ${packet.fileName}`);
+    }
+  }
+});
+
+Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) => {
+  const cases: [string, boolean][] = [
+    ['{"entries":{}}', true],
+    ['{"environmentId":"E","entries":{"s":{}},"generatedAt":"x","extra":[1,{"a":null}]}', true],
+    ['  {\n\t"entries" : {\r\n "s" : { "rev" : 0 } } }\n ', true],
+    [
+      '{"entries":{"s":{"rev":3,"previousRev":-2,"confidence":0,"patchId":"p","lineage":[]}}}',
+      true,
+    ],
+    [
+      '{"entries":{"s":{"confidence":1.000,"changes":[{"action":"a"},{"action":"b","field":"f"}]}}}',
+      true,
+    ],
+    ['{"entries":{"s":{"confidence":0.999999999999999999999}}}', true],
+    ['{"entries":{"s":{"signatureId":"t"},"u":{"signatureId":"u"}}}', true],
+    ['{"entries":{"s\\u0041":{"signatureId":"sA"},"\\u00e9":{"signatureId":"\\u00e9"}}}', true],
+    ['{"entries":{"é":{"statement":"ünïcode ✓ 𝄞","x":"\\"q\\\\"}}}', true],
+    ['{"entries":{"s":{"rev":1,"rev":2}}}', false], // a repeated field: the exact path decides
+    ['{"entries":{"s":{}},"entries":{}}', false],
+    ['{"entries":{"s":{},"s":{"rev":1}}}', false],
+    ['{"entries":{"12":{},"a":{}}}', false], // an array index: Object.keys order differs
+    ['{"entries":{"__proto__":{}}}', false],
+    ['{"entries":{"s":{"rev":-1}}}', false],
+    ['{"entries":{"s":{"rev":1.0}}}', false], // zod takes it; the scan leaves it to zod
+    ['{"entries":{"s":{"rev":1e2}}}', false],
+    ['{"entries":{"s":{"rev":"1"}}}', false],
+    ['{"entries":{"s":{"confidence":1.5}}}', false],
+    ['{"entries":{"s":{"confidence":-0}}}', false],
+    ['{"entries":{"s":{"confidence":5e-1}}}', false],
+    ['{"entries":{"s":{"lineage":["a",1]}}}', false],
+    ['{"entries":{"s":{"lineage":"a"}}}', false],
+    ['{"entries":{"s":{"changes":[{"field":"f"}]}}}', false],
+    ['{"entries":{"s":{"changes":[{"action":1}]}}}', false],
+    ['{"entries":{"s":{"changes":[{"action":"a","field":{}}]}}}', false],
+    ['{"entries":{"s":{"changes":["a"]}}}', false],
+    ['{"entries":{"s":{"patchId":null}}}', false],
+    ['{"entries":{"s":{"signatureId":7}}}', false],
+    ['{"entries":{"s":{"sign\\u0061tureId":7}}}', false], // an escaped key could be a field
+    ['{"entr\\u0069es":{}}', false],
+    ['{"entries":{"s":[]}}', false],
+    ['{"entries":[]}', false],
+    ['{"entries":{"s":{}}', false],
+    ['{"entries":{"s":{}}} x', false],
+    ['{"entries":{"s":{"x":1e999}}}', false],
+    ['{"entries":{"s":{"x":[1,]}}}', false],
+    ['{"environmentId":"","entries":{}}', false],
+    ['{"environmentId":5,"entries":{}}', false],
+    ["[1]", false],
+    ['{"no":"entries"}', false],
+    ['\ufeff{"entries":{}}', false],
+  ];
+  for (const [text, sure] of cases) {
+    await t.step(text, () => assert.equal(agree(encoder.encode(text)), sure));
+  }
+  await t.step("nesting deeper than allowed is left to the exact path", () => {
+    const deep = `{"entries":{"s":{"x":${"[".repeat(10)}${"]".repeat(10)}}}}`;
+    assert.equal(agree(encoder.encode(deep), 13), true);
+    assert.equal(agree(encoder.encode(deep), 12), false);
+    assert.equal(exactPath(encoder.encode(deep), 12), undefined);
+  });
+  await t.step("malformed UTF-8 is refused", () => {
+    const bytes = encoder.encode('{"entries":{"s":{"x":"ab"}}}');
+    bytes[23] = 0xff;
+    assert.equal(scanCanonFile(bytes, 64), undefined);
+  });
+});
+
+Deno.test("scanCanonFile() never disagrees with the exact path (differential fuzz)", () => {
+  let seed = 0xc0ffee;
+  const random = () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+  const space = () => pick(["", "", "", " ", "\n  ", "\t", "\r\n    "]);
+  const string = () =>
+    JSON.stringify(pick(["p1", "sig-1", "é", 'a"b', "a\\b", "\u0000", "𝄞", ""])).replace(
+      /a/g,
+      () => pick(["a", "a", "\\u0061"]),
+    );
+  const numbers = [
+    "0",
+    "1",
+    "2",
+    "-3",
+    "0.5",
+    "1.0",
+    "1.5",
+    "1e0",
+    "-0",
+    "12345678901234567",
+    "1e999",
+  ];
+  const value = (depth: number): string => {
+    const roll = Math.floor(random() * (depth > 3 ? 4 : 6));
+    if (roll === 0) return string();
+    if (roll === 1) return pick(numbers);
+    if (roll === 2) return pick(["true", "false", "null"]);
+    if (roll === 3) return pick(["[]", "{}"]);
+    if (roll === 4) return `[${space()}${value(depth + 1)}${space()},${value(depth + 1)}]`;
+    return `{${string()}:${space()}${value(depth + 1)}}`;
+  };
+  const fields: Record<string, () => string> = {
+    signatureId: () => random() < 0.8 ? pick(['"s1"', '"s2"', '"s\\u0031"']) : value(3),
+    rev: () => random() < 0.8 ? pick(["0", "1", "7"]) : pick(numbers),
+    previousRev: () => random() < 0.8 ? pick(["0", "-1", "6"]) : pick(numbers),
+    patchId: () => random() < 0.9 ? string() : value(3),
+    lineage: () => random() < 0.8 ? `[${string()},${space()}${string()}]` : value(3),
+    changes: () =>
+      random() < 0.8
+        ? `[{"action":${string()},"field":${string()},"to":${value(4)}}]`
+        : pick(['[{"field":"f"}]', '[{"action":"a","field":1}]', "[1]", value(3)]),
+    confidence: () => random() < 0.8 ? pick(["0", "0.25", "1", "1.00"]) : pick(numbers),
+    statement: () => value(3),
+  };
+  let sure = 0;
+  let refused = 0;
+  const rounds = 3000;
+  for (let round = 0; round < rounds; round++) {
+    const entries: string[] = [];
+    for (let e = Math.floor(random() * 4); e > 0; e--) {
+      const members = Object.keys(fields).filter(() => random() < 0.5).map((name) =>
+        `${random() < 0.03 ? '"rev"' : JSON.stringify(name)}:${space()}${fields[name]()}`
+      );
+      const key = random() < 0.9
+        ? pick(['"s1"', '"s2"', '"s3"', '"é"'])
+        : pick(['"5"', '"__proto__"', '"s\\u0031"']);
+      entries.push(`${space()}${key}${space()}:${space()}{${members.join(`,${space()}`)}}`);
+    }
+    const top = [`"entries":${space()}{${entries.join(",")}}`];
+    if (random() < 0.5) top.unshift(`"environmentId":${pick(['"E"', '""', "3"])}`);
+    if (random() < 0.3) top.push(`"extra":${value(1)}`);
+    let bytes = encoder.encode(`${space()}{${top.join(",")}}${space()}`);
+    if (random() < 0.2) {
+      const at = Math.floor(random() * bytes.length);
+      bytes = bytes.slice();
+      bytes[at] = pick([0x22, 0x5c, 0x7b, 0x7d, 0x2c, 0x20, 0x31, 0x00, 0xff]);
+    }
+    const maxDepth = pick([64, 64, 64, 4, 5]);
+    if (agree(bytes, maxDepth)) sure++;
+    if (exactPath(bytes, maxDepth) === undefined) refused++;
+  }
+  assert.ok(sure > rounds / 5, `only ${sure} sure`);
+  assert.ok(refused > rounds / 10, `only ${refused} refused`);
+});
+
+Deno.test("readPacket() with canonAsText gives the same packet as without", async () => {
+  const corpus = await generateCorpus({
+    environments: ["SOC_A", "SOC_B"],
+    packetsPerEnvironment: 2,
+    signatures: 30,
+    eventsPerPacket: 3,
+  });
+  for (const { bytes } of corpus.packets) {
+    const plain = readPacket(bytes).packet!;
+    const scanned = readPacket(bytes, { canonAsText: true }).packet!;
+    assert.ok(scanned.canonTexts, "the scan was not sure of a corpus packet");
+    assert.deepEqual(scanned.canonEntry, { ...plain.canonEntry, entries: {} });
+    const entries = Object.fromEntries(
+      scanned.canonTexts.keys.map((key, i) => [key, JSON.parse(scanned.canonTexts!.texts[i])]),
+    );
+    assert.deepEqual(entries, plain.canonEntry.entries);
+  }
+});
