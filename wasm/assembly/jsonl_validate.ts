@@ -115,11 +115,20 @@ function skipString(i: i32): i32 {
   }
 }
 
-/** Skip a number token; -1 when malformed or not finite. */
-function skipNumber(i: i32): i32 {
+/** Number token facts from skipNumberClass: set when it returns. */
+let numberNegative: bool = false;
+let numberPlain: bool = false; // no fraction, no exponent, at most 15 integer digits
+let numberUnit: bool = false; // in [0, 1] for sure: 0, 0.x, 1, 1.000 (no sign, no exponent)
+
+/**
+ * Skip a number token and check that it is finite; -1 when malformed or not. Also classifies
+ * it, for the canon scan's rev, previousRev and confidence.
+ */
+function skipNumberClass(i: i32): i32 {
   const start = i;
   let c = at(i);
-  if (c == MINUS) c = at(++i);
+  numberNegative = c == MINUS;
+  if (numberNegative) c = at(++i);
   const integerStart = i;
   if (c == ZERO) {
     c = at(++i);
@@ -128,13 +137,24 @@ function skipNumber(i: i32): i32 {
   } else {
     return -1;
   }
-  let mayOverflow = i - integerStart > 15;
+  const integerDigits = i - integerStart;
+  const integerIsZero = integerDigits == 1 && at(integerStart) == ZERO;
+  const integerIsOne = integerDigits == 1 && at(integerStart) == ONE;
+  let mayOverflow = integerDigits > 15;
+  let fraction = false;
+  let fractionZero = true;
   if (c == DOT) {
+    fraction = true;
     c = at(++i);
     if (!isDigit(c)) return -1;
-    do c = at(++i); while (isDigit(c));
+    do {
+      if (c != ZERO) fractionZero = false;
+      c = at(++i);
+    } while (isDigit(c));
   }
+  let exponent = false;
   if (c == 0x65 || c == 0x45) {
+    exponent = true;
     mayOverflow = true;
     c = at(++i);
     if (c == PLUS || c == MINUS) c = at(++i);
@@ -142,7 +162,21 @@ function skipNumber(i: i32): i32 {
     do c = at(++i); while (isDigit(c));
   }
   if (mayOverflow && hostFinite(start, i) == 0) return -1;
+  numberPlain = !fraction && !exponent && integerDigits <= 15;
+  numberUnit = !numberNegative && !exponent && (integerIsZero || (integerIsOne && fractionZero));
   return i;
+}
+
+/** Skip `true`, `false` or `null` at `i`; -1 when the bytes spell none of them. */
+function skipLiteral(i: i32): i32 {
+  const c = at(i);
+  if (c == 0x74) return at(i + 1) == 0x72 && at(i + 2) == 0x75 && at(i + 3) == 0x65 ? i + 4 : -1;
+  if (c == 0x66) {
+    return at(i + 1) == 0x61 && at(i + 2) == 0x6c && at(i + 3) == 0x73 && at(i + 4) == 0x65
+      ? i + 5
+      : -1;
+  }
+  return at(i + 1) == 0x75 && at(i + 2) == 0x6c && at(i + 3) == 0x6c ? i + 4 : -1;
 }
 
 /** Read a member's key, colon and the space after; set memberField. -1 when malformed. */
@@ -259,22 +293,12 @@ export function validate(
             depth--;
           }
         }
-      } else if (c == 0x74) { // true
-        if (at(i + 1) != 0x72 || at(i + 2) != 0x75 || at(i + 3) != 0x65) return -1;
-        i += 4;
-        if (field >= 0) store<u8>(<usize>(cfg + field), T_TRUE);
-      } else if (c == 0x66) { // false
-        if (at(i + 1) != 0x61 || at(i + 2) != 0x6c || at(i + 3) != 0x73 || at(i + 4) != 0x65) {
-          return -1;
-        }
-        i += 5;
-        if (field >= 0) store<u8>(<usize>(cfg + field), T_FALSE);
-      } else if (c == 0x6e) { // null
-        if (at(i + 1) != 0x75 || at(i + 2) != 0x6c || at(i + 3) != 0x6c) return -1;
-        i += 4;
-        if (field >= 0) store<u8>(<usize>(cfg + field), T_NULL);
+      } else if (c == 0x74 || c == 0x66 || c == 0x6e) { // true, false, null
+        i = skipLiteral(i);
+        if (i < 0) return -1;
+        if (field >= 0) store<u8>(<usize>(cfg + field), c == 0x74 ? T_TRUE : c == 0x66 ? T_FALSE : T_NULL);
       } else {
-        i = skipNumber(i);
+        i = skipNumberClass(i);
         if (i < 0) return -1;
         if (field >= 0) store<u8>(<usize>(cfg + field), T_NUMBER);
       }
@@ -425,55 +449,6 @@ function changeField(start: i32, length: i32): i32 {
   return -1;
 }
 
-/** Number token facts from skipNumberClass: set when it returns. */
-let numberNegative: bool = false;
-let numberPlain: bool = false; // no fraction, no exponent, at most 15 integer digits
-let numberUnit: bool = false; // in [0, 1] for sure: 0, 0.x, 1, 1.000 (no sign, no exponent)
-
-/** skipNumber, also classifying the token for rev, previousRev and confidence. */
-function skipNumberClass(i: i32): i32 {
-  const start = i;
-  let c = at(i);
-  numberNegative = c == MINUS;
-  if (numberNegative) c = at(++i);
-  const integerStart = i;
-  if (c == ZERO) {
-    c = at(++i);
-  } else if (c >= ONE && c <= NINE) {
-    do c = at(++i); while (isDigit(c));
-  } else {
-    return -1;
-  }
-  const integerDigits = i - integerStart;
-  const integerIsZero = integerDigits == 1 && at(integerStart) == ZERO;
-  const integerIsOne = integerDigits == 1 && at(integerStart) == ONE;
-  let mayOverflow = integerDigits > 15;
-  let fraction = false;
-  let fractionZero = true;
-  if (c == DOT) {
-    fraction = true;
-    c = at(++i);
-    if (!isDigit(c)) return -1;
-    do {
-      if (c != ZERO) fractionZero = false;
-      c = at(++i);
-    } while (isDigit(c));
-  }
-  let exponent = false;
-  if (c == 0x65 || c == 0x45) {
-    exponent = true;
-    mayOverflow = true;
-    c = at(++i);
-    if (c == PLUS || c == MINUS) c = at(++i);
-    if (!isDigit(c)) return -1;
-    do c = at(++i); while (isDigit(c));
-  }
-  if (mayOverflow && hostFinite(start, i) == 0) return -1;
-  numberPlain = !fraction && !exponent && integerDigits <= 15;
-  numberUnit = !numberNegative && !exponent && (integerIsZero || (integerIsOne && fractionZero));
-  return i;
-}
-
 /**
  * Check canon_entry.json at [data, data + n), record its entries and write their compact
  * copies from `dst` (see above).
@@ -599,20 +574,9 @@ export function scanCanon(
         if (parent == R_TOP && field == 0) return -1;
         if (parent == R_ENTRIES || parent == R_LINEAGE || parent == R_CHANGES) return -1;
         if (parent == R_CHANGE && field >= 0) return -1; // action and field are strings
-        if (c == 0x74) { // true
-          if (at(i + 1) != 0x72 || at(i + 2) != 0x75 || at(i + 3) != 0x65) return -1;
-          i += 4;
-          if (parent == R_ENTRY && field >= 0) return -1;
-        } else if (c == 0x66) { // false
-          if (at(i + 1) != 0x61 || at(i + 2) != 0x6c || at(i + 3) != 0x73 || at(i + 4) != 0x65) {
-            return -1;
-          }
-          i += 5;
-          if (parent == R_ENTRY && field >= 0) return -1;
-        } else if (c == 0x6e) { // null
-          if (at(i + 1) != 0x75 || at(i + 2) != 0x6c || at(i + 3) != 0x6c) return -1;
-          i += 4;
-          if (parent == R_ENTRY && field >= 0) return -1;
+        if (c == 0x74 || c == 0x66 || c == 0x6e) { // true, false, null
+          i = skipLiteral(i);
+          if (i < 0 || (parent == R_ENTRY && field >= 0)) return -1;
         } else {
           i = skipNumberClass(i);
           if (i < 0) return -1;
