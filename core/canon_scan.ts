@@ -30,6 +30,8 @@ export interface ScannedCanon {
 }
 
 const decoder = new TextDecoder();
+/** Up to this size a file of very short entries is scanned again with room for them all. */
+const SMALL_FILE = 1024 * 1024;
 /** A key that may be an array index, which Object.keys lists before the others (up to 2^32 - 2). */
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
 
@@ -51,8 +53,9 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
  */
 export function scanCanonFile(bytes: Uint8Array, maxDepth: number): ScannedCanon | undefined {
   if (!(maxDepth >= 1) || !isUtf8(bytes)) return undefined;
-  // Room for an entry per 64 bytes first (real entries are longer), then per 5 bytes (`"":{}`).
-  for (const perEntry of [64, 5]) {
+  // Room for an entry per 64 bytes first (real entries are longer), then, for a file small
+  // enough that 40 bytes per 5 of its bytes is no burden, per 5 bytes (`"":{}`).
+  for (const perEntry of bytes.length <= SMALL_FILE ? [64, 5] : [64]) {
     const result = scan(bytes, maxDepth, perEntry);
     if (result !== "no room") return result;
   }

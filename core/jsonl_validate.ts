@@ -584,7 +584,11 @@ export function _withWasm<T>(
   if (walks === undefined) return undefined;
   const { memory, base } = walks;
   if (memory.buffer.byteLength < base + size) {
-    memory.grow(Math.ceil((base + size - memory.buffer.byteLength) / _WASM_PAGE));
+    try {
+      memory.grow(Math.ceil((base + size - memory.buffer.byteLength) / _WASM_PAGE));
+    } catch {
+      return undefined; // more than WebAssembly memory can hold: the JavaScript path decides
+    }
   }
   const call: { memory: WebAssembly.Memory; accept?: RecordTypesCheck; types?: Uint8Array } = {
     memory,

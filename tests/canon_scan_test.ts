@@ -125,6 +125,19 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
     assert.equal(agree(encoder.encode(deep), 12), false);
     assert.equal(exactPath(encoder.encode(deep), 12), undefined);
   });
+  await t.step(
+    "a file of very many tiny entries is scanned when small, left to parsing when large",
+    () => {
+      const file = (count: number) =>
+        encoder.encode(
+          `{"entries":{${Array.from({ length: count }, (_, i) => `"k${i}":{}`).join(",")}}}`,
+        );
+      assert.equal(agree(file(1000)), true); // more than one entry per 64 bytes
+      const large = file(200_000); // ~2 MB
+      assert.equal(scanCanonFile(large, 64), undefined);
+      assert.equal(exactPath(large, 64)?.keys.length, 200_000);
+    },
+  );
   await t.step("malformed UTF-8 is refused", () => {
     const bytes = encoder.encode('{"entries":{"s":{"x":"ab"}}}');
     bytes[23] = 0xff;
