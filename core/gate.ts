@@ -25,8 +25,6 @@ import {
   sha256Ref,
 } from "./packet.ts";
 import type { Keyring, Signer } from "./signer.ts";
-
-export type { CanonTexts } from "./packet.ts";
 import {
   assemble,
   CANONICAL_FORMS,
@@ -37,6 +35,9 @@ import {
   signManifest,
   type SignOptions,
 } from "./writer.ts";
+
+/** Canon entries as JSON text (defined with the packet reader). */
+export type { CanonTexts } from "./packet.ts";
 
 /** What was found of a packet's signature. */
 export type SignatureStatus =
