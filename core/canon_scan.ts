@@ -83,11 +83,10 @@ function scan(
     const count = scanCanon(base, n, depthLimit, base + stack, base + out, maxEntries, base + dst);
     if (count === -2) return "no room" as const;
     if (count < 0) return undefined;
-    const end = count === 0
-      ? dst
-      : new Int32Array(memory.buffer, base + out, count * 10)[count * 10 - 4] - base;
     // Addresses in the records are absolute; below, offsets are from the base.
     const records = new Int32Array(memory.buffer, base + out, count * 10);
+    // The compact copies run back to back: they end where the last one ends.
+    const end = count === 0 ? dst : records[(count - 1) * 10 + 6] - base;
     const [entriesStart, entriesEnd] = new Int32Array(memory.buffer, base + header, 2);
     const text = decoder.decode(heap.subarray(0, n));
     const compact = decoder.decode(heap.subarray(dst, end));

@@ -546,7 +546,9 @@ export function scanCanon(
         depth--;
       }
     } else {
-      // A scalar: check it against what its place requires.
+      // A scalar: check it against what its place requires. `entries`, an entry and a change
+      // are never scalars.
+      if ((parent == R_TOP && field == 0) || parent == R_ENTRIES || parent == R_CHANGES) return -1;
       const start = i;
       if (c == QUOTE) {
         i = skipString(start + 1);
@@ -565,14 +567,9 @@ export function scanCanon(
             if (!same) flags |= 4;
             store<i32>(<usize>(record + 16), flags);
           }
-        } else if (parent == R_TOP && field == 0) {
-          return -1;
-        } else if (parent == R_ENTRIES || parent == R_CHANGES) {
-          return -1;
         }
       } else {
-        if (parent == R_TOP && field == 0) return -1;
-        if (parent == R_ENTRIES || parent == R_LINEAGE || parent == R_CHANGES) return -1;
+        if (parent == R_LINEAGE) return -1; // lineage items are strings
         if (parent == R_CHANGE && field >= 0) return -1; // action and field are strings
         if (c == 0x74 || c == 0x66 || c == 0x6e) { // true, false, null
           i = skipLiteral(i);
