@@ -31,6 +31,11 @@
  * structure has passed: end record, central directory, declared sizes
  * against the limits, local headers, layout; only then inflation and CRC-32.
  *
+ * A caller that reads many archives one after another can pass an
+ * {@linkcode InflateArena}: entries are then inflated into one buffer reused
+ * from read to read instead of a fresh one each (fresh buffers cost page faults
+ * and garbage collection in a tight loop), with the same checks and answers.
+ *
  * {@linkcode writeArchive} uses `@zip.js/zip.js` with its embedded deflate
  * (`useCompressionStream: false`) rather than the host's, so equal input gives
  * identical bytes on every platform, and writes no data descriptors and no
@@ -39,7 +44,8 @@
  * @module
  */
 
-import { crc32, inflateRawSync } from "node:zlib";
+import { Buffer } from "node:buffer";
+import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
 import { PacketError, UsageError, type ViolationCode } from "./errors.ts";
 
 /** Bounds on what {@linkcode readArchive} will read, so a hostile archive costs bounded memory and time. */
@@ -102,7 +108,10 @@ export interface ArchiveEntry {
   uncompressedSize: number;
   /** The CRC-32 of the inflated data, as declared and verified. */
   crc32: number;
-  /** The inflated data. For a stored entry, a view into the archive's bytes (not a copy). */
+  /**
+   * The inflated data. For a stored entry, a view into the archive's bytes (not
+   * a copy); read with an {@linkcode InflateArena}, a view into the arena.
+   */
   data: Uint8Array;
 }
 
@@ -695,28 +704,111 @@ function inflateFailed(name: string, error: unknown): never {
 }
 
 /**
+ * One buffer that {@linkcode readArchive} inflates entries into, reused from
+ * read to read. The entries a read returns are views into it: they are valid
+ * until the arena's next read, which overwrites them. For a caller that is done
+ * with each archive's entries before it reads the next (the hub's workers).
+ *
+ * @example
+ * ```ts
+ * import { InflateArena, readArchive, writeArchive } from "./archive.ts";
+ * const arena = new InflateArena();
+ * const zip = await writeArchive([{ name: "a.json", data: new TextEncoder().encode("{}") }]);
+ * const [entry] = readArchive(zip, {}, { arena });
+ * console.assert(new TextDecoder().decode(entry.data) === "{}");
+ * ```
+ */
+export class InflateArena {
+  readonly #maxBytes: number;
+  #buffer = Buffer.alloc(0);
+
+  /**
+   * @param maxBytes the most bytes the arena keeps; an archive that inflates to
+   *   more is read into fresh buffers, as without an arena
+   */
+  constructor(maxBytes = 64 * 1024 * 1024) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** A region of `bytes` bytes, or undefined past the arena's size. Internal. */
+  _take(bytes: number): Buffer | undefined {
+    if (bytes > this.#maxBytes) return undefined;
+    if (this.#buffer.length < bytes) {
+      // Room to spare, so slightly larger archives do not allocate again.
+      this.#buffer = Buffer.alloc(
+        Math.min(this.#maxBytes, Math.max(bytes, this.#buffer.length * 2)),
+      );
+    }
+    return this.#buffer.subarray(0, bytes);
+  }
+}
+
+/** Options for {@linkcode readArchive}. */
+export interface ReadArchiveOptions {
+  /** Inflate into this arena: the entries are then only valid until its next read. */
+  arena?: InflateArena;
+}
+
+/**
+ * The inflate engine of `node:zlib` as `inflateRawSync` drives it: its
+ * synchronous `_processChunk` writes into `_outBuffer` from `_outOffset` up to
+ * `_chunkSize`, and returns the output as a view of that buffer.
+ */
+interface InflateEngine {
+  _processChunk(chunk: Uint8Array, flushFlag: number): Uint8Array;
+  _outBuffer: Buffer;
+  _outOffset: number;
+  _chunkSize: number;
+  _finishFlushFlag: number;
+  bytesWritten: number;
+}
+
+/**
+ * Whether `engine` has the internals {@linkcode inflateEntry} uses to inflate
+ * into a given buffer (those of Node's zlib, which Deno's follows). Without
+ * them, entries get fresh buffers. Internal; exported for tests.
+ */
+export function _isInflateEngine(engine: unknown): engine is InflateEngine {
+  const e = engine as Partial<InflateEngine> | null;
+  return typeof e?._processChunk === "function" && e._outBuffer instanceof Buffer &&
+    typeof e._outOffset === "number" && typeof e._chunkSize === "number" &&
+    typeof e._finishFlushFlag === "number";
+}
+
+/**
  * Inflate one entry. The first pass allows only the declared size (plus one
  * byte to notice a lie) in a single exact buffer, so an honest entry costs one
- * allocation and no copy. Only an entry that inflates past its declared size
- * gets a second pass, bounded by the limits, to tell which rule it breaks.
+ * allocation and no copy; with `into` (declared size plus one), none. Only an
+ * entry that inflates past its declared size gets a second pass, bounded by
+ * the limits, to tell which rule it breaks.
  */
 function inflateEntry(
   record: PlacedRecord,
   compressed: Uint8Array,
   limits: ArchiveLimits,
   inflatedSoFar: number,
+  into?: Buffer,
 ): Uint8Array {
   const { name, uncompressedSize: declared } = record;
   let result: InflateResult | undefined;
   try {
-    result = inflateRawSync(
-      compressed,
-      {
-        maxOutputLength: declared + 1,
-        chunkSize: Math.max(ZLIB_MIN_CHUNK, declared + 1),
-        info: true,
-      } as Parameters<typeof inflateRawSync>[1],
-    ) as unknown as InflateResult;
+    const options = { maxOutputLength: declared + 1, chunkSize: ZLIB_MIN_CHUNK };
+    const engine: unknown = into ? createInflateRaw(options) : undefined;
+    if (into && _isInflateEngine(engine)) {
+      // What inflateRawSync does, with the output buffer ours: the same checks, the same errors.
+      engine._outBuffer = into;
+      engine._outOffset = 0;
+      engine._chunkSize = into.length;
+      result = { buffer: engine._processChunk(compressed, engine._finishFlushFlag), engine };
+    } else {
+      (engine as { close?(): void } | undefined)?.close?.();
+      result = inflateRawSync(
+        compressed,
+        { ...options, chunkSize: Math.max(ZLIB_MIN_CHUNK, declared + 1), info: true } as Parameters<
+          typeof inflateRawSync
+        >[1],
+      ) as unknown as InflateResult;
+    }
   } catch (error) {
     if (!isBufferTooLarge(error)) inflateFailed(name, error);
   }
@@ -793,6 +885,7 @@ function measureOverrun(
  *
  * @param bytes the whole archive
  * @param limits limits to override; the rest come from {@linkcode DEFAULT_LIMITS}
+ * @param options an {@linkcode InflateArena} to inflate into
  * @returns the entries, in central directory order, directory entries (names ending in `/`) included
  * @throws {PacketError} when the archive breaks a rule; its `violation` carries the code and the entry
  * @throws {UsageError} when a limit is invalid
@@ -808,6 +901,7 @@ function measureOverrun(
 export function readArchive(
   bytes: Uint8Array,
   limits: Partial<ArchiveLimits> = {},
+  options: ReadArchiveOptions = {},
 ): ArchiveEntry[] {
   const resolved = resolveLimits(limits);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -815,7 +909,7 @@ export function readArchive(
   const placed = records.map((record) => placeRecord(bytes, view, record, directoryStart));
   checkLayout(placed, directoryStart);
 
-  return inflateRecords(bytes, placed, resolved);
+  return inflateRecords(bytes, placed, resolved, options.arena);
 }
 
 /**
@@ -925,13 +1019,28 @@ function inflateRecords(
   bytes: Uint8Array,
   placed: ReturnType<typeof placeRecord>[],
   resolved: ArchiveLimits,
+  arena?: InflateArena,
 ): ArchiveEntry[] {
   let inflatedTotal = 0;
+  // With an arena, deflated entries lie end to end in one region, each with one byte to spare.
+  let region: Buffer | undefined;
+  if (arena) {
+    let size = 0;
+    for (const record of placed) {
+      if (record.method !== METHOD_STORED) size += record.uncompressedSize + 1;
+    }
+    region = arena._take(size);
+  }
+  let at = 0;
   return placed.map((record) => {
     const compressed = bytes.subarray(record.dataStart, record.dataEnd);
+    let into: Buffer | undefined;
+    if (region && record.method !== METHOD_STORED) {
+      into = region.subarray(at, at += record.uncompressedSize + 1);
+    }
     const data = record.method === METHOD_STORED
       ? compressed
-      : inflateEntry(record, compressed, resolved, inflatedTotal);
+      : inflateEntry(record, compressed, resolved, inflatedTotal, into);
     const actualCrc = crc32(data);
     if (actualCrc !== record.crc32) {
       fail(

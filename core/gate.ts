@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ArchiveLimits } from "./archive.ts";
+import { type ArchiveLimits, InflateArena } from "./archive.ts";
 import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
 import { UsageError, type Violation } from "./errors.ts";
 import { describeFsError } from "./fs.ts";
@@ -220,12 +220,25 @@ export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Insp
     return { source: path, violations: [unreadable(path, error)] };
   }
   const inspection = inspect(
-    readPacket(bytes, { source: path, limits, materializeRecords: false, canonAsText: true }),
+    readPacket(bytes, {
+      source: path,
+      limits,
+      materializeRecords: false,
+      canonAsText: true,
+      arena: inspectArena,
+    }),
   );
   inspection.digest ??= sha256Ref(bytes);
   packCanon(inspection);
   return inspection;
 }
+
+/**
+ * The buffer {@link inspectFile} inflates into, one per thread: an inspection
+ * keeps no entry bytes (only parsed values, texts and the fresh signed bytes),
+ * and inspectFile returns before anything reads again.
+ */
+const inspectArena = new InflateArena();
 
 /** The violation of a packet file that cannot be read. */
 function unreadable(path: string, error: unknown): Violation {

@@ -8,7 +8,13 @@
 
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { type ArchiveEntry, type ArchiveLimits, DEFAULT_LIMITS, readArchive } from "./archive.ts";
+import {
+  type ArchiveEntry,
+  type ArchiveLimits,
+  DEFAULT_LIMITS,
+  type InflateArena,
+  readArchive,
+} from "./archive.ts";
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
 import { scanCanonFile } from "./canon_scan.ts";
@@ -247,6 +253,11 @@ export interface ReadOptions {
    * instead of parsing them. A file it is not sure of is read as usual.
    */
   canonAsText?: boolean;
+  /**
+   * Inflate into this arena ({@link InflateArena}): the packet's `entries` are
+   * then views into it, valid only until its next read.
+   */
+  arena?: InflateArena;
 }
 
 /** Canon entries as JSON text: `texts[i]` is the entry of key `keys[i]`. */
@@ -296,7 +307,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   let archive: ArchiveEntry[];
   try {
-    archive = readArchive(bytes, limits);
+    archive = readArchive(bytes, limits, { arena: options.arena });
   } catch (error) {
     if (error instanceof PacketError) return { source, violations: [error.violation] };
     throw error;

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
-import { crc32, deflateRawSync } from "node:zlib";
+import { crc32, createInflateRaw, deflateRawSync } from "node:zlib";
 import {
+  _isInflateEngine,
+  type ArchiveEntry,
   type ArchiveLimits,
   COMPRESSION_RATIO_FLOOR,
   DEFAULT_LIMITS,
+  InflateArena,
   readArchive,
   readLeadingEntry,
   resolveLimits,
@@ -40,6 +43,10 @@ function assertRefused(
   return caught;
 }
 
+/** One arena for every read below: each read overwrites what the one before left in it. */
+const arena = new InflateArena();
+
+/** Refused the same way with fresh buffers and with an {@link InflateArena}. */
 function refuse(
   bytes: Uint8Array,
   code: ViolationCode,
@@ -47,7 +54,10 @@ function refuse(
   message?: RegExp,
   limits?: Partial<ArchiveLimits>,
 ): PacketError {
-  return assertRefused(() => readArchive(bytes, limits), code, entry, message);
+  const plain = assertRefused(() => readArchive(bytes, limits), code, entry, message);
+  const inArena = assertRefused(() => readArchive(bytes, limits, { arena }), code, entry, message);
+  assert.equal(inArena.message, plain.message);
+  return plain;
 }
 
 const manifest: CraftEntry = { name: "manifest.json", data: text('{"part":1}') };
@@ -70,6 +80,54 @@ Deno.test("writeArchive() output reads back with readArchive()", async () => {
     assert.equal(entry.crc32, crc32(entries[i].data));
     assert.equal(entry.method, 8);
   }
+});
+
+Deno.test("readArchive() with an InflateArena reads the same entries into one reused buffer", async () => {
+  // The arena path drives node:zlib's inflate engine directly; if a runtime lacked its
+  // internals, reads would quietly fall back to fresh buffers: this says so instead.
+  assert.ok(_isInflateEngine(createInflateRaw()));
+  assert.ok(!_isInflateEngine({ _processChunk() {} }));
+  const own = new InflateArena(1024 * 1024);
+  const archives = await Promise.all([
+    writeArchive([
+      { name: "a.json", data: text('{"a":' + "1".repeat(5000) + "}") },
+      { name: "b.jsonl", data: new Uint8Array() },
+      { name: "c.json", data: text("[" + "0,".repeat(20000) + "0]") },
+    ]),
+    writeArchive([{ name: "d.json", data: text('"' + "d".repeat(30000) + '"') }]),
+    craftZip([{ ...canon, descriptor: {} }, { ...manifest, method: 0 }]),
+  ]);
+  let earlier: ArrayBufferLike | undefined;
+  for (const zip of archives) {
+    const expected = readArchive(zip);
+    const read = readArchive(zip, {}, { arena: own });
+    assert.deepEqual(
+      read.map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
+      expected.map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
+    );
+    for (const entry of read) {
+      if (entry.method === 0) {
+        assert.equal(entry.data.buffer, zip.buffer, "a stored entry is a view of the archive");
+        continue;
+      }
+      if (entry.data.length === 0) continue;
+      // Every read lands in the same buffer: the arena is reused, not reallocated.
+      assert.ok(entry.data.buffer !== zip.buffer);
+      earlier ??= entry.data.buffer;
+      assert.equal(entry.data.buffer, earlier);
+    }
+  }
+  // More than the arena holds: fresh buffers, the same entries.
+  let seed = 7;
+  const large = Uint8Array.from({ length: 2 * 1024 * 1024 }, () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return 0x61 + (seed >>> 28);
+  });
+  const [entry] = readArchive(await writeArchive([{ name: "big.txt", data: large }]), {}, {
+    arena: own,
+  });
+  assert.deepEqual(entry.data, large);
+  assert.notEqual(entry.data.buffer, earlier);
 });
 
 Deno.test("writeArchive() gives identical bytes for equal input", async () => {
@@ -583,11 +641,20 @@ Deno.test("readArchive() refuses mutated archives with PacketError only", async 
         bytes = concat(bytes.subarray(0, at), new Uint8Array([random(256)]), bytes.subarray(at));
       }
     }
-    try {
-      readArchive(bytes);
-    } catch (error) {
-      assert.ok(error instanceof PacketError, `mutation ${i}: ${error}`);
-    }
+    // With fresh buffers and in an arena: the same entries, or the same refusal.
+    const outcome = (read: () => ArchiveEntry[]) => {
+      try {
+        return read().map(({ data, ...fields }) => ({ ...fields, data: [...data] }));
+      } catch (error) {
+        assert.ok(error instanceof PacketError, `mutation ${i}: ${error}`);
+        return error.message;
+      }
+    };
+    assert.deepEqual(
+      outcome(() => readArchive(bytes, {}, { arena })),
+      outcome(() => readArchive(bytes)),
+      `mutation ${i}`,
+    );
   }
 });
 

@@ -5,6 +5,7 @@ import {
   enforceScope,
   type GateOptions,
   type GateResult,
+  inspectFile,
   redact,
   REDACTED,
   validate,
@@ -893,4 +894,18 @@ Deno.test("the rejection tables cover every violation code the gate can produce"
       .includes(code)
   );
   assert.deepEqual(missing, []);
+});
+
+Deno.test("inspectFile() keeps nothing of the buffer it inflates into", () => {
+  // inspectFile inflates every packet into one reused buffer: an inspection that kept a
+  // view of it would change as the next packets are read.
+  const dir = new URL("../fixtures/packets/", import.meta.url);
+  const paths = [...Deno.readDirSync(dir)].map((entry) => new URL(entry.name, dir).pathname).sort();
+  assert.ok(paths.length >= 9);
+  const kept = paths.map((path) => {
+    const inspection = inspectFile(path);
+    assert.deepEqual(inspection.violations, [], path);
+    return { inspection, copy: structuredClone(inspection) };
+  });
+  for (const { inspection, copy } of kept) assert.deepEqual(inspection, copy);
 });
