@@ -197,10 +197,61 @@ export function canonicalString(value: unknown, form: CanonicalForm = "deepsigma
     );
   }
   if (form === "jcs") {
+    // Plain data whose keys are all in order already is what JSON.stringify writes.
+    if (_inJcsOrder(value, 0)) return JSON.stringify(value);
     const fast = _jcsPlain(value, 0);
     if (fast !== undefined) return fast;
   }
+  return _canonicalStringGeneral(value, form);
+}
+
+/** {@linkcode canonicalString} by the general walk only. Internal; exported for tests. */
+export function _canonicalStringGeneral(value: unknown, form: CanonicalForm): string {
   return _write(value, form === "jcs" ? _JCS : _DEEPSIGMA, { path: [], open: new Set() });
+}
+
+/**
+ * Whether JSON.stringify writes `value` exactly as JCS does: plain JSON data
+ * (as {@linkcode _jcsPlain} takes it) in which every object's keys already
+ * come in JCS order (by UTF-16 code units, as `<` compares strings), and no
+ * `toJSON` on the prototypes JSON.stringify would ask. Checking costs far less
+ * than writing, and JSON.stringify then writes natively; evidence built with
+ * its keys in order (the built-in detectors') takes this path.
+ */
+function _inJcsOrder(value: unknown, depth: number): boolean {
+  if (depth === 0 && (_hasToJson(Object.prototype) || _hasToJson(Array.prototype))) return false;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= _PLAIN_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!_inJcsOrder(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !(keys[i - 1] < keys[i])) return false;
+    if (!_inJcsOrder(record[keys[i]], depth + 1)) return false;
+  }
+  return true;
+}
+
+function _hasToJson(prototype: object): boolean {
+  return "toJSON" in prototype;
 }
 
 /** Nesting beyond which {@linkcode _jcsPlain} gives up (and so never meets a cycle it cannot see). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  _canonicalStringGeneral,
   type CanonicalForm,
   canonicalize,
   canonicalString,
@@ -290,6 +291,106 @@ Deno.test("canonicalize() refuses an unknown form", () => {
 Deno.test("canonicalize() writes an object with a null prototype", () => {
   const value = Object.assign(Object.create(null), { b: 2, a: 1 });
   assert.equal(canonicalString(value), '{"a":1,"b":2}');
+});
+
+Deno.test("canonicalString() in jcs: the quick paths write what the general walk writes", async (t) => {
+  // A fixed linear congruential generator: the same values on every run.
+  let state = 0x2545f491;
+  const random = (below: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return Math.floor((state / 2 ** 32) * below);
+  };
+  const pick = <T>(items: readonly T[]): T => items[random(items.length)];
+  const keys = [
+    "a",
+    "b",
+    "B",
+    "aa",
+    "é",
+    "\u20ac",
+    "\ud83d\ude00",
+    "\ufb33",
+    "0",
+    "1",
+    "10",
+    "9",
+    "",
+    '"',
+    "a b",
+  ];
+  const numbers = [
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    1e21,
+    1e-7,
+    5e-324,
+    1.7976931348623157e308,
+    123456789.125,
+    -3e-5,
+  ];
+  const strings = [
+    "",
+    "x",
+    "\u0000\u001f",
+    '"\\',
+    "\u2028",
+    "\ud800",
+    "\udfff",
+    "€😀",
+    "long ".repeat(20),
+  ];
+  const value = (depth: number): unknown => {
+    const kind = random(depth > 4 ? 5 : 8);
+    if (kind === 0) return pick(numbers);
+    if (kind === 1) return pick(strings);
+    if (kind === 2) return pick([true, false, null]);
+    if (kind === 3) return random(10) === 0 ? pick([undefined, NaN, Infinity]) : pick(numbers);
+    if (kind === 4) return random(1000) / 8;
+    if (kind === 5) return Array.from({ length: random(4) }, () => value(depth + 1));
+    const chosen = [...new Set(Array.from({ length: random(5) }, () => pick(keys)))];
+    // Half of the objects get their keys in JCS order (the JSON.stringify path), half not.
+    if (random(2) === 0) chosen.sort();
+    const object: Record<string, unknown> = kind === 6 ? {} : Object.create(null);
+    for (const key of chosen) object[key] = value(depth + 1);
+    return object;
+  };
+  const outcome = (write: () => string) => {
+    try {
+      return write();
+    } catch (error) {
+      return `throws ${(error as Error).message}`;
+    }
+  };
+  let quick = 0;
+  for (let i = 0; i < 4000; i++) {
+    const v = value(0);
+    const general = outcome(() => _canonicalStringGeneral(v, "jcs"));
+    assert.equal(outcome(() => canonicalString(v, "jcs")), general, `value ${i}`);
+    if (!general.startsWith("throws") && general === JSON.stringify(v)) quick++;
+  }
+  assert.ok(quick > 1000, `only ${quick} values could take the JSON.stringify path`);
+
+  await t.step("a toJSON on Object.prototype is not called", () => {
+    const v = { a: { b: 1 } };
+    const expected = _canonicalStringGeneral(v, "jcs");
+    Object.defineProperty(Object.prototype, "toJSON", {
+      value: () => "changed",
+      configurable: true,
+      writable: true,
+    });
+    try {
+      assert.equal(canonicalString(v, "jcs"), expected);
+    } finally {
+      delete (Object.prototype as { toJSON?: unknown }).toJSON;
+    }
+  });
+  await t.step("array-index keys come first in an object: their order is checked as given", () => {
+    const v = { "10": 1, "9": 2, a: 3 }; // Object.keys: "9", "10", "a"
+    assert.equal(canonicalString(v, "jcs"), '{"10":1,"9":2,"a":3}');
+  });
 });
 
 // --- jcs (RFC 8785) --------------------------------------------------------

@@ -599,6 +599,10 @@ Deno.test("detectors are deterministic: the same view gives deeply equal finding
       for (const finding of first) {
         assert.deepEqual(JSON.parse(JSON.stringify(finding)), finding, "evidence is plain JSON");
         assert.deepEqual(finding.environments, [...new Set(finding.environments)].sort());
+        // Keys in JCS order: the drift id's canonical text is then JSON.stringify's (fast).
+        const { driftType, environments, evidence, signatureId } = finding;
+        const identity = { driftType, environments, evidence, signatureId };
+        assert.equal(JSON.stringify(identity), canonicalString(identity, "jcs"), signatureId);
       }
       assert.deepEqual(
         first.map(({ signatureId }) => signatureId),

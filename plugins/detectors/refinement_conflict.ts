@@ -20,10 +20,11 @@
  * pair. Severity is always `high`: the environments run incompatible
  * versions of one detection, and one side's refinement is being lost.
  *
- * Evidence, per environment id: `{ rev?, previousRev?, patchId?, lineage?,
- * packetName, windowEnd }` (absent fields omitted); and `conflicts`, sorted
- * by pair then reason: `{ environments: [a, b], reason, rev? | field?,
- * previousRev?, to? }`, where `to` maps each environment to the value it set.
+ * Evidence, per environment id: `{ lineage?, packetName, patchId?,
+ * previousRev?, rev?, windowEnd }` (absent fields omitted); and `conflicts`,
+ * sorted by pair then reason: `{ environments: [a, b], field?, previousRev?,
+ * reason, rev?, to? }`, where `to` maps each environment to the value it set.
+ * Keys come in JCS order, so the drift id is cheap to compute.
  *
  * @module
  */
@@ -255,9 +256,9 @@ function _conflictsBetween(a: _Patch, b: _Patch, conflicts: _Conflict[]): void {
       if (setByA.canonical === setByB.canonical) continue;
       conflicts.push({
         environments: pair(),
-        reason: "conflicting-changes",
         field,
         previousRev: a.previousRev,
+        reason: "conflicting-changes",
         to: {
           [a.environmentId]: structuredClone(setByA.to),
           [b.environmentId]: structuredClone(setByB.to),
@@ -269,14 +270,15 @@ function _conflictsBetween(a: _Patch, b: _Patch, conflicts: _Conflict[]): void {
 
 function _evidenceOf(patch: _Patch): Record<string, unknown> {
   const lineage = patch.held.entry.lineage;
+  // Keys in JCS order, so the drift id's canonical text is JSON.stringify's.
   return {
-    ...(patch.rev !== undefined ? { rev: patch.rev } : {}),
-    ...(patch.previousRev !== undefined ? { previousRev: patch.previousRev } : {}),
-    ...(patch.patchId !== undefined ? { patchId: patch.patchId } : {}),
     ...(Array.isArray(lineage)
       ? { lineage: lineage.filter((ancestor) => typeof ancestor === "string") }
       : {}),
     packetName: patch.held.provenance.packetName,
+    ...(patch.patchId !== undefined ? { patchId: patch.patchId } : {}),
+    ...(patch.previousRev !== undefined ? { previousRev: patch.previousRev } : {}),
+    ...(patch.rev !== undefined ? { rev: patch.rev } : {}),
     windowEnd: patch.held.provenance.windowEnd,
   };
 }

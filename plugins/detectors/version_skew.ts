@@ -10,7 +10,8 @@
  * a wider gap means one environment runs a signature further from the
  * others: gap 1 → `low`, 2 → `medium`, 3 or more → `high`.
  *
- * Evidence, per environment id: `{ rev, patchId?, packetName, windowEnd }`.
+ * Evidence, per environment id: `{ packetName, patchId?, rev, windowEnd }` (keys in
+ * JCS order, so the drift id is cheap to compute).
  *
  * @module
  */
@@ -82,10 +83,11 @@ const versionSkew = defineDetector<Record<string, never>>({
       const evidence: Record<string, unknown> = {};
       for (const { environmentId, rev, held } of revised) {
         const patchId = held.entry.patchId;
+        // Keys in JCS order, so the drift id's canonical text is JSON.stringify's.
         evidence[environmentId] = {
-          rev,
-          ...(typeof patchId === "string" ? { patchId } : {}),
           packetName: held.provenance.packetName,
+          ...(typeof patchId === "string" ? { patchId } : {}),
+          rev,
           windowEnd: held.provenance.windowEnd,
         };
       }
