@@ -31,15 +31,8 @@ export type { CanonicalForm } from "./core/canonical_json.ts";
 export { parseJson, parseJsonLines } from "./core/json.ts";
 export type { JsonParseOptions } from "./core/json.ts";
 
-export {
-  CanonEntrySchema,
-  DATA_FILES,
-  MANIFEST_FILE,
-  ManifestSchema,
-  MemoryGraphSchema,
-  readPacket,
-  sha256Ref,
-} from "./core/packet.ts";
+export { DATA_FILES, MANIFEST_FILE, readPacket, sha256Ref } from "./core/packet.ts";
+export { CanonEntrySchema, ManifestSchema, MemoryGraphSchema } from "./core/packet_schemas.ts";
 export type {
   CanonEntry,
   Manifest,

@@ -10,34 +10,32 @@
  * @module
  */
 
-import { type ArchiveLimits, InflateArena } from "./archive.ts";
+import type { ArchiveLimits } from "./archive.ts";
 import { type CanonicalForm, parseLossless } from "./canonical_json.ts";
 import { UsageError, type Violation } from "./errors.ts";
-import { describeFsError } from "./fs.ts";
 import {
-  type CanonTexts,
-  DATA_FILES,
   type Manifest,
   MANIFEST_FILE,
   type Packet,
   readPacket,
   type ReadResult,
-  sha256Ref,
 } from "./packet.ts";
+import { inspect, type Inspection } from "./inspect.ts";
+// The schemas that decide what the reader's plain checks refuse: loaded wherever the gate is.
+import "./packet_schemas.ts";
 import type { Keyring, Signer } from "./signer.ts";
 import {
   assemble,
   CANONICAL_FORMS,
   describeFiles,
-  packetNameFor,
-  parseDateTime,
-  signedBytes,
   signManifest,
   type SignOptions,
 } from "./writer.ts";
 
 /** Canon entries as JSON text (defined with the packet reader). */
 export type { CanonTexts } from "./packet.ts";
+export { inspect, inspectFile } from "./inspect.ts";
+export type { Inspection } from "./inspect.ts";
 
 /** What was found of a packet's signature. */
 export type SignatureStatus =
@@ -119,136 +117,6 @@ export async function validate(
 }
 
 /**
- * Everything the gate can decide about a packet without keys or scope: what
- * reading found, plus hashes, listing, environment, window and name checks,
- * and the bytes its signature covers. Plain data, so a worker can make it
- * and post it back; {@link judge} finishes the verdict.
- */
-export interface Inspection {
-  /** Where the packet came from. */
-  source: string;
-  /** `sha256:` digest of the archive, when it could be read. */
-  digest?: string;
-  /** Violations found so far. */
-  violations: Violation[];
-  /** The manifest, when it could be read. */
-  manifest?: Manifest;
-  /** `canon_entry.json`, when the packet could be read. */
-  canonEntry?: Packet["canonEntry"];
-  /** `memory_graph.json`, when the packet could be read. */
-  memoryGraph?: Packet["memoryGraph"];
-  /** The canonical bytes the signature covers, when signed with a known canonicalization. */
-  signedBytes?: Uint8Array;
-  /**
-   * `canon_entry.json`'s entries as JSON text, for a cheap hand-over between
-   * threads ({@link inspectFile} gives them so, and `canonEntry.entries` is
-   * then empty): thousands of short strings cost a fraction of thousands of
-   * cloned objects, and the hub parses only the entries it keeps.
-   */
-  canonTexts?: CanonTexts;
-}
-
-/** Turn an inspection's canon entries into {@link CanonTexts}. */
-function packCanon(inspection: Inspection): void {
-  const canon = inspection.canonEntry;
-  if (!canon || inspection.canonTexts) return;
-  const entries = canon.entries;
-  const keys = Object.keys(entries);
-  const texts = new Array<string>(keys.length);
-  const renamed: [number, string][] = [];
-  for (let i = 0; i < keys.length; i++) {
-    const entry = entries[keys[i]];
-    texts[i] = JSON.stringify(entry);
-    const id = entry.signatureId;
-    if (typeof id === "string" && id !== keys[i]) renamed.push([i, id]);
-  }
-  inspection.canonEntry = { ...canon, entries: {} };
-  inspection.canonTexts = { keys, texts, renamed };
-}
-
-/**
- * Inspect a read packet: the checks that need neither keys nor scope.
- * @param read what {@link readPacket} gave
- * @returns the inspection
- * @example
- * ```ts
- * import { inspect } from "./gate.ts";
- * import { readPacket } from "./packet.ts";
- * const inspection = inspect(readPacket(new Uint8Array([1]), { source: "x.zip" }));
- * console.assert(inspection.violations[0].code === "ARCHIVE_NOT_ZIP");
- * ```
- */
-export function inspect(read: ReadResult): Inspection {
-  if (!read.packet) return { source: read.source, violations: [...read.violations] };
-  const packet = read.packet;
-  const signature = packet.manifest.signature;
-  const form = (signature?.canonicalization ?? "deepsigma-v1") as CanonicalForm;
-  return {
-    source: read.source,
-    digest: packet.digest,
-    violations: [...read.violations, ...checkContents(packet)],
-    manifest: packet.manifest,
-    canonEntry: packet.canonEntry,
-    ...(packet.canonTexts ? { canonTexts: packet.canonTexts } : {}),
-    memoryGraph: packet.memoryGraph,
-    signedBytes: signature && CANONICAL_FORMS.includes(form)
-      ? signedBytes(packet.manifestTree, form)
-      : undefined,
-  };
-}
-
-/**
- * Read a packet file and inspect it: what the hub's workers do with each
- * path. A file that cannot be read is one `FILE_UNREADABLE` violation, not an
- * error, so one vanished file never ends a run. The canon entries come as
- * text (`canonTexts`; `canonEntry.entries` is empty).
- * @param path the packet file
- * @param limits archive and JSON limits
- * @returns the inspection, with the archive's digest when the file was read
- * @example
- * ```ts
- * import { inspectFile } from "./gate.ts";
- * const inspection = inspectFile("no/such/packet.zip");
- * console.assert(inspection.violations[0].code === "FILE_UNREADABLE");
- * ```
- */
-export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Inspection {
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (error) {
-    return { source: path, violations: [unreadable(path, error)] };
-  }
-  const inspection = inspect(
-    readPacket(bytes, {
-      source: path,
-      limits,
-      materializeRecords: false,
-      canonAsText: true,
-      arena: inspectArena,
-    }),
-  );
-  inspection.digest ??= sha256Ref(bytes);
-  packCanon(inspection);
-  return inspection;
-}
-
-/**
- * The buffer {@link inspectFile} inflates into, one per thread: an inspection
- * keeps no entry bytes (only parsed values, texts and the fresh signed bytes),
- * and inspectFile returns before anything reads again.
- */
-const inspectArena = new InflateArena();
-
-/** The violation of a packet file that cannot be read. */
-function unreadable(path: string, error: unknown): Violation {
-  return {
-    code: "FILE_UNREADABLE",
-    message: `Cannot read packet "${path}": ${describeFsError(error)}`,
-  };
-}
-
-/**
  * Finish a verdict: scope and signature checks on an inspection.
  * @param inspection what {@link inspect} found
  * @param options keys and scope
@@ -281,107 +149,6 @@ export async function judge(
     violations,
   );
   return verdict(inspection.source, violations, signature);
-}
-
-function checkContents(packet: Packet): Violation[] {
-  const violations: Violation[] = [];
-  const { manifest } = packet;
-  const listed = manifest.files;
-  // Own keys only: `"constructor" in listed` is true for any object.
-  const isListed = (name: string) => Object.hasOwn(listed, name);
-  for (const name of DATA_FILES) {
-    if (!isListed(name)) {
-      violations.push({
-        code: "FILE_UNLISTED",
-        entry: name,
-        message: `Entry "${name}" is not listed in the manifest's "files"`,
-      });
-    }
-  }
-  for (const [name, expected] of Object.entries(listed)) {
-    const actual = packet.entryHashes.get(name);
-    if (name === MANIFEST_FILE) {
-      violations.push({
-        code: "SCHEMA_INVALID",
-        entry: MANIFEST_FILE,
-        message: `Entry "${MANIFEST_FILE}" lists itself in "files"; a manifest cannot hash itself`,
-      });
-    } else if (actual === undefined) {
-      violations.push({
-        code: "FILE_MISSING",
-        entry: name,
-        message: `Entry "${name}" is listed in the manifest but not in the archive`,
-      });
-    } else if (actual !== expected) {
-      violations.push({
-        code: "HASH_MISMATCH",
-        entry: name,
-        message: `Entry "${name}" has hash ${actual}, the manifest says ${expected}`,
-      });
-    }
-  }
-  for (const name of packet.entries.keys()) {
-    if (name !== MANIFEST_FILE && !isListed(name) && !DATA_FILES.includes(name as never)) {
-      violations.push({
-        code: "FILE_UNLISTED",
-        entry: name,
-        message: `Entry "${name}" is in the archive but not listed in the manifest`,
-      });
-    }
-  }
-
-  const env = manifest.environmentId;
-  const named: [string, unknown][] = [
-    ["truth_snapshot.json", packet.truthSnapshot.environmentId],
-    ["authority_slice.json", packet.authoritySlice.environmentId],
-    ["memory_graph.json", (packet.memoryGraph as Record<string, unknown>).environmentId],
-    ["canon_entry.json", packet.canonEntry.environmentId],
-  ];
-  // Records that readPacket did not keep (Packet.recordCounts) were checked
-  // against the manifest's environment while being read; their arrays are empty.
-  for (
-    const [file, records] of [
-      ["decision_lineage.jsonl", packet.decisionLineage],
-      ["drift_signal.jsonl", packet.driftSignals],
-    ] as const
-  ) {
-    const other = (records as Record<string, unknown>[]).find((record) =>
-      record.environmentId !== undefined && record.environmentId !== env
-    );
-    if (other) named.push([file, other.environmentId]);
-  }
-  for (const [file, found] of named) {
-    if (found !== undefined && found !== env) {
-      violations.push({
-        code: "ENVIRONMENT_MISMATCH",
-        entry: file,
-        message: `Entry "${file}" names environment ${
-          JSON.stringify(found)
-        }, the manifest "${env}"`,
-      });
-    }
-  }
-
-  const start = parseDateTime(manifest.windowStart);
-  const end = parseDateTime(manifest.windowEnd);
-  if (!(start <= end)) {
-    violations.push({
-      code: "WINDOW_INVALID",
-      entry: MANIFEST_FILE,
-      message:
-        `Entry "${MANIFEST_FILE}" has windowStart "${manifest.windowStart}" after windowEnd "${manifest.windowEnd}"`,
-    });
-  }
-  const expectedName = packetNameFor(env, manifest.windowStart, manifest.windowEnd, manifest.part);
-  if (manifest.packetName !== expectedName) {
-    violations.push({
-      code: "PACKET_NAME_MISMATCH",
-      entry: MANIFEST_FILE,
-      message:
-        `Packet name "${manifest.packetName}" does not match its environment, window and part (expected "${expectedName}")`,
-    });
-  }
-  return violations;
 }
 
 async function checkSignature(

@@ -12,17 +12,27 @@
 
 /// <reference lib="deno.worker" />
 
-import { inspectFile } from "./gate.ts";
+import { inspectFile } from "./inspect.ts";
+import { SchemasNotLoaded } from "./packet.ts";
 import type { ArchiveLimits } from "./archive.ts";
 
-self.onmessage = (event: MessageEvent) => {
+self.onmessage = async (event: MessageEvent) => {
   const { id, path, limits } = event.data as {
     id: number;
     path: string;
     limits?: Partial<ArchiveLimits>;
   };
   try {
-    self.postMessage({ id, inspection: inspectFile(path, limits) });
+    let inspection;
+    try {
+      inspection = inspectFile(path, limits);
+    } catch (error) {
+      // The worker starts without zod; the first packet that needs a schema loads it.
+      if (!(error instanceof SchemasNotLoaded)) throw error;
+      await import("./packet_schemas.ts");
+      inspection = inspectFile(path, limits);
+    }
+    self.postMessage({ id, inspection });
   } catch (error) {
     self.postMessage({
       id,

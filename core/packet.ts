@@ -1,12 +1,20 @@
 /**
- * The JRM-X packet model: zod schemas that follow the spec (unknown fields
- * kept), and {@link readPacket}, which turns archive bytes into a
- * schema-checked packet or the violations that say why it cannot be one.
+ * The JRM-X packet model and {@link readPacket}, which turns archive bytes
+ * into a schema-checked packet or the violations that say why it cannot be
+ * one.
+ *
+ * The schemas themselves (zod) are in core/packet_schemas.ts. This module
+ * does not load zod: it checks a packet with plain exact-or-stricter checks
+ * first and asks the schemas only about what those refuse, which is also
+ * where every schema violation is decided and worded. The schemas install
+ * themselves here when loaded (the gate and the library entry load them); a
+ * reader running without them (the hub's workers, which start faster so)
+ * gets {@link SchemasNotLoaded} from a packet that needs them.
  *
  * @module
  */
 
-import { z } from "zod";
+import type { z } from "zod";
 import { createHash } from "node:crypto";
 import {
   type ArchiveEntry,
@@ -17,6 +25,15 @@ import {
 } from "./archive.ts";
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
+import type {
+  AuthoritySliceSchema,
+  CanonFileSchema,
+  DriftSignalRecordSchema,
+  LineageRecordSchema,
+  Manifest,
+  MemoryGraph,
+  TruthSnapshotSchema,
+} from "./packet_schemas.ts";
 import { scanCanonFile } from "./canon_scan.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
 import {
@@ -43,121 +60,44 @@ export const DATA_FILES = [
   "canon_entry.json",
 ] as const;
 
+export type { CanonEntry, Manifest, MemoryGraph } from "./packet_schemas.ts";
+
+/**
+ * Thrown by {@link readPacket} when a packet needs the zod schemas to be
+ * judged and core/packet_schemas.ts was not loaded: load it and read again.
+ */
+export class SchemasNotLoaded extends Error {
+  /** @param file the entry that needed its schema */
+  constructor(file: string) {
+    super(`Checking "${file}" needs the packet schemas: import core/packet_schemas.ts`);
+    this.name = "SchemasNotLoaded";
+  }
+}
+
+/** Checks a value against the schema of `file` (its records', for JSON lines). */
+type SchemaCheck = (file: string, value: unknown, prefix?: string) => Violation | undefined;
+
+let schemaCheck: SchemaCheck | undefined;
+
+/**
+ * Install the schema check (core/packet_schemas.ts does, when loaded). Internal.
+ * @param check the check
+ */
+export function _useSchemaCheck(check: SchemaCheck): void {
+  schemaCheck = check;
+}
+
+/** The schema's verdict on `value`, a violation or undefined. */
+function checkSchema(file: string, value: unknown, prefix?: string): Violation | undefined {
+  if (schemaCheck === undefined) throw new SchemasNotLoaded(file);
+  return schemaCheck(file, value, prefix);
+}
+
 /** One of the six data file names. */
 export type DataFile = typeof DATA_FILES[number];
 
 /** The data files that hold JSON lines. */
 export type JsonLinesFile = "decision_lineage.jsonl" | "drift_signal.jsonl";
-
-const isoDateTime = z.iso.datetime({ offset: true, local: true });
-const Sha256RefSchema = z.string().regex(
-  /^sha256:[0-9a-f]{64}$/,
-  'must be "sha256:" and 64 lowercase hex',
-);
-
-/** The manifest's `signature` object. */
-export const SignatureSchema = z.looseObject({
-  algorithm: z.string().min(1),
-  value: z.string(),
-  signerId: z.string().optional(),
-  keyId: z.string().optional(),
-  canonicalization: z.string().optional(),
-});
-
-/** `manifest.json`: camelCase keys, as the reference JSON Schema names them. */
-export const ManifestSchema = z.looseObject({
-  packetName: z.string().startsWith("JRM_X_PACKET_"),
-  environmentId: z.string().min(1),
-  windowStart: isoDateTime,
-  windowEnd: isoDateTime,
-  part: z.int().min(1),
-  files: z.record(z.string(), Sha256RefSchema),
-  eventCount: z.int().min(0),
-  sizeBytes: z.int().min(0),
-  createdAt: isoDateTime,
-  signature: SignatureSchema.optional(),
-});
-
-/** A parsed manifest. */
-export type Manifest = z.infer<typeof ManifestSchema>;
-
-/** One canon entry: an environment's stance on one detection signature. */
-export const CanonEntrySchema = z.looseObject({
-  signatureId: z.string().optional(),
-  rev: z.int().min(0).optional(),
-  previousRev: z.int().optional(),
-  patchId: z.string().optional(),
-  lineage: z.array(z.string()).optional(),
-  changes: z.array(z.looseObject({
-    action: z.string(),
-    field: z.string().optional(),
-  })).optional(),
-  confidence: z.number().min(0).max(1).optional(),
-});
-
-/** A parsed canon entry. */
-export type CanonEntry = z.infer<typeof CanonEntrySchema>;
-
-/** `canon_entry.json`. */
-export const CanonFileSchema = z.looseObject({
-  entries: z.record(z.string(), CanonEntrySchema),
-  environmentId: z.string().min(1).optional(),
-  generatedAt: z.string().optional(),
-});
-
-/** `memory_graph.json`. */
-export const MemoryGraphSchema = z.looseObject({
-  nodesAdded: z.array(z.looseObject({
-    nodeId: z.string().min(1),
-    kind: z.string(),
-    label: z.string().optional(),
-    timestamp: z.string().optional(),
-    properties: z.record(z.string(), z.unknown()).optional(),
-  })),
-  edgesAdded: z.array(z.looseObject({
-    sourceId: z.string().min(1),
-    targetId: z.string().min(1),
-    kind: z.string(),
-  })),
-});
-
-/** A parsed memory graph. */
-export type MemoryGraph = z.infer<typeof MemoryGraphSchema>;
-
-/** `truth_snapshot.json`: counts and histograms, kept as they are. */
-export const TruthSnapshotSchema = z.looseObject({
-  environmentId: z.string().min(1).optional(),
-});
-
-/** `authority_slice.json`: who published the packet. */
-export const AuthoritySliceSchema = z.looseObject({
-  environmentId: z.string().min(1),
-  publisherRole: z.string().optional(),
-  allowedActions: z.array(z.string()).optional(),
-  scopeAllowlist: z.array(z.string()).optional(),
-  redactionPolicy: z.unknown().optional(),
-});
-
-/** One line of `decision_lineage.jsonl`. */
-export const LineageRecordSchema = z.looseObject({
-  eventId: z.string().min(1),
-  lane: z.string().optional(),
-  whyBullets: z.array(z.unknown()).optional(),
-  claims: z.array(z.unknown()).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-});
-
-/** One line of `drift_signal.jsonl`. */
-export const DriftSignalRecordSchema = z.looseObject({
-  driftId: z.string().min(1),
-  driftType: z.string(),
-  severity: z.string().optional(),
-  detectedAt: z.string().optional(),
-  evidenceRefs: z.array(z.unknown()).optional(),
-  fingerprint: z.unknown().optional(),
-  notes: z.unknown().optional(),
-  recommendedAction: z.unknown().optional(),
-});
 
 const SNAKE_CASE_MANIFEST_KEYS: Record<string, string> = {
   packet_name: "packetName",
@@ -440,6 +380,100 @@ export function fastCanonFileCheck(file: unknown): boolean {
   return true;
 }
 
+const isNonEmptyString = (v: unknown) => typeof v === "string" && v !== "";
+/** An object the plain checks may judge: one with an own `__proto__` key goes to the schema. */
+const isCheckable = (v: unknown): v is Json => isObject(v) && !Object.hasOwn(v, "__proto__");
+
+const SHA256_REF = /^sha256:[0-9a-f]{64}$/;
+// What the schema's z.iso.datetime({ offset: true, local: true }) takes: seconds with an optional
+// fraction, then Z, an offset or nothing; or no seconds and nothing after. The fields' ranges are
+// checked below.
+const DATE_TIME =
+  /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?(?:Z|[+-](\d\d):(\d\d))?)?$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Whether `v` is a date-time the manifest schema accepts (tests/packet_test.ts holds the two
+ * to the same answers).
+ * @param v the value
+ * @returns true when it is one
+ */
+export function isIsoDateTime(v: unknown): boolean {
+  if (typeof v !== "string") return false;
+  const m = DATE_TIME.exec(v);
+  if (!m) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  return month >= 1 && month <= 12 && day >= 1 && day <= days && Number(m[4]) <= 23 &&
+    Number(m[5]) <= 59 && (m[6] === undefined || Number(m[6]) <= 59) &&
+    (m[7] === undefined || (Number(m[7]) <= 23 && Number(m[8]) <= 59));
+}
+
+const isCount = (v: unknown) => isSafeInteger(v) && v >= 0;
+
+/**
+ * An exact-or-stricter stand-in for the manifest schema (`ManifestSchema`
+ * in core/packet_schemas.ts); what it refuses goes to the schema.
+ * @param m the manifest, numbers plain
+ * @returns true when the schema certainly accepts it
+ */
+export function fastManifestCheck(m: unknown): boolean {
+  if (!isCheckable(m)) return false;
+  const { files, signature: s } = m;
+  if (!isCheckable(files)) return false;
+  for (const hash of Object.values(files)) {
+    if (typeof hash !== "string" || !SHA256_REF.test(hash)) return false;
+  }
+  return typeof m.packetName === "string" && m.packetName.startsWith("JRM_X_PACKET_") &&
+    isNonEmptyString(m.environmentId) && isIsoDateTime(m.windowStart) &&
+    isIsoDateTime(m.windowEnd) && isSafeInteger(m.part) && m.part >= 1 && isCount(m.eventCount) &&
+    isCount(m.sizeBytes) && isIsoDateTime(m.createdAt) &&
+    (s === undefined ||
+      (isCheckable(s) && isNonEmptyString(s.algorithm) && isString(s.value) &&
+        optional(s.signerId, isString) && optional(s.keyId, isString) &&
+        optional(s.canonicalization, isString)));
+}
+
+/**
+ * An exact-or-stricter stand-in for the schema of `truth_snapshot.json`.
+ * @param v the parsed file
+ * @returns true when the schema certainly accepts it
+ */
+export function fastTruthSnapshotCheck(v: unknown): boolean {
+  return isCheckable(v) && optional(v.environmentId, isNonEmptyString);
+}
+
+/**
+ * An exact-or-stricter stand-in for the schema of `authority_slice.json`.
+ * @param v the parsed file
+ * @returns true when the schema certainly accepts it
+ */
+export function fastAuthoritySliceCheck(v: unknown): boolean {
+  return isCheckable(v) && isNonEmptyString(v.environmentId) &&
+    optional(v.publisherRole, isString) && optional(v.allowedActions, isStringArray) &&
+    optional(v.scopeAllowlist, isStringArray);
+}
+
+const isNode = (n: unknown) =>
+  isCheckable(n) && isNonEmptyString(n.nodeId) && isString(n.kind) && optional(n.label, isString) &&
+  optional(n.timestamp, isString) && optional(n.properties, isCheckable);
+const isEdge = (e: unknown) =>
+  isCheckable(e) && isNonEmptyString(e.sourceId) && isNonEmptyString(e.targetId) &&
+  isString(e.kind);
+
+/**
+ * An exact-or-stricter stand-in for the schema of `memory_graph.json`.
+ * @param v the parsed file
+ * @returns true when the schema certainly accepts it
+ */
+export function fastMemoryGraphCheck(v: unknown): boolean {
+  return isCheckable(v) && Array.isArray(v.nodesAdded) && v.nodesAdded.every(isNode) &&
+    Array.isArray(v.edgesAdded) && v.edgesAdded.every(isEdge);
+}
+
 const STRING_OR_ABSENT = typeMask(T_ABSENT, T_STRING, T_EMPTY_STRING);
 
 /**
@@ -475,34 +509,30 @@ export const RECORD_SHAPES: Readonly<Record<JsonLinesFile, { shape: RecordShape 
   },
 };
 
-const DATA_SCHEMAS: Record<DataFile, z.ZodType> = {
-  "truth_snapshot.json": TruthSnapshotSchema,
-  "authority_slice.json": AuthoritySliceSchema,
-  "decision_lineage.jsonl": LineageRecordSchema,
-  "drift_signal.jsonl": DriftSignalRecordSchema,
-  "memory_graph.json": MemoryGraphSchema,
-  "canon_entry.json": CanonFileSchema,
+/** The plain checks of the JSON data files, each exact-or-stricter than its schema. */
+const FAST_FILE_CHECKS: Partial<Record<DataFile, (value: unknown) => boolean>> = {
+  "truth_snapshot.json": (v) => fastTruthSnapshotCheck(v),
+  "authority_slice.json": (v) => fastAuthoritySliceCheck(v),
+  "memory_graph.json": (v) => fastMemoryGraphCheck(v),
+  "canon_entry.json": (v) => fastCanonFileCheck(v),
 };
 
-// Schemas only check: the parsed values are kept, not zod's copies, because
-// zod drops `__proto__` keys, and a reader keeps every field as plain data
-// (a `files` entry named `__proto__` would otherwise escape the hash check).
+// The values kept are the parsed ones: schemas only check (see core/packet_schemas.ts).
 function checkDataFile(
   name: DataFile,
   data: Uint8Array,
   maxDepth: number,
   violations: Violation[],
 ): unknown {
-  const schema = DATA_SCHEMAS[name];
   try {
     if (name.endsWith(".jsonl")) {
       const records = parseJsonLines(data, { maxDepth, file: name });
       const fast = FAST_RECORD_CHECKS[name];
       for (let i = 0; i < records.length; i++) {
         if (fast?.(records[i])) continue;
-        const result = schema.safeParse(records[i]);
-        if (!result.success) {
-          violations.push(schemaViolation(name, result.error, `line ${i + 1}: `));
+        const violation = checkSchema(name, records[i], `line ${i + 1}: `);
+        if (violation) {
+          violations.push(violation);
           return undefined;
         }
       }
@@ -517,10 +547,10 @@ function checkDataFile(
       });
       return undefined;
     }
-    if (name === "canon_entry.json" && fastCanonFileCheck(value)) return value;
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      violations.push(schemaViolation(name, result.error));
+    if (FAST_FILE_CHECKS[name]?.(value)) return value;
+    const violation = checkSchema(name, value);
+    if (violation) {
+      violations.push(violation);
       return undefined;
     }
     return value;
@@ -579,8 +609,8 @@ function readManifest(
   }
   // Schema checks read plain numbers; the tree keeps spellings for the signature.
   const plain = plainNumbers(tree);
-  const result = ManifestSchema.safeParse(plain);
-  if (!result.success) return { violations: [schemaViolation(MANIFEST_FILE, result.error)] };
+  const violation = fastManifestCheck(plain) ? undefined : checkSchema(MANIFEST_FILE, plain);
+  if (violation) return { violations: [violation] };
   // `plain`, not zod's copy, for the reason given at checkDataFile.
   return { manifest: plain as Manifest, tree: tree as Record<string, unknown>, violations: [] };
 }
@@ -602,15 +632,4 @@ function plainNumbers(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-function schemaViolation(entry: string, error: z.ZodError, prefix = ""): Violation {
-  const issue = error.issues[0];
-  const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "(root)";
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : "";
-  return {
-    code: "SCHEMA_INVALID",
-    entry,
-    message: `Entry "${entry}" ${prefix}field "${path}": ${issue.message}${more}`,
-  };
 }
