@@ -16,13 +16,7 @@
  * @module
  */
 
-import {
-  type ArchiveLimits,
-  DEFAULT_LIMITS,
-  readArchiveEntry,
-  readLeadingEntry,
-  resolveLimits,
-} from "./archive.ts";
+import { readArchiveEntry, readLeadingEntry, resolveLimits } from "./archive.ts";
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
 import { PacketError } from "./errors.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
@@ -485,14 +479,7 @@ export async function ingestFiles(
     // Until a worker has loaded, this thread inspects packets itself, one per turn of the
     // event loop (so a worker's "ready" is heard); the others wait for a worker.
     let inlineThisTurn = false;
-    // What the program's prewarm read ahead was read with the default limits: only then is it
-    // this run's answer. A prefetch that failed (its worker died) is done again here.
-    const prefetchUsable = limitsAreDefault(options.limits);
-    const launch = (path: string): Promise<Inspection> => {
-      const prefetched = prefetchUsable ? pool?.takePrefetched(path) : undefined;
-      return prefetched ? prefetched.catch(() => inspectNow(path)) : inspectNow(path);
-    };
-    const inspectNow = async (path: string): Promise<Inspection> => {
+    const launch = async (path: string): Promise<Inspection> => {
       if (pool && !pool.ready) {
         if (inlineThisTurn) {
           await pool.whenReady();
@@ -546,14 +533,6 @@ export async function ingestFiles(
   return { state, outcomes };
 }
 
-/** Whether `limits` resolve to the default limits. */
-function limitsAreDefault(limits: Partial<ArchiveLimits> | undefined): boolean {
-  const resolved = resolveLimits(limits);
-  return (Object.keys(DEFAULT_LIMITS) as (keyof ArchiveLimits)[]).every((key) =>
-    resolved[key] === DEFAULT_LIMITS[key]
-  );
-}
-
 /** The program's warm pool when it has the size wanted, else a new one (or none). */
 function adoptPool(workers: number): InspectorPool | undefined {
   const warm = takePrewarmedInspectors();
@@ -564,10 +543,9 @@ function adoptPool(workers: number): InspectorPool | undefined {
 
 /**
  * A packet is folded at the place in window order its manifest gave when
- * peeked; a file rewritten between the peek and the full read (in either
- * order: a prefetched packet was read before the peek) could hold another
- * window, and folding it there would break the order. Such a packet gets a
- * `FILE_CHANGED` violation (so it is rejected).
+ * peeked; a file rewritten between the peek and the full read could hold
+ * another window, and folding it there would break the order. Such a packet
+ * gets a `FILE_CHANGED` violation (so it is rejected).
  */
 function changedSincePeek(inspection: Inspection, peeked: OrderKey): void {
   if (!inspection.manifest) return;

@@ -9,7 +9,8 @@
 import { promises as fsPromises } from "node:fs";
 import { UsageError } from "./errors.ts";
 import { describeFsError } from "./fs.ts";
-import { GLOB_CHARS, zipsUnder } from "./packet_files.ts";
+
+const GLOB_CHARS = /[*?[\]{}]/;
 
 /**
  * Expand inputs into packet file paths: a file stands for itself, a
@@ -49,7 +50,7 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
       }
     }
     if (stat?.isDirectory) {
-      const found = zipsUnder(input);
+      const found = await walkZips(input);
       if (found.length === 0) throw new UsageError(`Directory "${input}" holds no .zip packets`);
       found.forEach(add);
     } else if (stat) {
@@ -67,4 +68,22 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
     }
   }
   return files;
+}
+
+async function walkZips(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const pending = [dir];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    try {
+      for await (const entry of Deno.readDir(current)) {
+        const path = `${current.replace(/\/+$/, "")}/${entry.name}`;
+        if (entry.isDirectory) pending.push(path);
+        else if (entry.isFile && entry.name.toLowerCase().endsWith(".zip")) found.push(path);
+      }
+    } catch (error) {
+      throw new UsageError(`Cannot read directory "${current}": ${describeFsError(error)}`);
+    }
+  }
+  return found.sort();
 }

@@ -39,7 +39,6 @@ export class InspectorPool {
   readonly #load: number[] = [];
   readonly #ready: boolean[] = [];
   #nextId = 0;
-  readonly #prefetched = new Map<string, Promise<Inspection>>();
   #failed = 0;
   readonly #readiness = Promise.withResolvers<boolean>();
 
@@ -117,39 +116,6 @@ export class InspectorPool {
       if (this.#ready[i] && (index === -1 || this.#load[i] < this.#load[index])) index = i;
     }
     if (index === -1) return Promise.reject(new Error("No packet inspector worker is ready"));
-    return this.#post(index, path, limits);
-  }
-
-  /**
-   * Start inspecting packet files (with the default limits) before anyone
-   * asks, on the workers in turn, even before they have loaded: the messages
-   * wait for them. A program that lists its packets early keeps the workers
-   * busy while it loads. {@link takePrefetched} hands a result over.
-   * @param paths the files, spelled as they will be asked for
-   */
-  prefetch(paths: readonly string[]): void {
-    paths.forEach((path, k) => {
-      if (this.#prefetched.has(path) || this.#workers.length === 0) return;
-      const pending = this.#post(k % this.#workers.length, path, undefined);
-      pending.catch(() => {}); // whoever takes it handles the failure; unclaimed, it is dropped
-      this.#prefetched.set(path, pending);
-    });
-  }
-
-  /**
-   * The inspection {@link prefetch} started for `path`, once; undefined when
-   * there is none. It was made with the default limits: a caller with other
-   * limits must not take it.
-   * @param path the file, spelled as prefetched
-   * @returns the inspection's promise, or undefined
-   */
-  takePrefetched(path: string): Promise<Inspection> | undefined {
-    const pending = this.#prefetched.get(path);
-    this.#prefetched.delete(path);
-    return pending;
-  }
-
-  #post(index: number, path: string, limits?: Partial<ArchiveLimits>): Promise<Inspection> {
     const id = this.#nextId++;
     this.#load[index]++;
     return new Promise((resolve, reject) => {
@@ -160,7 +126,6 @@ export class InspectorPool {
 
   /** Stop every worker. */
   close(): void {
-    this.#prefetched.clear();
     for (const worker of this.#workers) worker.terminate();
     this.#workers.length = 0;
     this.#readiness.resolve(false);
@@ -175,7 +140,6 @@ let prewarmed: InspectorPool | undefined;
  * then does not ingest ends with `Deno.exit`, or calls
  * `takePrewarmedInspectors()?.close()`.
  * @param count how many workers
- * @param prefetch packet files the workers start inspecting at once ({@link InspectorPool.prefetch})
  * @example
  * ```ts
  * import { prewarmInspectors, takePrewarmedInspectors } from "./inspect_pool.ts";
@@ -185,10 +149,9 @@ let prewarmed: InspectorPool | undefined;
  * pool?.close();
  * ```
  */
-export function prewarmInspectors(count: number, prefetch: readonly string[] = []): void {
+export function prewarmInspectors(count: number): void {
   prewarmed?.close();
   prewarmed = count > 0 ? new InspectorPool(count) : undefined;
-  prewarmed?.prefetch(prefetch);
 }
 
 /**
