@@ -78,7 +78,7 @@ let escaped: bool = false;
 let memberField: i32 = -1;
 
 /** Skip a string body from just after its opening quote; -1 when malformed or unterminated. */
-function skipString(i: i32): i32 {
+@inline function skipString(i: i32): i32 {
   escaped = false;
   while (true) {
     // Stop at a quote, a backslash or a control byte (the zero padding is one).
@@ -180,7 +180,7 @@ function skipLiteral(i: i32): i32 {
 }
 
 /** Read a member's key, colon and the space after; set memberField. -1 when malformed. */
-function member(i: i32, fieldCount: i32, cfg: i32): i32 {
+@inline function member(i: i32, fieldCount: i32, cfg: i32): i32 {
   memberField = -1;
   if (at(i) != QUOTE) return -1;
   const start = i + 1;
