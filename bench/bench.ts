@@ -16,8 +16,9 @@
  * and 10× the signatures to show it is linear.
  *
  * Flags: `--runs N` (default 5), `--quick` (a small corpus, for a smoke run),
- * `--snapshot-canon` (every packet carries the environment's whole canon,
- * cached separately).
+ * `--snapshot-canon` (every packet carries the environment's whole canon),
+ * `--compact-json` (JSON files without white space); each corpus is cached
+ * separately.
  *
  * @module
  */
@@ -38,6 +39,8 @@ const runsAt = args.indexOf("--runs");
 const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
 /** Every packet carries the whole canon (see CorpusOptions.snapshotCanon). */
 const SNAPSHOT = args.includes("--snapshot-canon");
+/** JSON files written without white space (see CorpusOptions.compactJson). */
+const COMPACT = args.includes("--compact-json");
 const SHAPE = quick
   ? { environments: 4, packets: 5, events: 500, signatures: 500 }
   : { environments: 4, packets: 25, events: 5000, signatures: 5000 };
@@ -46,7 +49,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const CACHE =
   `${ROOT}bench/.cache/corpus-${SHAPE.environments}x${SHAPE.packets}-${SHAPE.events}e-${SHAPE.signatures}s${
     SNAPSHOT ? "-snapshot" : ""
-  }`;
+  }${COMPACT ? "-compact" : ""}`;
 
 /** The V8 flags of `deno task jrm` (see deno.json), so the benchmark runs what users run. */
 const V8_FLAGS = ["--v8-flags=--max-semi-space-size=2"];
@@ -83,6 +86,7 @@ async function ensureCorpus(): Promise<void> {
     signatures: SHAPE.signatures,
     eventsPerPacket: SHAPE.events,
     snapshotCanon: SNAPSHOT,
+    compactJson: COMPACT,
     signers,
   });
   await writePackets(`${CACHE}/packets`, corpus.packets);
