@@ -82,6 +82,18 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
     ['{"entries":{"s":{"signatureId":"t"},"u":{"signatureId":"u"}}}', true],
     ['{"entries":{"s\\u0041":{"signatureId":"sA"},"\\u00e9":{"signatureId":"\\u00e9"}}}', true],
     ['{"entries":{"é":{"statement":"ünïcode ✓ 𝄞","x":"\\"q\\\\"}}}', true],
+    // Names one letter off a checked field's are other fields: values the field refuses pass.
+    [
+      '{"entries":{"s":{"signatureIX":7,"signatureid":7,"previousReX":"x","previousrev":"x"}}}',
+      true,
+    ],
+    ['{"entries":{"s":{"reX":"x","Rev":"x","patchIX":1,"lineagX":1,"changeX":1}}}', true],
+    ['{"entries":{"s":{"confidencX":2,"confidenceX":2,"revs":"x","re":"x"}}}', true],
+    ['{"entries":{"s":{"x":1,"rev":"x"}}}', false],
+    ['{"entries":{"s":{"x":1,"previousRev":"x"}}}', false],
+    ['{"entries":{"s":{"x":1,"patchId":1}}}', false],
+    ['{"entries":{"s":{"x":1,"changes":1}}}', false],
+    ['{"entries":{"s":{"x":1,"confidence":2}}}', false],
     ['{"entries":{"s":{"rev":1,"rev":2}}}', false], // a repeated field: the exact path decides
     ['{"entries":{"s":{}},"entries":{}}', false],
     ['{"entries":{"s":{},"s":{"rev":1}}}', false],

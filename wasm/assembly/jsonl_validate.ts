@@ -439,14 +439,40 @@ function keyIs(start: i32, length: i32, name: string): bool {
   return true;
 }
 
+// The checked fields' names as little-endian words, so that entryField compares a word or two,
+// picked by the key's length, instead of byte by byte. Loads may read past a short key: into
+// the rest of the input or its 16 bytes of padding, then masked off.
+const W_SIGNATUR: u64 = 0x727574616e676973; // "signatur"
+const W_EID: u64 = 0x644965; // "eId"
+const W_PREVIOUS: u64 = 0x73756f6976657270; // "previous"
+const W_REV_TAIL: u64 = 0x766552; // "Rev"
+const W_REV: u64 = 0x766572; // "rev"
+const W_PATCHID: u64 = 0x64496863746170; // "patchId"
+const W_LINEAGE: u64 = 0x656761656e696c; // "lineage"
+const W_CHANGES: u64 = 0x7365676e616863; // "changes"
+const W_CONFIDEN: u64 = 0x6e656469666e6f63; // "confiden"
+const W_CE: u64 = 0x6563; // "ce"
+const LOW_3: u64 = 0xffffff;
+const LOW_7: u64 = 0xffffffffffffff;
+
 function entryField(start: i32, length: i32): i32 {
-  if (keyIs(start, length, "signatureId")) return F_SIGNATURE_ID;
-  if (keyIs(start, length, "rev")) return F_REV;
-  if (keyIs(start, length, "previousRev")) return F_PREVIOUS_REV;
-  if (keyIs(start, length, "patchId")) return F_PATCH_ID;
-  if (keyIs(start, length, "lineage")) return F_LINEAGE;
-  if (keyIs(start, length, "changes")) return F_CHANGES;
-  if (keyIs(start, length, "confidence")) return F_CONFIDENCE;
+  const head = load<u64>(<usize>start);
+  if (length == 11) {
+    const tail = load<u64>(<usize>(start + 8)) & LOW_3;
+    if (head == W_SIGNATUR && tail == W_EID) return F_SIGNATURE_ID;
+    if (head == W_PREVIOUS && tail == W_REV_TAIL) return F_PREVIOUS_REV;
+  } else if (length == 7) {
+    const word = head & LOW_7;
+    if (word == W_PATCHID) return F_PATCH_ID;
+    if (word == W_LINEAGE) return F_LINEAGE;
+    if (word == W_CHANGES) return F_CHANGES;
+  } else if (length == 3) {
+    if ((head & LOW_3) == W_REV) return F_REV;
+  } else if (length == 10) {
+    if (head == W_CONFIDEN && (load<u64>(<usize>(start + 8)) & 0xffff) == W_CE) {
+      return F_CONFIDENCE;
+    }
+  }
   return -1;
 }
 
