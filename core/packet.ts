@@ -511,10 +511,10 @@ export const RECORD_SHAPES: Readonly<Record<JsonLinesFile, { shape: RecordShape 
 
 /** The plain checks of the JSON data files, each exact-or-stricter than its schema. */
 const FAST_FILE_CHECKS: Partial<Record<DataFile, (value: unknown) => boolean>> = {
-  "truth_snapshot.json": (v) => fastTruthSnapshotCheck(v),
-  "authority_slice.json": (v) => fastAuthoritySliceCheck(v),
-  "memory_graph.json": (v) => fastMemoryGraphCheck(v),
-  "canon_entry.json": (v) => fastCanonFileCheck(v),
+  "truth_snapshot.json": fastTruthSnapshotCheck,
+  "authority_slice.json": fastAuthoritySliceCheck,
+  "memory_graph.json": fastMemoryGraphCheck,
+  "canon_entry.json": fastCanonFileCheck,
 };
 
 // The values kept are the parsed ones: schemas only check (see core/packet_schemas.ts).
