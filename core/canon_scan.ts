@@ -1,13 +1,17 @@
 /**
  * `canon_entry.json` without building it: the WebAssembly walk
  * (`scanCanon` in wasm/assembly/jsonl_validate.ts) checks every entry as
- * `fastCanonEntryCheck` would and finds where each entry is; this module
- * turns that into the entries' keys and compact JSON texts, and the rest of
- * the file parsed. It answers only when sure; `undefined` sends the file to
- * the exact path (parse, then checks), which decides and words any error.
+ * `fastCanonEntryCheck` would and finds where each entry is, then
+ * `packKeys` checks the keys (none twice, none that JSON.parse treats apart)
+ * and lays them end to end; this module copies that out as
+ * {@link CanonTexts} (the entries' keys and compact JSON texts in one buffer)
+ * and parses the rest of the file. It answers only when sure; `undefined`
+ * sends the file to the exact path (parse, then checks), which decides and
+ * words any error.
  *
- * A worker hands canon entries to the hub as text anyway (core/gate.ts,
- * `CanonTexts`); this skips parsing them and writing them back.
+ * A worker hands canon entries to the hub as packed text anyway
+ * (core/canon_texts.ts); this skips parsing them and writing them back, and
+ * makes no string per entry.
  *
  * @module
  */
@@ -16,17 +20,14 @@ import { isUtf8 } from "node:buffer";
 import { PacketError } from "./errors.ts";
 import { parseJson } from "./json.ts";
 import { _withWasm, MAX_TRACKED_DEPTH } from "./jsonl_validate.ts";
+import { type CanonTexts, makeCanonTexts } from "./canon_texts.ts";
 
 /** What {@link scanCanonFile} gives. */
 export interface ScannedCanon {
   /** The file's top-level object, parsed, with `entries` empty. */
   top: Record<string, unknown>;
-  /** The keys of `entries`, in order. */
-  keys: string[];
-  /** Each entry as compact JSON text (the file's own spelling, white space removed). */
-  texts: string[];
-  /** `[index, signatureId]` for the entries whose `signatureId` is a string other than their key. */
-  renamed: [number, string][];
+  /** The entries: their keys and compact JSON texts (the file's own spelling, white space removed). */
+  canon: CanonTexts;
 }
 
 const decoder = new TextDecoder();
@@ -47,7 +48,8 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
  * import { scanCanonFile } from "./canon_scan.ts";
  * const file = '{"environmentId": "E", "entries": {"s1": {"rev": 2, "lineage": ["p1"]}}}';
  * const scanned = scanCanonFile(new TextEncoder().encode(file), 64)!;
- * console.assert(scanned.texts[0] === '{"rev":2,"lineage":["p1"]}' && scanned.top.environmentId === "E");
+ * const text = new TextDecoder().decode(scanned.canon.bytes.subarray(0, scanned.canon.ends[0]));
+ * console.assert(text === '{"rev":2,"lineage":["p1"]}' && scanned.top.environmentId === "E");
  * console.assert(scanCanonFile(new TextEncoder().encode('{"entries": {"s1": {"rev": -1}}}'), 64) === undefined);
  * ```
  */
@@ -71,52 +73,64 @@ function scan(
   const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
   const maxEntries = Math.floor(n / perEntry) + 1;
   // Layout from the base: the bytes and 16 zero bytes; the walk's per-depth state; a header of
-  // two i32 then ten i32 per entry; the entries' compact copies (never longer than the file).
+  // two i32 then ten i32 per entry; the entries' compact copies (never longer than the file); the
+  // keys back to back (never longer either); two i32 of offsets per entry; packKeys's table.
   const stack = align(n + 16);
   const header = align(stack + (depthLimit + 2) * 10 + 16);
   const out = header + 8;
   const dst = align(out + maxEntries * 40);
-  return _withWasm(dst + n + 16, undefined, ({ memory, base, scanCanon }) => {
+  const keysAt = align(dst + n + 16);
+  const endsAt = align(keysAt + n);
+  const tableAt = align(endsAt + maxEntries * 8);
+  const size = tableAt + 4 * tableSlots(maxEntries);
+  return _withWasm(size, undefined, ({ memory, base, scanCanon, packKeys }) => {
     const heap = new Uint8Array(memory.buffer, base);
     heap.set(bytes, 0);
     heap.fill(0, n, n + 16);
     const count = scanCanon(base, n, depthLimit, base + stack, base + out, maxEntries, base + dst);
     if (count === -2) return "no room" as const;
     if (count < 0) return undefined;
+    const bits = Math.log2(tableSlots(count));
+    const keyBytes = packKeys(
+      base + out,
+      count,
+      base + dst,
+      base + keysAt,
+      base + endsAt,
+      base + tableAt,
+      bits,
+    );
+    if (keyBytes === -1) return undefined;
     // Addresses in the records are absolute; below, offsets are from the base.
     const records = new Int32Array(memory.buffer, base + out, count * 10);
     // The compact copies run back to back: they end where the last one ends.
-    const end = count === 0 ? dst : records[(count - 1) * 10 + 6] - base;
-    const [entriesStart, entriesEnd] = new Int32Array(memory.buffer, base + header, 2);
-    const text = decoder.decode(heap.subarray(0, n));
-    const compact = decoder.decode(heap.subarray(dst, end));
-    // Byte offsets are string offsets when every byte is ASCII; otherwise decode each piece.
-    const ascii = text.length === n && compact.length === end - dst;
-    const original = (start: number, stop: number) =>
-      ascii ? text.slice(start, stop) : decoder.decode(heap.subarray(start, stop));
-    const compacted = (start: number, stop: number) =>
-      ascii ? compact.slice(start - dst, stop - dst) : decoder.decode(heap.subarray(start, stop));
-    const keys: string[] = [];
-    const texts: string[] = [];
+    const textBytes = count === 0 ? 0 : records[(count - 1) * 10 + 6] - base - dst;
+    const original = (start: number, stop: number) => decoder.decode(heap.subarray(start, stop));
     const renamed: [number, string][] = [];
-    const seen = new Set<string>();
     for (let e = 0; e < count; e++) {
-      const r = e * 10;
-      const flags = records[r + 4];
-      const raw = original(records[r] - base, records[r + 1] - base);
-      const key = flags & 1 ? JSON.parse(`"${raw}"`) as string : raw;
-      // Object.keys would put an array index first, and "__proto__" is the schema's to judge.
-      if (key === "__proto__" || ARRAY_INDEX.test(key) || seen.has(key)) return undefined;
-      seen.add(key);
-      keys.push(key);
-      const entry = compacted(records[r + 5] - base, records[r + 6] - base);
-      texts.push(entry);
       // A signatureId string that is escaped or not the key: read it.
-      if (flags & 4) {
-        const id = (parseJson(entry) as { signatureId?: unknown }).signatureId;
-        if (typeof id === "string" && id !== key) renamed.push([e, id]);
+      if (records[e * 10 + 4] & 4) {
+        const r = e * 10;
+        const text = original(records[r + 5] - base, records[r + 6] - base);
+        const id = (parseJson(text) as { signatureId?: unknown }).signatureId;
+        if (typeof id === "string" && (keyBytes === -3 || id !== keyOf(heap, records, e, base))) {
+          renamed.push([e, id]);
+        }
       }
     }
+    let canon: CanonTexts | undefined;
+    if (keyBytes === -3) {
+      // A key holds an escape: decode them all here and check them as packKeys does.
+      canon = withEscapedKeys(heap, records, count, base, renamed);
+      if (canon === undefined) return undefined;
+    } else {
+      const packed = new Uint8Array(textBytes + keyBytes);
+      packed.set(heap.subarray(dst, dst + textBytes), 0);
+      packed.set(heap.subarray(keysAt, keysAt + keyBytes), textBytes);
+      const ends = new Int32Array(memory.buffer, base + endsAt, 2 * count).slice();
+      canon = { bytes: packed, ends, renamed };
+    }
+    const [entriesStart, entriesEnd] = new Int32Array(memory.buffer, base + header, 2);
     const before = original(0, entriesStart - base);
     const after = original(entriesEnd - base, n);
     let top: unknown;
@@ -126,8 +140,45 @@ function scan(
       if (error instanceof PacketError) return undefined;
       throw error;
     }
-    return { top: top as Record<string, unknown>, keys, texts, renamed };
+    return { top: top as Record<string, unknown>, canon };
   });
+}
+
+/** Slots in packKeys's table for `count` keys: a power of two, at most half full. */
+function tableSlots(count: number): number {
+  return 2 ** Math.max(4, Math.ceil(Math.log2(2 * count + 1)));
+}
+
+/** Entry `e`'s key as written (escapes not decoded). */
+function keyOf(heap: Uint8Array, records: Int32Array, e: number, base: number): string {
+  return decoder.decode(heap.subarray(records[e * 10] - base, records[e * 10 + 1] - base));
+}
+
+/**
+ * The entries of a file where some key holds an escape: every key decoded and
+ * checked as packKeys checks them (undefined when it would refuse).
+ */
+function withEscapedKeys(
+  heap: Uint8Array,
+  records: Int32Array,
+  count: number,
+  base: number,
+  renamed: [number, string][],
+): CanonTexts | undefined {
+  const keys: string[] = [];
+  const texts: string[] = [];
+  const seen = new Set<string>();
+  for (let e = 0; e < count; e++) {
+    const r = e * 10;
+    const raw = keyOf(heap, records, e, base);
+    const key = records[r + 4] & 1 ? JSON.parse(`"${raw}"`) as string : raw;
+    // Object.keys would put an array index first, and "__proto__" is the schema's to judge.
+    if (key === "__proto__" || ARRAY_INDEX.test(key) || seen.has(key)) return undefined;
+    seen.add(key);
+    keys.push(key);
+    texts.push(decoder.decode(heap.subarray(records[r + 5] - base, records[r + 6] - base)));
+  }
+  return makeCanonTexts(keys, texts, renamed.filter(([e, id]) => id !== keys[e]));
 }
 
 function align(offset: number): number {

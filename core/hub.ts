@@ -23,6 +23,7 @@ import { type GateOptions, type GateResult, inspectFile, type Inspection, judge 
 import { defaultWorkers, InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
 import { type CanonEntry, MANIFEST_FILE, type Packet } from "./packet.ts";
+import { type CanonTexts, decodeCanonTexts, sameCanonKeys } from "./canon_texts.ts";
 import { parseDateTime } from "./writer.ts";
 
 /** One record of the merged memory graph, as the graph sink receives it. */
@@ -58,12 +59,26 @@ export type IngestOutcome =
   | { kind: "duplicate"; source: string; digest: string; duplicateOf: string };
 
 interface EnvironmentState {
+  environmentId: string;
   packets: PacketRecord[];
   windowStart: string;
   windowEnd: string;
+  /** The entries held one by one, by signatureId. */
   canon: Map<string, HeldEntry>;
+  /**
+   * A whole packet's entries held as they came, while `canon` is empty: the
+   * environment's entries are then exactly this packet's (see `fold`).
+   */
+  whole?: HeldPacket;
   graphNodes: number;
   graphEdges: number;
+}
+
+/** A packet's canon entries, held whole. */
+interface HeldPacket {
+  texts: CanonTexts;
+  provenance: Readonly<Provenance>;
+  order: [number, number];
 }
 
 /**
@@ -146,6 +161,7 @@ export class FederationState {
     let state = this.#envs.get(env);
     if (!state) {
       state = {
+        environmentId: env,
         packets: [],
         windowStart: manifest.windowStart,
         windowEnd: manifest.windowEnd,
@@ -171,23 +187,32 @@ export class FederationState {
       windowEnd: record.windowEnd,
       part: record.part,
     });
-    const hold = (signatureId: string, key: string, entry?: CanonEntry, text?: string) => {
-      const held = state.canon.get(signatureId);
-      if (held && !isNewer(order, held.order)) return;
-      // Frozen when kept, so the caller's packet cannot change the state afterwards.
-      if (entry) deepFreeze(entry);
-      state.canon.set(signatureId, { environmentId: env, key, entry, text, provenance, order });
-    };
-    const texts = packet.canonTexts;
-    if (texts) {
-      const renamed = new Map(texts.renamed);
-      for (let i = 0; i < texts.keys.length; i++) {
-        const key = texts.keys[i];
-        hold(renamed.get(i) ?? key, key, undefined, texts.texts[i]);
+    // Kept as given only when the hub made it; otherwise copied, so the caller cannot change it.
+    const given = packet.canonTexts;
+    const texts = given && !ownedTexts.has(given) ? copyTexts(given) : given;
+    const objects = Object.entries(packet.canonEntry.entries);
+    if (
+      texts && objects.length === 0 && state.canon.size === 0 &&
+      (state.whole === undefined || sameCanonKeys(state.whole.texts, texts))
+    ) {
+      // The first packet of an environment, or one with the same keys as the packet held whole
+      // (snapshot packets): entry by entry, it would replace every entry or none, as its window
+      // decides; so it replaces the held packet whole, or is ignored whole, with no entry read.
+      if (state.whole === undefined || isNewer(order, state.whole.order)) {
+        state.whole = { texts, provenance, order };
       }
-    }
-    for (const [key, entry] of Object.entries(packet.canonEntry.entries)) {
-      hold(typeof entry.signatureId === "string" ? entry.signatureId : key, key, entry);
+    } else {
+      settle(state, false);
+      if (texts) holdTexts(state, { texts, provenance, order }, false);
+      for (const [key, entry] of objects) {
+        hold(state, typeof entry.signatureId === "string" ? entry.signatureId : key, {
+          environmentId: env,
+          key,
+          entry,
+          provenance,
+          order,
+        });
+      }
     }
     for (const node of packet.memoryGraph.nodesAdded) {
       const id = `n\u0000${env}\u0000${node.nodeId}`;
@@ -214,6 +239,7 @@ export class FederationState {
     if (this.#view) return this.#view;
     const envs = [...this.#envs.keys()].sort();
     const bySignature = new Map<string, EnvironmentEntry[]>();
+    for (const state of this.#envs.values()) settle(state, true);
     for (const env of envs) {
       for (const [signatureId, held] of this.#envs.get(env)!.canon) {
         const entry: EnvironmentEntry = {
@@ -271,6 +297,7 @@ export class FederationState {
     const out: ReturnType<FederationState["stats"]> = {};
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
+      settle(state, true);
       out[env] = {
         packets: state.packets.length,
         windowStart: state.windowStart,
@@ -291,6 +318,7 @@ export class FederationState {
     const environments: Record<string, unknown> = {};
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
+      settle(state, true);
       const packets = [...state.packets].sort((a, b) =>
         parseDateTime(a.windowEnd) - parseDateTime(b.windowEnd) || a.part - b.part
       );
@@ -314,6 +342,54 @@ export class FederationState {
     }
     return { environments };
   }
+}
+
+/** Canon texts the hub made (its workers' or its own reads), which nothing else holds. */
+const ownedTexts = new WeakSet<CanonTexts>();
+
+function copyTexts(texts: CanonTexts): CanonTexts {
+  return {
+    bytes: texts.bytes.slice(),
+    ends: texts.ends.slice(),
+    renamed: texts.renamed.map(([index, id]) => [index, id]),
+  };
+}
+
+/** Hold an entry unless the one held for its signatureId is from a newer window. */
+function hold(state: EnvironmentState, signatureId: string, entry: HeldEntry): void {
+  const held = state.canon.get(signatureId);
+  if (held && !isNewer(entry.order, held.order)) return;
+  // Frozen when kept, so the caller's packet cannot change the state afterwards.
+  if (entry.entry) deepFreeze(entry.entry);
+  state.canon.set(signatureId, entry);
+}
+
+/**
+ * Hold a packet's entries one by one, parsed (`parse`) or as text, each text
+ * then with its own storage (the packet's buffer is not kept).
+ */
+function holdTexts(state: EnvironmentState, packet: HeldPacket, parse: boolean): void {
+  const { keys, texts } = decodeCanonTexts(packet.texts, { own: !parse });
+  const renamed = new Map(packet.texts.renamed);
+  for (let i = 0; i < keys.length; i++) {
+    const held: HeldEntry = {
+      environmentId: state.environmentId,
+      key: keys[i],
+      text: texts[i],
+      provenance: packet.provenance,
+      order: packet.order,
+    };
+    if (parse) entryOf(held);
+    hold(state, renamed.get(i) ?? keys[i], held);
+  }
+}
+
+/** Turn the packet held whole, if any, into entries held one by one. */
+function settle(state: EnvironmentState, parse: boolean): void {
+  const whole = state.whole;
+  if (whole === undefined) return;
+  state.whole = undefined;
+  holdTexts(state, whole, parse);
 }
 
 function deepFreeze<T>(value: T): T {
@@ -511,6 +587,7 @@ export async function ingestFiles(
       } else {
         seen.set(digest, path);
         const result = await judge(inspection, options);
+        if (inspection.canonTexts) ownedTexts.add(inspection.canonTexts);
         if (result.accepted) {
           outcomes.push({
             kind: "accepted",

@@ -12,6 +12,7 @@
  */
 
 import { type ArchiveLimits, InflateArena } from "./archive.ts";
+import { makeCanonTexts } from "./canon_texts.ts";
 import type { CanonicalForm } from "./canonical_json.ts";
 import type { Violation } from "./errors.ts";
 import { describeFsError } from "./fs.ts";
@@ -49,10 +50,10 @@ export interface Inspection {
   /** The canonical bytes the signature covers, when signed with a known canonicalization. */
   signedBytes?: Uint8Array;
   /**
-   * `canon_entry.json`'s entries as JSON text, for a cheap hand-over between
-   * threads ({@link inspectFile} gives them so, and `canonEntry.entries` is
-   * then empty): thousands of short strings cost a fraction of thousands of
-   * cloned objects, and the hub parses only the entries it keeps.
+   * `canon_entry.json`'s entries as JSON text in one buffer, for a cheap
+   * hand-over between threads ({@link inspectFile} gives them so, and
+   * `canonEntry.entries` is then empty): the buffer is transferred, not
+   * copied, and the hub decodes and parses only the entries it keeps.
    */
   canonTexts?: CanonTexts;
 }
@@ -72,7 +73,7 @@ function packCanon(inspection: Inspection): void {
     if (typeof id === "string" && id !== keys[i]) renamed.push([i, id]);
   }
   inspection.canonEntry = { ...canon, entries: {} };
-  inspection.canonTexts = { keys, texts, renamed };
+  inspection.canonTexts = makeCanonTexts(keys, texts, renamed);
 }
 
 /**

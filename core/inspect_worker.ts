@@ -32,7 +32,9 @@ self.onmessage = async (event: MessageEvent) => {
       await import("./packet_schemas.ts");
       inspection = inspectFile(path, limits);
     }
-    self.postMessage({ id, inspection });
+    // The canon entries' buffers move to the main thread rather than being copied.
+    const canon = inspection.canonTexts;
+    self.postMessage({ id, inspection }, canon ? [canon.bytes.buffer, canon.ends.buffer] : []);
   } catch (error) {
     self.postMessage({
       id,

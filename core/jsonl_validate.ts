@@ -555,6 +555,15 @@ export interface _WasmWalks {
     maxEntries: number,
     dst: number,
   ): number;
+  packKeys(
+    out: number,
+    count: number,
+    dst: number,
+    keys: number,
+    ends: number,
+    table: number,
+    bits: number,
+  ): number;
 }
 
 /** The compiled module; `null` once it is known not to compile here (no SIMD, no WebAssembly). */
@@ -630,6 +639,7 @@ function _wasmInstance(size: number): _WasmWalks | undefined {
     base: Math.ceil(exports.heapBase() / 16) * 16,
     validate: exports.validate,
     scanCanon: exports.scanCanon,
+    packKeys: exports.packKeys,
   };
   if (size <= _WASM_KEPT_BYTES) _wasmKept = made;
   return made;

@@ -35,6 +35,8 @@ import type {
   TruthSnapshotSchema,
 } from "./packet_schemas.ts";
 import { scanCanonFile } from "./canon_scan.ts";
+import type { CanonTexts } from "./canon_texts.ts";
+export type { CanonTexts } from "./canon_texts.ts";
 import { parseJson, parseJsonLines } from "./json.ts";
 import {
   type RecordShape,
@@ -200,16 +202,6 @@ export interface ReadOptions {
   arena?: InflateArena;
 }
 
-/** Canon entries as JSON text: `texts[i]` is the entry of key `keys[i]`. */
-export interface CanonTexts {
-  /** The keys of `entries`, in order. */
-  keys: string[];
-  /** Each entry as JSON text (parsing it gives the entry). */
-  texts: string[];
-  /** `[index, signatureId]` for the entries whose `signatureId` is a string other than their key. */
-  renamed: [number, string][];
-}
-
 /**
  * SHA-256 of bytes as `sha256:<64 lowercase hex>`.
  * @param bytes the data
@@ -289,7 +281,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       const scanned = scanCanonFile(data, limits.maxJsonDepth);
       if (scanned && fastCanonFileCheck(scanned.top)) {
         parsed[name] = scanned.top;
-        canonTexts = { keys: scanned.keys, texts: scanned.texts, renamed: scanned.renamed };
+        canonTexts = scanned.canon;
         continue;
       }
     }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readArchive } from "../core/archive.ts";
 import { scanCanonFile } from "../core/canon_scan.ts";
+import { canonTextsCount, decodeCanonTexts } from "../core/canon_texts.ts";
 import { PacketError } from "../core/errors.ts";
 import { parseJson } from "../core/json.ts";
 import { fastCanonFileCheck, readPacket } from "../core/packet.ts";
@@ -39,9 +40,13 @@ function agree(bytes: Uint8Array, maxDepth = 64): boolean {
   const shown = () => new TextDecoder().decode(bytes).slice(0, 400);
   if (scanned === undefined || !fastCanonFileCheck(scanned.top)) return false;
   assert.ok(exact, `the scan accepted what the exact path refuses: ${shown()}`);
-  assert.deepEqual(scanned.keys, exact.keys, shown());
-  assert.deepEqual(scanned.renamed, exact.renamed, shown());
-  scanned.texts.forEach((text, index) => {
+  const { keys, texts } = decodeCanonTexts(scanned.canon);
+  // Both ways of decoding agree (one decode then slices, or each piece on its own).
+  assert.deepEqual(decodeCanonTexts(scanned.canon, { own: true }), { keys, texts });
+  assert.equal(canonTextsCount(scanned.canon), exact.keys.length);
+  assert.deepEqual(keys, exact.keys, shown());
+  assert.deepEqual(scanned.canon.renamed, exact.renamed, shown());
+  texts.forEach((text, index) => {
     assert.ok(!/[ \n\r\t]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, "")), `not compact: ${text}`);
     assert.deepEqual(parseJson(text), exact.file.entries[exact.keys[index]], shown());
   });
@@ -248,9 +253,8 @@ Deno.test("readPacket() with canonAsText gives the same packet as without", asyn
     const scanned = readPacket(bytes, { canonAsText: true }).packet!;
     assert.ok(scanned.canonTexts, "the scan was not sure of a corpus packet");
     assert.deepEqual(scanned.canonEntry, { ...plain.canonEntry, entries: {} });
-    const entries = Object.fromEntries(
-      scanned.canonTexts.keys.map((key, i) => [key, JSON.parse(scanned.canonTexts!.texts[i])]),
-    );
+    const { keys, texts } = decodeCanonTexts(scanned.canonTexts);
+    const entries = Object.fromEntries(keys.map((key, i) => [key, JSON.parse(texts[i])]));
     assert.deepEqual(entries, plain.canonEntry.entries);
   }
 });

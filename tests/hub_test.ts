@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { generateCorpus, writePackets } from "../fixtures/corpus.ts";
 import { runDetectors } from "../core/drift.ts";
-import { FederationState, type GraphRecord, ingestFiles } from "../core/hub.ts";
+import { FederationState, type Foldable, type GraphRecord, ingestFiles } from "../core/hub.ts";
+import { makeCanonTexts } from "../core/canon_texts.ts";
 import { buildReport } from "../core/report.ts";
 import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
 import { readPacket } from "../core/packet.ts";
@@ -360,3 +361,106 @@ function assertDeepFrozen(value: unknown, path = "entry"): void {
   assert.ok(Object.isFrozen(value), `${path} is not frozen`);
   for (const [key, child] of Object.entries(value)) assertDeepFrozen(child, `${path}.${key}`);
 }
+
+/** A small seeded generator (mulberry32), so failures reproduce. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A packet to fold, with its canon entries as objects or as packed text. */
+function foldable(
+  n: number,
+  env: string,
+  windowEnd: string,
+  part: number,
+  entries: Record<string, Record<string, unknown>>,
+  asText: boolean,
+): Foldable {
+  const keys = Object.keys(entries);
+  const renamed: [number, string][] = [];
+  keys.forEach((key, i) => {
+    const id = entries[key].signatureId;
+    if (typeof id === "string" && id !== key) renamed.push([i, id]);
+  });
+  return {
+    source: `p${n}.zip`,
+    digest: `sha256:${n}`,
+    manifest: {
+      environmentId: env,
+      packetName: `P${n}`,
+      windowStart: "2026-02-28T09:00:00Z",
+      windowEnd,
+      part,
+    },
+    canonEntry: { environmentId: env, entries: asText ? {} : structuredClone(entries) },
+    memoryGraph: { nodesAdded: [], edgesAdded: [] },
+    ...(asText
+      ? {
+        canonTexts: makeCanonTexts(keys, keys.map((key) => JSON.stringify(entries[key])), renamed),
+      }
+      : {}),
+  } as unknown as Foldable;
+}
+
+Deno.test("FederationState.fold gives one state whether entries come as text or as objects (differential)", async () => {
+  // Packets with the same keys as the one held whole replace it whole (or are ignored whole);
+  // anything else falls back to entry by entry. Both must give what entry-by-entry objects give,
+  // with windows tied or out of order, renamed and doubled signatureIds, and views taken midway.
+  const pool = ["a", "bc", "ab", "c", "s4", "s5"]; // ["a", "bc"] and ["ab", "c"]: the same bytes
+  const windows = ["2026-02-28T10:00:00Z", "2026-02-28T10:10:00Z", "2026-02-28T10:20:00Z"];
+  for (let seed = 1; seed <= 300; seed++) {
+    const rand = random(seed);
+    const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)];
+    const snapshotKeys = pool.filter(() => rand() < 0.8);
+    const asText = new FederationState();
+    const asObjects = new FederationState();
+    const packets = 2 + Math.floor(rand() * 6);
+    for (let n = 0; n < packets; n++) {
+      const keys = rand() < 0.6 ? snapshotKeys : pool.filter(() => rand() < 0.5);
+      const entries: Record<string, Record<string, unknown>> = {};
+      for (const key of keys) {
+        const entry: Record<string, unknown> = { rev: n + 1, patchId: `p${seed}-${n}` };
+        const r = rand();
+        if (r < 0.1) entry.signatureId = pick(pool); // renamed, maybe onto another key
+        else if (r < 0.3) entry.signatureId = key;
+        if (rand() < 0.1) entry.note = "caf\u00e9 \u2713"; // not ASCII
+        entries[key] = entry;
+      }
+      const env = pick(["A_ENV", "B_ENV"]);
+      const windowEnd = pick(windows);
+      const part = 1 + Math.floor(rand() * 2);
+      await asText.fold(foldable(n, env, windowEnd, part, entries, true));
+      await asObjects.fold(foldable(n, env, windowEnd, part, entries, false));
+      if (rand() < 0.15) {
+        // A view midway: the packet held whole is then held entry by entry.
+        assert.deepEqual(asText.view().signatures(), asObjects.view().signatures());
+      }
+    }
+    assert.deepEqual(asText.toJSON(), asObjects.toJSON(), `seed ${seed}`);
+    assert.deepEqual(asText.stats(), asObjects.stats(), `seed ${seed}`);
+    for (const signatureId of asText.view().signatures()) {
+      assert.deepEqual(
+        asText.view().entries(signatureId),
+        asObjects.view().entries(signatureId),
+        `seed ${seed}, ${signatureId}`,
+      );
+      for (const held of asText.view().entries(signatureId)) assertDeepFrozen(held);
+    }
+  }
+});
+
+Deno.test("FederationState.fold copies canon texts it did not make, so the caller cannot change the state", async () => {
+  const entries = { s1: { rev: 1 }, s2: { rev: 2 } };
+  const packet = foldable(1, "A_ENV", "2026-02-28T10:00:00Z", 1, entries, true);
+  const state = new FederationState();
+  await state.fold(packet);
+  packet.canonTexts!.bytes.fill(0x20); // all spaces: would not even parse
+  packet.canonTexts!.renamed.push([0, "s9"]);
+  assert.deepEqual(state.view().signatures(), ["s1", "s2"]);
+  assert.equal(state.view().entries("s2")[0].entry.rev, 2);
+});

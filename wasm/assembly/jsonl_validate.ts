@@ -719,6 +719,63 @@ function canonMember(
   return skipWs(i + 1);
 }
 
+// packKeys follows a scanCanon that found `count` entries: it checks their keys as the host
+// must before handing them on (none that JSON.parse would treat apart: "__proto__", or one that
+// may be an array index, which Object.keys lists first; none twice, found with an
+// open-addressing table of 2^bits i32 slots at `table`), copies them back to back to `keys` and
+// writes, per entry i, the end of its compact text (from `dst`) at ends + 4i and the end of its
+// key (from `keys`) at ends + 4(count + i). It returns the keys' total length; -1 when not sure
+// (the exact path decides), -3 when a key holds an escape (the host decodes those).
+export function packKeys(
+  out: i32,
+  count: i32,
+  dst: i32,
+  keys: i32,
+  ends: i32,
+  table: i32,
+  bits: i32,
+): i32 {
+  const mask = (1 << bits) - 1;
+  memory.fill(<usize>table, 0, <usize>(4 << bits));
+  let write = keys;
+  for (let e = 0; e < count; e++) {
+    const record = out + e * 40;
+    if ((load<i32>(<usize>(record + 16)) & 1) != 0) return -3;
+    const start = load<i32>(<usize>record);
+    const length = load<i32>(<usize>(record + 4)) - start;
+    if (keyIs(start, length, "__proto__")) return -1;
+    // An array index as Object.keys sees it: "0", or up to ten digits without a leading zero.
+    if (length >= 1 && length <= 10 && (length == 1 || at(start) != ZERO)) {
+      let digits = true;
+      for (let k = 0; digits && k < length; k++) digits = isDigit(at(start + k));
+      if (digits) return -1;
+    }
+    let hash: u32 = 2166136261; // FNV-1a
+    for (let k = 0; k < length; k++) hash = (hash ^ <u32>at(start + k)) * 16777619;
+    let slot = <i32>hash & mask;
+    while (true) {
+      const held = load<i32>(<usize>(table + (slot << 2)));
+      if (held == 0) {
+        store<i32>(<usize>(table + (slot << 2)), e + 1);
+        break;
+      }
+      const other = out + (held - 1) * 40;
+      const otherStart = load<i32>(<usize>other);
+      if (load<i32>(<usize>(other + 4)) - otherStart == length) {
+        let same = true;
+        for (let k = 0; same && k < length; k++) same = at(start + k) == at(otherStart + k);
+        if (same) return -1; // a key twice: JSON.parse keeps the last, the exact path decides
+      }
+      slot = (slot + 1) & mask;
+    }
+    for (let k = 0; k < length; k++) store<u8>(<usize>(write + k), <u8>at(start + k));
+    write += length;
+    store<i32>(<usize>(ends + (e << 2)), load<i32>(<usize>(record + 24)) - dst);
+    store<i32>(<usize>(ends + ((count + e) << 2)), write - keys);
+  }
+  return write - keys;
+}
+
 /** Where free memory starts, after this module's static data: the host lays out from here. */
 export function heapBase(): i32 {
   return <i32>__heap_base;
