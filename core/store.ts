@@ -11,6 +11,8 @@
  * Safe for a team:
  * - WAL journal and a busy timeout (5 s by default), so readers never block
  *   the writer and a writer waits for another instead of failing at once;
+ *   opening waits the same way, so processes that create a new ledger at
+ *   the same moment all get it (see {@link openLedger});
  * - every change runs in {@link Ledger.transaction}: `BEGIN IMMEDIATE` takes
  *   the write lock before anything is read, so a check made inside the
  *   transaction (is this advisory still `published`?) still holds at
@@ -210,9 +212,11 @@ export class Ledger implements Disposable {
     this.close();
   }
 
+  // Prepared, not exec(): only a statement's error carries the SQLite code
+  // that tells a busy ledger apart (see isBusy).
   private begin(): void {
     try {
-      this.db.exec("BEGIN IMMEDIATE");
+      this.db.prepare("BEGIN IMMEDIATE").run();
     } catch (error) {
       throw ledgerError(this.path, error);
     }
@@ -220,7 +224,7 @@ export class Ledger implements Disposable {
 
   private commit(): void {
     try {
-      this.db.exec("COMMIT");
+      this.db.prepare("COMMIT").run();
     } catch (error) {
       throw ledgerError(this.path, error);
     }
@@ -255,12 +259,15 @@ export function resolveStorePath(option?: string, envValue?: string): string {
 /**
  * Open (and, unless told not to, create) the ledger at `path`: WAL journal,
  * busy timeout, foreign keys on, schema migrated to the newest version.
+ * Other processes opening or writing the same ledger at the same moment are
+ * waited for, up to the busy timeout.
  * @param path the database file
  * @param options `create` and `busyTimeoutMs`
  * @returns the open ledger
  * @throws {UsageError} exit 2 when the file is missing (and `create` is
  *   false), cannot be opened, is not a SQLite database, is some other
- *   program's database, or was written by a newer version of the tool
+ *   program's database, or was written by a newer version of the tool;
+ *   exit 1 when another process keeps it locked past the busy timeout
  * @example
  * ```ts
  * import { openLedger } from "./store.ts";
@@ -287,18 +294,56 @@ export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledge
     throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
   }
   const ledger = new Ledger(path, db);
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   try {
-    // The timeout first: switching to WAL may itself wait for another process.
-    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
-    db.exec("PRAGMA journal_mode = WAL");
+    // The timeout first: reading the schema and migrating it wait on it.
+    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    switchToWal(db, Date.now() + busyTimeoutMs);
     db.exec("PRAGMA foreign_keys = ON");
     migrate(ledger);
   } catch (error) {
     ledger.close();
     if (error instanceof UsageError) throw error;
+    if (isBusy(error)) throw ledgerError(path, error);
     throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
   }
   return ledger;
+}
+
+/**
+ * `PRAGMA journal_mode = WAL`, tried again while another process holds the
+ * lock, until `deadline` (a `Date.now()` value).
+ *
+ * The busy timeout does not cover this statement on a file that is not yet
+ * in WAL mode (a new ledger): SQLite reads the header under a shared lock,
+ * then upgrades to a write lock to mark the file as WAL, and a connection
+ * that meets another one's lock while upgrading gets SQLITE_BUSY at once,
+ * without calling the busy handler (two upgraders waiting for each other
+ * would deadlock). So when two processes create a ledger at the same moment,
+ * one of them wins and the other fails here with "database is locked". The
+ * failed statement has released its locks and changed nothing, so it is
+ * safe to run again; once the winner has switched, the file already says WAL
+ * and the statement needs no write lock at all.
+ */
+function switchToWal(db: DatabaseSync, deadline: number): void {
+  for (let pauseMs = 1;; pauseMs = Math.min(pauseMs * 2, MAX_RETRY_PAUSE_MS)) {
+    try {
+      db.prepare("PRAGMA journal_mode = WAL").get();
+      return;
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isBusy(error) || left <= 0) throw error;
+      sleepSync(Math.min(pauseMs, left));
+    }
+  }
+}
+
+/** The longest pause between two tries of {@link switchToWal}. */
+const MAX_RETRY_PAUSE_MS = 50;
+
+/** Block the thread for `ms` milliseconds (opening a ledger is synchronous). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function migrate(ledger: Ledger): void {
@@ -367,9 +412,19 @@ function makeParentDir(path: string): void {
 /** SQLITE_BUSY and SQLITE_LOCKED: another process held the lock past the timeout. */
 const BUSY_CODES = new Set([5, 6]);
 
+/**
+ * Whether `error` is SQLITE_BUSY or SQLITE_LOCKED (extended codes included).
+ * Only errors of prepared statements say so: those of `DatabaseSync.exec()`
+ * carry the message alone, no `errcode`, so statements whose lock errors
+ * matter are run through `prepare()`.
+ */
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: number } | null)?.errcode;
+  return code !== undefined && BUSY_CODES.has(code & 0xff);
+}
+
 function ledgerError(path: string, error: unknown): Error {
-  const code = (error as { errcode?: number }).errcode;
-  if (code !== undefined && BUSY_CODES.has(code & 0xff)) {
+  if (isBusy(error)) {
     return new UsageError(`Ledger "${path}" is busy: another jrm kept it locked; try again`, 1);
   }
   return error instanceof Error ? error : new Error(String(error));

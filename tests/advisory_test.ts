@@ -12,6 +12,7 @@ import {
 } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
 import { type Ledger, MIGRATIONS, openLedger } from "../core/store.ts";
+import { runJrm } from "./_cli.ts";
 import { conflict, drift, posture, report, skew } from "./_report_fixture.ts";
 
 const T0 = new Date("2025-01-02T00:00:00Z");
@@ -656,6 +657,114 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
         ),
       );
     });
+    await t.step("a new ledger another connection keeps locked past the timeout", () => {
+      const path = `${dir}/held.sqlite`;
+      const holder = new DatabaseSync(path);
+      try {
+        holder.exec("BEGIN IMMEDIATE");
+        assertUsageError(
+          () => openLedger(path, { busyTimeoutMs: 20 }),
+          1,
+          /^Ledger ".*held\.sqlite" is busy: another jrm kept it locked; try again$/,
+        );
+      } finally {
+        holder.close();
+      }
+      using ledger = openLedger(path);
+      assert.equal(ledger.db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+      assert.equal(ledger.schemaVersion, MIGRATIONS.length);
+    });
+    await t.step("a ledger another connection is writing past the timeout", () => {
+      const path = `${dir}/written.sqlite`;
+      openLedger(path).close();
+      using writer = openLedger(path);
+      writer.db.exec("BEGIN IMMEDIATE");
+      using other = openLedger(path, { busyTimeoutMs: 20 });
+      assertUsageError(
+        () => other.transaction(() => {}),
+        1,
+        /^Ledger ".*written\.sqlite" is busy: another jrm kept it locked; try again$/,
+      );
+      writer.db.exec("ROLLBACK");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openLedger() waits for another process that is setting up the same new ledger", async () => {
+  // Another process holds the write lock of a new, still empty ledger file,
+  // as a second jrm does while it switches the file to WAL. Switching needs
+  // that lock too, and SQLite refuses it at once rather than through the
+  // busy timeout; openLedger must wait for the holder, then set up the file.
+  const dir = await Deno.makeTempDir({ prefix: "jrm-store-" });
+  try {
+    const path = `${dir}/ledger.sqlite`;
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DatabaseSync } from "node:sqlite";
+         const db = new DatabaseSync(${JSON.stringify(path)});
+         db.exec("BEGIN IMMEDIATE");
+         console.log("locked");
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+         db.exec("ROLLBACK");
+         db.close();`,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await lines.read()).value?.trim(), "locked");
+    {
+      using ledger = openLedger(path);
+      assert.equal(ledger.db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+      assert.equal(ledger.schemaVersion, MIGRATIONS.length);
+    }
+    await lines.cancel();
+    assert.equal((await holder.status).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openLedger() from several processes at once on a new ledger: all succeed", async () => {
+  // The processes start together but take unequal times to load, so each
+  // waits for the same instant, far enough ahead for all of them to be
+  // loaded: then they create the file, switch it to WAL and migrate it at
+  // the same moment. A late process only makes the test weaker, never wrong:
+  // every process must succeed however they interleave.
+  const actors = ["p0", "p1", "p2", "p3"];
+  const script = `
+    import { openLedger } from ${JSON.stringify(new URL("../core/store.ts", import.meta.url).href)};
+    const [path, me, at] = Deno.args;
+    while (Date.now() < Number(at));
+    using ledger = openLedger(path);
+    ledger.transaction((db) => {
+      db.prepare(
+        "INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES ('t', ?, 't', 0)",
+      ).run(me);
+    });
+  `;
+  const dir = await Deno.makeTempDir({ prefix: "jrm-store-" });
+  try {
+    const entry = `${dir}/open.ts`;
+    await Deno.writeTextFile(entry, script);
+    const path = `${dir}/new/ledger.sqlite`;
+    const at = String(Date.now() + 1000);
+    const runs = await Promise.all(
+      actors.map((me) =>
+        runJrm([path, me, at], { entry, permissions: ["--allow-read", "--allow-write"] })
+      ),
+    );
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    using ledger = openLedger(path, { create: false });
+    const written = ledger.db.prepare("SELECT actor FROM publications ORDER BY actor").all();
+    assert.deepEqual(written.map((row) => row.actor), actors);
+    assert.equal(ledger.db.prepare("SELECT count(*) AS n FROM schema_version").get()?.n, 1);
+    assert.equal(ledger.schemaVersion, MIGRATIONS.length);
+    assert.equal(ledger.db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
