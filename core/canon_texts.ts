@@ -80,13 +80,34 @@ export function makeCanonTexts(
  *   kept long after the others are dropped; otherwise the strings may share
  *   one decoded text, alive while any of them is
  * @returns the keys and texts, in order
- * @throws TypeError when the offsets do not fit the bytes, or the bytes are not UTF-8
+ * @throws TypeError when they do not hold together ({@link checkCanonTexts}), or the bytes are not UTF-8
  */
 export function decodeCanonTexts(
   texts: CanonTexts,
   options: { own?: boolean } = {},
 ): { keys: string[]; texts: string[] } {
+  checkCanonTexts(texts);
   const { bytes, ends } = texts;
+  const count = canonTextsCount(texts);
+  const keysStart = count === 0 ? 0 : ends[count - 1];
+  return {
+    texts: pieces(bytes, 0, ends, 0, count, options.own === true),
+    keys: pieces(bytes, keysStart, ends, count, count, options.own === true),
+  };
+}
+
+/**
+ * Check that packed entries hold together: offsets that rise and cover the
+ * bytes exactly, renamed entries that exist. (Whether the bytes are UTF-8
+ * and the texts JSON is found when they are decoded and parsed.)
+ * @param texts the packed entries
+ * @throws TypeError when they do not
+ */
+export function checkCanonTexts(texts: CanonTexts): void {
+  const { bytes, ends, renamed } = texts;
+  if (!(bytes instanceof Uint8Array) || !(ends instanceof Int32Array) || ends.length % 2 !== 0) {
+    throw new TypeError("CanonTexts: bytes must be a Uint8Array and ends an even Int32Array");
+  }
   const count = canonTextsCount(texts);
   const keysStart = count === 0 ? 0 : ends[count - 1];
   checkEnds(ends, 0, count, 0, bytes.length);
@@ -94,10 +115,15 @@ export function decodeCanonTexts(
   if (keysStart + (count === 0 ? 0 : ends[2 * count - 1]) !== bytes.length) {
     throw new TypeError("CanonTexts: the offsets do not cover the bytes");
   }
-  return {
-    texts: pieces(bytes, 0, ends, 0, count, options.own === true),
-    keys: pieces(bytes, keysStart, ends, count, count, options.own === true),
-  };
+  if (
+    !Array.isArray(renamed) ||
+    !renamed.every((item) =>
+      Array.isArray(item) && Number.isInteger(item[0]) && item[0] >= 0 && item[0] < count &&
+      typeof item[1] === "string"
+    )
+  ) {
+    throw new TypeError("CanonTexts: renamed must list [index, signatureId] of its entries");
+  }
 }
 
 /** Offsets `ends[first .. first + count)` rise and stay within `from + ends[k] <= limit`. */

@@ -146,6 +146,10 @@ export class FederationState {
     packet: Foldable,
     graphSink?: (record: GraphRecord) => void | Promise<void>,
   ): Promise<PacketRecord> {
+    // Kept as given only when the hub made it; otherwise checked and copied (before the state
+    // changes), so the caller cannot change it.
+    const given = packet.canonTexts;
+    const texts = given && !ownedTexts.has(given) ? copyTexts(given) : given;
     this.#view = undefined;
     const { manifest } = packet;
     const env = manifest.environmentId;
@@ -187,9 +191,6 @@ export class FederationState {
       windowEnd: record.windowEnd,
       part: record.part,
     });
-    // Kept as given only when the hub made it; otherwise copied, so the caller cannot change it.
-    const given = packet.canonTexts;
-    const texts = given && !ownedTexts.has(given) ? copyTexts(given) : given;
     const objects = Object.entries(packet.canonEntry.entries);
     if (
       texts && objects.length === 0 && state.canon.size === 0 &&
@@ -347,12 +348,24 @@ export class FederationState {
 /** Canon texts the hub made (its workers' or its own reads), which nothing else holds. */
 const ownedTexts = new WeakSet<CanonTexts>();
 
+/**
+ * A checked copy of canon texts from elsewhere: the state must not share
+ * what the caller can change, and must not take what it cannot read later.
+ * @throws TypeError when the texts do not hold together, or one is not a JSON object
+ */
 function copyTexts(texts: CanonTexts): CanonTexts {
-  return {
+  const copy: CanonTexts = {
     bytes: texts.bytes.slice(),
     ends: texts.ends.slice(),
     renamed: texts.renamed.map(([index, id]) => [index, id]),
   };
+  for (const text of decodeCanonTexts(copy).texts) {
+    const entry = parseJson(text);
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      throw new TypeError(`CanonTexts: an entry is not a JSON object: ${text.slice(0, 80)}`);
+    }
+  }
+  return copy;
 }
 
 /** Hold an entry unless the one held for its signatureId is from a newer window. */
@@ -366,30 +379,32 @@ function hold(state: EnvironmentState, signatureId: string, entry: HeldEntry): v
 
 /**
  * Hold a packet's entries one by one, parsed (`parse`) or as text, each text
- * then with its own storage (the packet's buffer is not kept).
+ * then with its own storage (the packet's buffer is not kept). All are read
+ * before any is held, so a failure leaves the state as it was.
  */
 function holdTexts(state: EnvironmentState, packet: HeldPacket, parse: boolean): void {
   const { keys, texts } = decodeCanonTexts(packet.texts, { own: !parse });
   const renamed = new Map(packet.texts.renamed);
-  for (let i = 0; i < keys.length; i++) {
+  const entries = keys.map((key, i): HeldEntry => {
     const held: HeldEntry = {
       environmentId: state.environmentId,
-      key: keys[i],
+      key,
       text: texts[i],
       provenance: packet.provenance,
       order: packet.order,
     };
     if (parse) entryOf(held);
-    hold(state, renamed.get(i) ?? keys[i], held);
-  }
+    return held;
+  });
+  entries.forEach((held, i) => hold(state, renamed.get(i) ?? held.key, held));
 }
 
 /** Turn the packet held whole, if any, into entries held one by one. */
 function settle(state: EnvironmentState, parse: boolean): void {
   const whole = state.whole;
   if (whole === undefined) return;
-  state.whole = undefined;
   holdTexts(state, whole, parse);
+  state.whole = undefined;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -464,3 +464,23 @@ Deno.test("FederationState.fold copies canon texts it did not make, so the calle
   assert.deepEqual(state.view().signatures(), ["s1", "s2"]);
   assert.equal(state.view().entries("s2")[0].entry.rev, 2);
 });
+
+Deno.test("FederationState.fold refuses canon texts that do not hold together, and the state stays as it was", async () => {
+  const state = new FederationState();
+  await state.fold(foldable(1, "A_ENV", "2026-02-28T10:00:00Z", 1, { s1: { rev: 1 } }, true));
+  const before = JSON.stringify(state.toJSON());
+  const good = foldable(2, "A_ENV", "2026-02-28T10:10:00Z", 1, { s1: { rev: 2 } }, true);
+  const texts = good.canonTexts!;
+  const broken: [Foldable["canonTexts"], RegExp][] = [
+    [{ ...texts, ends: Int32Array.of(texts.ends[0] + 1, texts.ends[1]) }, /past the bytes/],
+    [{ ...texts, renamed: [[5, "s9"]] }, /renamed must list/],
+    [{ ...texts, bytes: Uint8Array.of(0xff, ...texts.bytes.subarray(1)) }, /not valid/],
+    [makeCanonTexts(["s1"], ["[1,2]"], []), /not a JSON object/],
+    [makeCanonTexts(["s1"], ["{"], []), /Cannot parse JSON/],
+  ];
+  for (const [canonTexts, reason] of broken) {
+    await assert.rejects(() => state.fold({ ...good, canonTexts }), reason);
+    assert.equal(JSON.stringify(state.toJSON()), before);
+    assert.equal(state.stats().A_ENV.packets, 1);
+  }
+});
