@@ -11,6 +11,7 @@ import { builtinRegistry } from "../plugins/builtin.ts";
 import hmacSha256 from "../plugins/signers/hmac_sha256.ts";
 import type { Signer } from "../core/signer.ts";
 import { runJrm } from "./_cli.ts";
+import { random } from "./_random.ts";
 
 const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"];
 const REPO = new URL("..", import.meta.url).pathname;
@@ -360,16 +361,6 @@ function assertDeepFrozen(value: unknown, path = "entry"): void {
   if (value === null || typeof value !== "object") return;
   assert.ok(Object.isFrozen(value), `${path} is not frozen`);
   for (const [key, child] of Object.entries(value)) assertDeepFrozen(child, `${path}.${key}`);
-}
-
-/** A small seeded generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A packet to fold, with its canon entries as objects or as packed text. */

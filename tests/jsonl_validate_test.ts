@@ -28,6 +28,7 @@ import {
 } from "../core/packet.ts";
 import { generateCorpus } from "../fixtures/corpus.ts";
 import { buildTestPacket, jsonl, TEST_ENV, text } from "./_packets.ts";
+import { random } from "./_random.ts";
 
 const encoder = new TextEncoder();
 
@@ -439,16 +440,6 @@ Deno.test("validateJsonLines() checks an expected field's value", async (t) => {
 });
 
 // --- differential fuzz ----------------------------------------------------------
-
-/** A small seeded generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   "0",
