@@ -137,10 +137,14 @@ export class FederationState {
   /**
    * Fold an accepted packet into its environment's state. Entries from an
    * older window than the one already held are ignored, whatever the order
-   * of calls.
+   * of calls. Canon entries given as text (`canonTexts`) that the hub did
+   * not make itself are checked and copied first, so the caller cannot
+   * change the state through them afterwards.
    * @param packet the accepted packet
    * @param graphSink receives graph nodes and edges not seen before
    * @returns the packet's record
+   * @throws TypeError, before the state changes, when `canonTexts` do not
+   *   hold together or an entry in them is not a JSON object
    */
   async fold(
     packet: Foldable,

@@ -258,3 +258,26 @@ Deno.test("readPacket() with canonAsText gives the same packet as without", asyn
     assert.deepEqual(entries, plain.canonEntry.entries);
   }
 });
+
+Deno.test("scanCanonFile() sends keys crafted to collide in its table to the exact path", () => {
+  // packKeys hashes keys with FNV-1a, which is not keyed: keys chosen so that all of them land
+  // in one slot would make its table quadratic. Past a probe budget the scan is not sure.
+  const fnv1a = (text: string) => {
+    let hash = 2166136261;
+    for (const byte of encoder.encode(text)) hash = Math.imul(hash ^ byte, 16777619) >>> 0;
+    return hash;
+  };
+  const count = 300;
+  const slots = 1024; // 2 * 300 + 1 rounded up to a power of two
+  const colliding: string[] = [];
+  for (let i = 0; colliding.length < count; i++) {
+    if ((fnv1a(`k${i}`) & (slots - 1)) === 0) colliding.push(`k${i}`);
+  }
+  const file = (keys: string[]) =>
+    encoder.encode(JSON.stringify({ entries: Object.fromEntries(keys.map((k) => [k, {}])) }));
+  assert.equal(scanCanonFile(file(colliding), 64), undefined);
+  // The same number of ordinary keys is cut as usual, and the exact path reads the crafted file.
+  const ordinary = Array.from({ length: count }, (_, i) => `k${i}`);
+  assert.equal(canonTextsCount(scanCanonFile(file(ordinary), 64)!.canon), count);
+  assert.equal(Object.keys(exactPath(file(colliding), 64)!.file.entries).length, count);
+});

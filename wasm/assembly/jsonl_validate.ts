@@ -725,7 +725,10 @@ function canonMember(
 // open-addressing table of 2^bits i32 slots at `table`), copies them back to back to `keys` and
 // writes, per entry i, the end of its compact text (from `dst`) at ends + 4i and the end of its
 // key (from `keys`) at ends + 4(count + i). It returns the keys' total length; -1 when not sure
-// (the exact path decides), -3 when a key holds an escape (the host decodes those).
+// (the exact path decides), -3 when a key holds an escape (the host decodes those). FNV-1a is
+// not keyed, so a hostile file can make keys collide: past 8 probes per key on average (a table
+// at most half full needs about 2) it sends the file to the exact path (JSON.parse, whose
+// hashing is seeded) instead of letting the table go quadratic.
 export function packKeys(
   out: i32,
   count: i32,
@@ -737,6 +740,7 @@ export function packKeys(
 ): i32 {
   const mask = (1 << bits) - 1;
   memory.fill(<usize>table, 0, <usize>(4 << bits));
+  let probesLeft = count * 8 + 1024;
   let write = keys;
   for (let e = 0; e < count; e++) {
     const record = out + e * 40;
@@ -754,6 +758,7 @@ export function packKeys(
     for (let k = 0; k < length; k++) hash = (hash ^ <u32>at(start + k)) * 16777619;
     let slot = <i32>hash & mask;
     while (true) {
+      if (--probesLeft < 0) return -1;
       const held = load<i32>(<usize>(table + (slot << 2)));
       if (held == 0) {
         store<i32>(<usize>(table + (slot << 2)), e + 1);
