@@ -232,12 +232,19 @@ export function federateCommand() {
     }
     if (flags.json) outJson(report);
     else summarize(report, flags.out);
+    // On stderr, with --json too: stdout may be piped into a tool that reads only the JSON.
+    for (const { detector, hook, message } of report.detectorErrors) {
+      err(`error: detector "${detector}" failed in "${hook}": ${message.split("\n")[0]}`);
+    }
     if (report.detectorErrors.length > 0) {
-      // On stderr, with --json too: stdout may be piped into a tool that reads only the JSON.
-      for (const { detector, hook, message } of report.detectorErrors) {
-        err(`error: detector "${detector}" failed in "${hook}": ${message.split("\n")[0]}`);
-      }
       err("error: a detector failed; the drift list is incomplete");
+    }
+    const rejected = reportRejected(
+      report.packetsRejected.length,
+      ingested(report),
+      `"${flags.out}" lists them and why`,
+    );
+    if (report.detectorErrors.length > 0 || rejected) {
       setExitCode(1);
     } else if (flags.detailedExitcode && report.crossEnvDrifts.length > 0) {
       setExitCode(2);
@@ -279,10 +286,9 @@ export function hubCommand() {
             [env, s],
           ) => [env, String(s.packets), s.windowEnd, String(s.signatures)]),
         ));
-        if (rejected.length > 0) {
-          out(color.red(`${rejected.length} packet(s) rejected (see gate validate)`));
-        }
       }
+      const hint = `"${flags.out}" lists them, \`jrm gate validate\` says why`;
+      if (reportRejected(rejected.length, ingestion.outcomes.length, hint)) setExitCode(1);
     }),
   );
   return hub;
@@ -322,4 +328,20 @@ export function pluginsCommand() {
       }),
   );
   return plugins;
+}
+
+/** How many inputs a report accounts for: accepted, rejected and duplicates. */
+function ingested(report: FederationReport): number {
+  return report.packetsIngested + report.packetsRejected.length + report.duplicates.length;
+}
+
+/**
+ * Say on stderr (with `--json` too) that packets were rejected: the outputs
+ * are written, but they do not cover every input, so the run exits 1.
+ * @returns whether any was
+ */
+function reportRejected(rejected: number, total: number, where: string): boolean {
+  if (rejected === 0) return false;
+  err(`error: ${rejected} of ${total} packet(s) rejected; ${where}`);
+  return true;
 }

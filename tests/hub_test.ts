@@ -283,6 +283,40 @@ Deno.test("jrm federate and hub replay exit codes and outputs", async (t) => {
       assert.doesNotMatch(result.stderr, /\s+at\s/);
       await assert.rejects(Deno.stat(`${dir}/x.json`));
     });
+    await t.step(
+      "a rejected packet: outputs written, one error line, exit 1 (over drift's 2)",
+      async () => {
+        const inputs = `${dir}/inputs`;
+        await Deno.mkdir(inputs);
+        for await (const entry of Deno.readDir(packets)) {
+          await Deno.copyFile(`${packets}/${entry.name}`, `${inputs}/${entry.name}`);
+        }
+        await Deno.writeTextFile(`${inputs}/junk.zip`, "not a zip");
+        const keyring = ["--keyring", `${REPO}fixtures/keyring.json`];
+        for (
+          const args of [
+            ["federate", "--out", `${dir}/r.json`, "--detailed-exitcode"],
+            ["federate", "--out", `${dir}/r2.json`, "--json"],
+            ["hub", "replay", "--out", `${dir}/s.json`],
+          ]
+        ) {
+          const result = await runJrm([...args, "--packets", inputs, ...keyring]);
+          assert.equal(result.code, 1, result.stderr);
+          const errors = result.stderr.split("\n").filter((line) => line.startsWith("error:"));
+          assert.equal(errors.length, 1, result.stderr);
+          assert.match(errors[0], /^error: 1 of 10 packet\(s\) rejected; ".*\.json" lists them/);
+          assert.doesNotMatch(result.stderr, /\s+at\s/);
+          const written = JSON.parse(await Deno.readTextFile(args[args.indexOf("--out") + 1]));
+          assert.deepEqual(
+            written.packetsRejected.map((r: string | { source: string }) =>
+              typeof r === "string" ? r : r.source
+            ),
+            [`${inputs}/junk.zip`],
+          );
+          if (args.includes("--json")) assert.equal(JSON.parse(result.stdout).packetsIngested, 9);
+        }
+      },
+    );
     await t.step("hub replay writes the newest view of each signature", async () => {
       const result = await runJrm([
         "hub",
