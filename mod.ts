@@ -64,7 +64,14 @@ export type {
   SignatureStatus,
 } from "./core/gate.ts";
 
-export { driftIdOf, runDetectors, SEVERITIES } from "./core/drift.ts";
+export {
+  driftIdOf,
+  RESOLUTION_ACTIONS,
+  resolutionOf,
+  resolutionProblem,
+  runDetectors,
+  SEVERITIES,
+} from "./core/drift.ts";
 export type {
   DetectionResult,
   DetectorRun,
@@ -74,6 +81,8 @@ export type {
   EnvironmentSummary,
   FederationView,
   Provenance,
+  Resolution,
+  ResolutionAction,
   Severity,
 } from "./core/drift.ts";
 

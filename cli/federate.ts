@@ -7,7 +7,7 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { type Config, loadConfig, parseOptionFlags, resolveDetectorRuns } from "../core/config.ts";
-import { runDetectors } from "../core/drift.ts";
+import { resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
 import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
 import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
@@ -154,14 +154,18 @@ function summarize(report: FederationReport, outPath: string): void {
     const shown = report.crossEnvDrifts.slice(0, 20);
     out("");
     out(table(
-      ["TYPE", "SEVERITY", "SIGNATURE", "ENVIRONMENTS", "DRIFT ID"],
-      shown.map((d) => [
-        d.driftType,
-        d.severity === "high" || d.severity === "critical" ? color.red(d.severity) : d.severity,
-        d.signatureId,
-        d.environments.join(","),
-        d.driftId,
-      ]),
+      ["TYPE", "SEVERITY", "SIGNATURE", "ACTION", "TARGETS", "DRIFT ID"],
+      shown.map((d) => {
+        const { action, source, targets } = resolutionOf(d);
+        return [
+          d.driftType,
+          d.severity === "high" || d.severity === "critical" ? color.red(d.severity) : d.severity,
+          d.signatureId,
+          source === null ? action : `${action} ${action === "align" ? "with" : "ref"} ${source}`,
+          targets.join(","),
+          d.driftId,
+        ];
+      }),
     ));
     if (report.crossEnvDrifts.length > shown.length) {
       out(color.dim(`... and ${report.crossEnvDrifts.length - shown.length} more in "${outPath}"`));

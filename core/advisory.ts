@@ -11,29 +11,24 @@
  * question, and another advisory.
  *
  * Evidence. Each advisory keeps the latest evidence and its fingerprint
- * ({@link evidenceFingerprint}): SHA-256 over the values the drift compares,
- * per environment — `rev` and `patchId` for `VERSION_SKEW`, `confidence` for
- * `POSTURE_DIVERGENCE`, `rev`, `previousRev`, `patchId`, `lineage` and
- * `changes` plus the `conflicts` list for `REFINEMENT_CONFLICT`, the whole
- * evidence for other types. Provenance (packet names, windows) and derived
- * values (`spread`, `threshold`) are left out, so a new packet window that changes nothing compared does not
- * re-ask a decision.
+ * ({@link evidenceFingerprint}): SHA-256 over the drift's type and evidence,
+ * less the provenance fields (`packetName`, `windowEnd`, … as in
+ * `Provenance`) of each environment's evidence, so a new packet window that
+ * changes nothing compared does not re-ask a decision. A stored advisory's
+ * fingerprint is recomputed from its stored evidence when a report is
+ * published, so a ledger written under an earlier rule is not re-asked for
+ * that alone.
  *
- * Recommendations, each with an `action` (`move`, `hold` or `review`).
- * `VERSION_SKEW`: the source is the environment at the highest revision, the
- * targets those behind, and the recommendation names the revision (and patch)
- * to reach (`move`); it says `hold` instead while a
- * refinement conflict on the same signature is reported, and asks to check
- * for local refinements when no refinement-conflict check ran, because moving
- * an environment could otherwise discard its refinement; environments at the
- * top through different patches, or a missing revision, make it a `review`.
- * `POSTURE_DIVERGENCE`:
- * the targets are the environments whose confidence lies more than half the
- * threshold from the median (exact decimals); when they are not a minority,
- * no environment is a reference and all are asked to review.
- * `REFINEMENT_CONFLICT` and unknown types: a manual review of every
- * environment, naming the competing patches. `sourceEnv` is null whenever no
- * single environment is the reference.
+ * Recommendations come from the drift's resolution, which its detector
+ * decided (see `Resolution` and `resolutionOf` in `core/drift.ts`): the
+ * advisory's `sourceEnv`, `targetEnvs` and `recommendation` are the
+ * resolution's `source`, `targets` and `recommendation`, and its `action`
+ * ({@link advisoryActionOf}) is `move` for `align` (the targets take the
+ * source's state), `hold` for `review` with a source (there is a reference,
+ * but a person must look first) and `review` for `review` without one. A
+ * drift without a resolution (a report of version 1, a detector that gives
+ * none) asks every environment to review. The engine reads nothing else of a
+ * drift's meaning: it names no drift type.
  *
  * Lifecycle (every transition is kept in the history: when, who, from, to,
  * why, and the drift id it was made on):
@@ -68,7 +63,13 @@
 
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { canonicalize, canonicalString } from "./canonical_json.ts";
-import type { Severity } from "./drift.ts";
+import {
+  type Provenance,
+  type Resolution,
+  resolutionOf,
+  resolutionProblem,
+  type Severity,
+} from "./drift.ts";
 import { parseJson } from "./json.ts";
 import { UsageError } from "./errors.ts";
 import { sha256Ref } from "./packet.ts";
@@ -206,22 +207,37 @@ export interface AdvisoryFilter {
 /** Who publish-driven transitions are recorded as when no `by` is given. */
 export const DEFAULT_PUBLISHER = "jrm";
 
-const DEFAULT_POSTURE_THRESHOLD = "0.3";
+/** Where an environment's value came from, not what was compared: left out of fingerprints. */
+const PROVENANCE_FIELDS: readonly (keyof Provenance)[] = [
+  "packetName",
+  "source",
+  "digest",
+  "windowStart",
+  "windowEnd",
+  "part",
+];
 
 /**
- * What a drift type compares: fields of each environment's evidence, and
- * evidence keys shared by all (read only when no environment has that name).
- * Other types compare their whole evidence.
+ * The advisory action of a resolution: `move` for `align`, `hold` for a
+ * `review` that has a source (a reference exists, but a person looks first),
+ * `review` for one without.
+ * @param resolution the drift's resolution
+ * @returns the advisory's action
+ * @example
+ * ```ts
+ * import { advisoryActionOf } from "./advisory.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(advisoryActionOf({ action: "align", source: "A" }), "move");
+ * assert.equal(advisoryActionOf({ action: "review", source: "A" }), "hold");
+ * assert.equal(advisoryActionOf({ action: "review", source: null }), "review");
+ * ```
  */
-const COMPARED: Record<string, { perEnvironment: readonly string[]; shared: readonly string[] }> = {
-  VERSION_SKEW: { perEnvironment: ["rev", "patchId"], shared: [] },
-  POSTURE_DIVERGENCE: { perEnvironment: ["confidence"], shared: [] },
-  // The conflicts carry what the patches' `changes` set, which the per-environment evidence does not.
-  REFINEMENT_CONFLICT: {
-    perEnvironment: ["rev", "previousRev", "patchId", "lineage", "changes"],
-    shared: ["conflicts"],
-  },
-};
+export function advisoryActionOf(
+  resolution: Pick<Resolution, "action" | "source">,
+): AdvisoryAction {
+  if (resolution.action === "align") return "move";
+  return resolution.source === null ? "review" : "hold";
+}
 
 /**
  * The advisory id of a drift: `adv-` and the first 20 hex digits of SHA-256
@@ -232,8 +248,8 @@ const COMPARED: Record<string, { perEnvironment: readonly string[]; shared: read
  * ```ts
  * import { advisoryIdOf } from "./advisory.ts";
  * import assert from "node:assert/strict";
- * const a = advisoryIdOf({ driftType: "VERSION_SKEW", signatureId: "sig-1", environments: ["B", "A"] });
- * const b = advisoryIdOf({ driftType: "VERSION_SKEW", signatureId: "sig-1", environments: ["A", "B"] });
+ * const a = advisoryIdOf({ driftType: "ROLLOUT_LAG", signatureId: "sig-1", environments: ["B", "A"] });
+ * const b = advisoryIdOf({ driftType: "ROLLOUT_LAG", signatureId: "sig-1", environments: ["A", "B"] });
  * assert.equal(a, b);
  * assert.match(a, /^adv-[0-9a-f]{20}$/);
  * ```
@@ -259,7 +275,7 @@ export function advisoryIdOf(
  * import { evidenceFingerprint } from "./advisory.ts";
  * import assert from "node:assert/strict";
  * const drift = (packetName: string, rev: number) => ({
- *   driftType: "VERSION_SKEW", environments: ["A", "B"],
+ *   driftType: "ROLLOUT_LAG", environments: ["A", "B"],
  *   evidence: { A: { rev: 5, packetName }, B: { rev, packetName } },
  * });
  * assert.equal(evidenceFingerprint(drift("p1", 3)), evidenceFingerprint(drift("p2", 3)));
@@ -282,8 +298,9 @@ export function evidenceFingerprint(
  * @param report a federation report (checked with `parseReport`)
  * @param options time, publisher, `allowOlderReport`, `beforeCommit`
  * @returns what changed, and the report's advisories as they now stand
- * @throws {UsageError} when the report holds two drifts for one advisory, has
- *   an unreadable `generatedAt`, or is older than the newest published one;
+ * @throws {UsageError} when the report holds two drifts for one advisory or a
+ *   malformed resolution, has an unreadable `generatedAt`, or is older than
+ *   the newest published one;
  *   the ledger is then left as it was
  * @example
  * ```ts
@@ -292,12 +309,16 @@ export function evidenceFingerprint(
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
  * const report = {
- *   reportVersion: 1 as const, generatedAt: "2025-01-02T00:00:00Z", environments: ["A", "B"],
+ *   reportVersion: 2 as const, generatedAt: "2025-01-02T00:00:00Z", environments: ["A", "B"],
  *   packetsIngested: 2, packetsRejected: [], duplicates: [],
  *   crossEnvDrifts: [{
- *     driftId: "drift-1", driftType: "VERSION_SKEW", severity: "medium" as const,
+ *     driftId: "drift-1", driftType: "ROLLOUT_LAG", severity: "medium" as const,
  *     environments: ["A", "B"], signatureId: "sig-1", detail: "rev differs",
- *     evidence: { A: { rev: 5 }, B: { rev: 3 } }, detector: "version-skew",
+ *     evidence: { A: { rev: 5 }, B: { rev: 3 } }, detector: "rollout-lag",
+ *     resolution: {
+ *       action: "align" as const, source: "A", targets: ["B"],
+ *       recommendation: "Move B to revision 5, as A has it",
+ *     },
  *   }],
  *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
  *   detectors: [], detectorErrors: [],
@@ -306,6 +327,7 @@ export function evidenceFingerprint(
  * assert.equal(first.created.length, 1);
  * assert.equal(first.advisories[0].sourceEnv, "A");
  * assert.deepEqual(first.advisories[0].targetEnvs, ["B"]);
+ * assert.equal(first.advisories[0].action, "move");
  * const again = await publish(ledger, report);
  * assert.deepEqual(again.created, []);
  * assert.deepEqual(again.unchanged, first.created);
@@ -320,7 +342,7 @@ export async function publish(
   const by = checkName(options.by ?? DEFAULT_PUBLISHER);
   const generatedAt = reportTime(report.generatedAt);
   const covered = coveredDriftTypes(report);
-  const plans = planAdvisories(report.crossEnvDrifts, covered);
+  const plans = planAdvisories(report.crossEnvDrifts);
   const reportEnvironments = new Set(report.environments);
 
   return await ledger.transactionAsync(async (db) => {
@@ -535,10 +557,12 @@ function republished(
   plan: Plan,
 ): { next: AdvisoryStatus; reason: string } | undefined {
   if (row.status === "resolved") return { next: "published", reason: "drift reported again" };
-  if (row.evidence_fingerprint !== plan.fingerprint) {
+  // From the stored evidence, not the stored fingerprint: a rule that changed is not a change.
+  const stored = rowDrift(row);
+  if (evidenceFingerprint(stored) !== plan.fingerprint) {
     return {
       next: "published",
-      reason: `evidence changed: ${describeChange(rowDrift(row), plan.drift)}`,
+      reason: `evidence changed: ${describeChange(stored, plan.drift)}`,
     };
   }
   // A decision is made on what to do; when that changes (e.g. `move` became `hold`), it is asked again.
@@ -611,30 +635,7 @@ interface Plan {
   fingerprint: string;
 }
 
-/** What a recommendation may depend on beyond its own drift. */
-interface PlanContext {
-  /** Refinement conflicts reported in the same report, per signature. */
-  conflicts: Map<string, { advisoryId: string; environments: string[] }[]>;
-  /** Whether a refinement-conflict check ran (without error) for this report. */
-  refinementChecked: boolean;
-}
-
-type Recommendation = Pick<Plan, "sourceEnv" | "targetEnvs" | "action" | "recommendation">;
-
-function planAdvisories(drifts: ReportDrift[], covered: Set<string>): Map<string, Plan> {
-  const context: PlanContext = {
-    conflicts: new Map(),
-    refinementChecked: covered.has("REFINEMENT_CONFLICT"),
-  };
-  for (const drift of drifts) {
-    if (drift.driftType !== "REFINEMENT_CONFLICT") continue;
-    const list = context.conflicts.get(drift.signatureId) ?? [];
-    list.push({
-      advisoryId: advisoryIdOf(drift),
-      environments: sortedEnvironments(drift.environments),
-    });
-    context.conflicts.set(drift.signatureId, list);
-  }
+function planAdvisories(drifts: ReportDrift[]): Map<string, Plan> {
   const plans = new Map<string, Plan>();
   for (const drift of drifts) {
     const advisoryId = advisoryIdOf(drift);
@@ -646,265 +647,87 @@ function planAdvisories(drifts: ReportDrift[], covered: Set<string>): Map<string
         } (advisory "${advisoryId}"); a detector must report one`,
       );
     }
+    // parseReport checks this; a report built in code may not have been through it.
+    const problem = drift.resolution === undefined
+      ? undefined
+      : resolutionProblem(drift.resolution, drift.environments, false);
+    if (problem !== undefined) {
+      throw new UsageError(
+        `The report's ${drift.driftType} drift for signature "${drift.signatureId}" has a malformed resolution: ${problem}`,
+      );
+    }
+    const resolution = resolutionOf(drift);
     plans.set(advisoryId, {
       advisoryId,
       drift,
       environments,
       fingerprint: evidenceFingerprint(drift),
-      ...recommend(drift, environments, context),
+      sourceEnv: resolution.source,
+      targetEnvs: resolution.targets,
+      action: advisoryActionOf(resolution),
+      recommendation: resolution.recommendation,
     });
   }
   return new Map([...plans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function recommend(
-  drift: ReportDrift,
-  environments: string[],
-  context: PlanContext,
-): Recommendation {
-  switch (drift.driftType) {
-    case "VERSION_SKEW":
-      return recommendVersionSkew(drift, environments, context);
-    case "POSTURE_DIVERGENCE":
-      return recommendPosture(drift, environments);
-    case "REFINEMENT_CONFLICT":
-      return recommendConflictReview(drift, environments);
-    default:
-      return manualReview(
-        environments,
-        `Review drift ${drift.driftType} on signature "${drift.signatureId}" in ${
-          environments.join(", ")
-        }: ${drift.detail}`,
-      );
-  }
-}
-
-function manualReview(environments: string[], recommendation: string): Recommendation {
-  return { sourceEnv: null, targetEnvs: environments, action: "review", recommendation };
-}
-
-function recommendVersionSkew(
-  drift: ReportDrift,
-  environments: string[],
-  context: PlanContext,
-): Recommendation {
-  const signature = `signature "${drift.signatureId}"`;
-  const revisions = new Map<string, number>();
-  for (const env of environments) {
-    const rev = envEvidence(drift, env)?.rev;
-    if (typeof rev === "number" && Number.isInteger(rev) && rev >= 0) revisions.set(env, rev);
-  }
-  const unknown = environments.filter((env) => !revisions.has(env));
-  if (unknown.length > 0) {
-    return manualReview(
-      environments,
-      `Review manually: the evidence gives no revision of ${signature} for ${unknown.join(", ")}`,
-    );
-  }
-  const highest = Math.max(...revisions.values());
-  const leaders = environments.filter((env) => revisions.get(env) === highest);
-  const behind = environments.filter((env) => revisions.get(env)! < highest);
-  const moves = behind.map((env) => `${env} (revision ${revisions.get(env)})`).join(", ");
-  if (behind.length === 0) {
-    return manualReview(
-      environments,
-      `Review manually: every environment reports revision ${highest} of ${signature}`,
-    );
-  }
-  const patches = [
-    ...new Set(leaders.map((env) => envEvidence(drift, env)?.patchId).filter(isString)),
-  ];
-  if (patches.length > 1) {
-    return manualReview(
-      environments,
-      `Review manually: ${
-        leaders.join(", ")
-      } hold revision ${highest} of ${signature} through different patches (${
-        patches.map((p) => `"${p}"`).join(", ")
-      }); choose one before moving ${moves}`,
-    );
-  }
-  const recommendation = { sourceEnv: leaders[0], targetEnvs: behind };
-  const conflicts = context.conflicts.get(drift.signatureId) ?? [];
-  if (conflicts.length > 0) {
-    const named = conflicts.map((c) => `${c.environments.join(", ")} (advisory ${c.advisoryId})`);
-    return {
-      ...recommendation,
-      action: "hold",
-      recommendation: `Hold: review the refinement conflict on ${signature} between ${
-        named.join("; ")
-      } before moving ${moves} to revision ${highest}; moving now could discard a refinement`,
-    };
-  }
-  const patch = patches.length === 1 ? ` (patch "${patches[0]}")` : "";
-  const caution = context.refinementChecked
-    ? ""
-    : `; no refinement-conflict check ran, so first confirm that ${
-      behind.join(", ")
-    } hold no refinement of their own`;
-  return {
-    ...recommendation,
-    action: "move",
-    recommendation: `Move ${moves} to revision ${highest} of ${signature}${patch}, as ${
-      leaders.join(", ")
-    } ${leaders.length === 1 ? "has" : "have"} it${caution}`,
-  };
-}
-
-function recommendPosture(drift: ReportDrift, environments: string[]): Recommendation {
-  const signature = `signature "${drift.signatureId}"`;
-  const confidences = new Map<string, Decimal>();
-  const shown = new Map<string, string>();
-  for (const env of environments) {
-    const confidence = envEvidence(drift, env)?.confidence;
-    const value = decimalOf(confidence);
-    if (value !== undefined) {
-      confidences.set(env, value);
-      shown.set(env, String(confidence));
-    }
-  }
-  const unknown = environments.filter((env) => !confidences.has(env));
-  if (unknown.length > 0) {
-    return manualReview(
-      environments,
-      `Review manually: the evidence gives no confidence in ${signature} for ${unknown.join(", ")}`,
-    );
-  }
-  const thresholdGiven = sharedEvidence(drift, "threshold");
-  const threshold = decimalOf(thresholdGiven) ?? decimalOf(DEFAULT_POSTURE_THRESHOLD)!;
-  const thresholdShown = decimalOf(thresholdGiven)
-    ? String(thresholdGiven)
-    : DEFAULT_POSTURE_THRESHOLD;
-  // Exact decimals: an environment is an outlier when |c - median| > threshold / 2,
-  // compared as |2c - 2·median| > threshold on integers at one scale.
-  const scale = Math.max(threshold.scale, ...[...confidences.values()].map((d) => d.scale));
-  const scaled = new Map([...confidences].map(([env, d]) => [env, atScale(d, scale)]));
-  const sorted = [...scaled.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const middle = sorted.length >> 1;
-  const twiceMedian = sorted.length % 2 === 1
-    ? 2n * sorted[middle]
-    : sorted[middle - 1] + sorted[middle];
-  const limit = atScale(threshold, scale);
-  const outliers = environments.filter((env) => {
-    const distance = 2n * scaled.get(env)! - twiceMedian;
-    return (distance < 0n ? -distance : distance) > limit;
-  });
-  const consensus = environments.filter((env) => !outliers.includes(env));
-  const list = (envs: string[]) => envs.map((env) => `${env} (${shown.get(env)})`).join(", ");
-  if (outliers.length === 0 || consensus.length <= environments.length / 2) {
-    return manualReview(
-      environments,
-      `Review the confidence in ${signature} in ${
-        list(environments)
-      }: it differs by more than ${thresholdShown} and no majority of environments agrees`,
-    );
-  }
-  return {
-    sourceEnv: null,
-    targetEnvs: outliers,
-    action: "review",
-    recommendation: `Review the confidence in ${signature} in ${list(outliers)}: the majority, ${
-      list(consensus)
-    }, agrees within ${thresholdShown} and ${outliers.length === 1 ? "it lies" : "they lie"} apart`,
-  };
-}
-
-function recommendConflictReview(drift: ReportDrift, environments: string[]): Recommendation {
-  const patches = environments.map((env) => {
-    const evidence = envEvidence(drift, env);
-    const patch = isString(evidence?.patchId) ? `patch "${evidence.patchId}"` : "no patch id";
-    const rev = typeof evidence?.rev === "number" ? ` at revision ${evidence.rev}` : "";
-    return `${env}: ${patch}${rev}`;
-  });
-  // Reasons grouped by pair, in the detector's order: `A vs B: reason-1, reason-2`.
-  const reasonsByPair = new Map<string, string[]>();
-  const conflicts = sharedEvidence(drift, "conflicts");
-  for (const conflict of Array.isArray(conflicts) ? conflicts : []) {
-    if (!isRecord(conflict) || !isString(conflict.reason)) continue;
-    const pair = Array.isArray(conflict.environments)
-      ? conflict.environments.filter(isString).join(" vs ")
-      : "";
-    reasonsByPair.set(pair, [...(reasonsByPair.get(pair) ?? []), conflict.reason]);
-  }
-  const reasons = [...reasonsByPair].map(([pair, list]) =>
-    pair ? `${pair}: ${list.join(", ")}` : list.join(", ")
-  );
-  return manualReview(
-    environments,
-    `Review manually and merge or choose: signature "${drift.signatureId}" has competing refinements (${
-      patches.join("; ")
-    })${
-      reasons.length ? `; ${reasons.join("; ")}` : ""
-    }; change no environment's patch until it is reviewed, or a refinement is lost`,
-  );
-}
-
-/** An exact decimal: `digits / 10^scale`. */
-interface Decimal {
-  digits: bigint;
-  scale: number;
-}
-
-function decimalOf(value: unknown): Decimal | undefined {
-  let text: string;
-  if (typeof value === "number" && Number.isFinite(value)) text = String(value);
-  else if (typeof value === "string") text = value.trim();
-  else return undefined;
-  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
-  if (!match) return undefined;
-  const [, sign, whole, fraction = "", exponent = "0"] = match;
-  let digits = BigInt(sign + whole + fraction);
-  let scale = fraction.length - Number(exponent);
-  if (scale < 0) {
-    digits *= 10n ** BigInt(-scale);
-    scale = 0;
-  }
-  return { digits, scale };
-}
-
-function atScale(value: Decimal, scale: number): bigint {
-  return value.digits * 10n ** BigInt(scale - value.scale);
-}
-
 // ---------------------------------------------------------------- evidence
 
+/**
+ * What a drift compares: per environment its evidence less the provenance
+ * fields, and the evidence keys that are not an environment's, whole.
+ */
 function comparedEvidence(
   drift: Pick<ReportDrift, "driftType" | "environments" | "evidence">,
-): unknown {
-  const compared = COMPARED[drift.driftType];
-  if (compared === undefined) return { driftType: drift.driftType, evidence: drift.evidence };
-  const perEnvironment: Record<string, Record<string, unknown>> = {};
-  for (const env of sortedEnvironments(drift.environments)) {
-    const evidence = envEvidence(drift, env);
-    const values: Record<string, unknown> = {};
-    for (const field of compared.perEnvironment) {
-      if (evidence !== undefined && Object.hasOwn(evidence, field)) values[field] = evidence[field];
-    }
-    perEnvironment[env] = values;
-  }
-  const shared: Record<string, unknown> = {};
-  for (const key of compared.shared) shared[key] = sharedEvidence(drift, key);
+): { driftType: string; environments: Record<string, unknown>; shared: Record<string, unknown> } {
+  const environments = sortedEnvironments(drift.environments);
+  const involved = new Set(environments);
+  // fromEntries makes own properties, so an environment named "__proto__" stays a key.
+  const perEnvironment = Object.fromEntries(environments.map((env) => {
+    const value = Object.hasOwn(drift.evidence, env) ? drift.evidence[env] : undefined;
+    if (value === undefined) return [env, {}];
+    if (!isRecord(value)) return [env, value];
+    return [
+      env,
+      Object.fromEntries(
+        Object.entries(value).filter(([field]) =>
+          !(PROVENANCE_FIELDS as readonly string[]).includes(field)
+        ),
+      ),
+    ];
+  }));
+  const shared = Object.fromEntries(
+    Object.entries(drift.evidence).filter(([key]) => !involved.has(key)),
+  );
   return { driftType: drift.driftType, environments: perEnvironment, shared };
 }
 
 /** A short account of what the compared evidence changed, e.g. `B rev 3 → 4`. */
 function describeChange(before: ReportDrift, after: ReportDrift): string {
-  const compared = COMPARED[after.driftType];
-  if (compared === undefined) return `drift ${before.driftId} → ${after.driftId}`;
+  const was = comparedEvidence(before);
+  const now = comparedEvidence(after);
   const changes: string[] = [];
-  const note = (what: string, was: unknown, now: unknown) => {
-    if (canonicalJson(was) !== canonicalJson(now)) {
-      changes.push(`${what} ${canonicalJson(was)} → ${canonicalJson(now)}`);
+  const note = (what: string, from: unknown, to: unknown) => {
+    if (canonicalJson(from) !== canonicalJson(to)) {
+      changes.push(`${what} ${canonicalJson(from)} → ${canonicalJson(to)}`);
     }
   };
-  for (const env of sortedEnvironments(after.environments)) {
-    for (const field of compared.perEnvironment) {
-      note(`${env} ${field}`, envEvidence(before, env)?.[field], envEvidence(after, env)?.[field]);
+  const keys = (...values: unknown[]) =>
+    [...new Set(values.flatMap((value) => isRecord(value) ? Object.keys(value) : []))].sort();
+  const field = (value: unknown, key: string) =>
+    isRecord(value) && Object.hasOwn(value, key) ? value[key] : undefined;
+  for (const env of Object.keys(now.environments).sort()) {
+    const [from, to] = [field(was.environments, env), now.environments[env]];
+    if (!isRecord(from) || !isRecord(to)) {
+      note(env, from, to);
+      continue;
     }
+    for (const key of keys(from, to)) note(`${env} ${key}`, field(from, key), field(to, key));
   }
-  for (const key of compared.shared) {
-    note(key, sharedEvidence(before, key), sharedEvidence(after, key));
+  for (const key of keys(was.shared, now.shared)) {
+    note(key, field(was.shared, key), field(now.shared, key));
   }
+  if (changes.length === 0) return `drift ${before.driftId} → ${after.driftId}`;
   const shown = changes.slice(0, 4).join(", ");
   return changes.length > 4 ? `${shown} and ${changes.length - 4} more` : shown;
 }
@@ -913,25 +736,6 @@ function canonicalJson(value: unknown): string {
   if (value === undefined) return "(none)";
   const text = canonicalString(value, "jcs");
   return text.length > 60 ? `${text.slice(0, 59)}…` : text;
-}
-
-/** A key of the evidence that is not about one environment (`threshold`, `conflicts`). */
-function sharedEvidence(
-  drift: Pick<ReportDrift, "environments" | "evidence">,
-  key: string,
-): unknown {
-  if (drift.environments.includes(key) || !Object.hasOwn(drift.evidence, key)) return undefined;
-  return drift.evidence[key];
-}
-
-/** An environment's own evidence; keys that are not one of the drift's environments are never read as one. */
-function envEvidence(
-  drift: Pick<ReportDrift, "environments" | "evidence">,
-  env: string,
-): Record<string, unknown> | undefined {
-  if (!drift.environments.includes(env) || !Object.hasOwn(drift.evidence, env)) return undefined;
-  const value = drift.evidence[env];
-  return isRecord(value) ? value : undefined;
 }
 
 function coveredDriftTypes(report: FederationReport): Set<string> {
@@ -1173,10 +977,6 @@ function sortedEnvironments(environments: readonly string[]): string[] {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === "string";
 }
 
 /** A JSON column read back, through `parseJson` (which works around V8's escaped-key bug). */

@@ -16,9 +16,6 @@ import { sha256Ref } from "./packet.ts";
 import type { CanonEntry } from "./packet.ts";
 import type { DetectorPlugin } from "./plugin.ts";
 
-/** The built-in drift types; plugins may add their own names. */
-export type BuiltinDriftType = "VERSION_SKEW" | "POSTURE_DIVERGENCE" | "REFINEMENT_CONFLICT";
-
 /** Severity of a finding, lowest to highest. */
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 
@@ -79,9 +76,32 @@ export interface FederationView {
   entries(signatureId: string): readonly EnvironmentEntry[];
 }
 
+/** What a detector decided about a finding, see {@link Resolution}. */
+export const RESOLUTION_ACTIONS = ["align", "review"] as const;
+
+/** `align`: the targets take the source's state; `review`: a person decides first. */
+export type ResolutionAction = typeof RESOLUTION_ACTIONS[number];
+
+/**
+ * What a detector decided about its finding: who must act, towards what, in
+ * one sentence. The kernel, the advisory engine and the reporters read this
+ * and never the evidence's layout, so the detector alone gives a drift type
+ * its meaning.
+ */
+export interface Resolution {
+  /** `align` (the targets take the source's state; needs a source) or `review` (a person decides). */
+  action: ResolutionAction;
+  /** The environment whose state is the reference, or null when there is none. */
+  source: string | null;
+  /** The environments that must act: one or more of the finding's environments, never the source. */
+  targets: string[];
+  /** What to do, in one sentence. */
+  recommendation: string;
+}
+
 /** What a detector returns: one finding per signature and drift type. */
 export interface DriftFinding {
-  /** Drift type, e.g. `VERSION_SKEW`. */
+  /** Drift type, e.g. `STALE_ENVIRONMENT`. */
   driftType: string;
   /** The signature concerned (or a detector-chosen subject, e.g. `*` for an environment-wide finding). */
   signatureId: string;
@@ -93,6 +113,11 @@ export interface DriftFinding {
   detail: string;
   /** The values compared, per environment. Must be JSON data. */
   evidence: Record<string, unknown>;
+  /**
+   * What the detector decided; without one, every environment is asked to
+   * review (see {@link resolutionOf}).
+   */
+  resolution?: Resolution;
 }
 
 /** A finding with its content-derived id and the detector that made it. */
@@ -112,7 +137,7 @@ export interface Drift extends DriftFinding {
  * ```ts
  * import { driftIdOf } from "./drift.ts";
  * const id = driftIdOf({
- *   driftType: "VERSION_SKEW", signatureId: "sig-1", environments: ["A", "B"],
+ *   driftType: "STALE_ENVIRONMENT", signatureId: "sig-1", environments: ["A", "B"],
  *   severity: "medium", detail: "", evidence: { A: { rev: 1 }, B: { rev: 2 } },
  * });
  * console.assert(/^drift-[0-9a-f]{24}$/.test(id));
@@ -142,6 +167,141 @@ function _idOf(
     ? createHash("sha256").update(text, "utf8").digest("hex")
     : sha256Ref(canonicalize(identity, "jcs")).slice(7);
   return "drift-" + hex.slice(0, 24);
+}
+
+/**
+ * Why a value is not a well-formed resolution of a finding over these
+ * environments, or undefined when it is: an object with exactly `action`,
+ * `source`, `targets` and `recommendation`; `action` one of
+ * {@link RESOLUTION_ACTIONS}; `source` null or one of the environments (never
+ * null for `align`); `targets` one or more of the environments, each once,
+ * not the source; `recommendation` a non-empty string.
+ * @param value the candidate resolution
+ * @param environments the finding's environments
+ * @param strict refuse keys other than the four (detectors: a misspelt key is
+ *   an error); a report read back may carry more, from a later version
+ * @returns the first problem, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolutionProblem } from "./drift.ts";
+ * const envs = ["A", "B"];
+ * const ok = { action: "align", source: "A", targets: ["B"], recommendation: "Move B to A" };
+ * assert.equal(resolutionProblem(ok, envs), undefined);
+ * assert.equal(
+ *   resolutionProblem({ ...ok, targets: ["C"] }, envs),
+ *   '"targets" names "C", which is not one of the finding\'s environments',
+ * );
+ * assert.equal(
+ *   resolutionProblem({ ...ok, source: null }, envs),
+ *   '"align" needs a "source" for the targets to align with',
+ * );
+ * ```
+ */
+export function resolutionProblem(
+  value: unknown,
+  environments: readonly string[],
+  strict = true,
+): string | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return "it is not an object";
+  }
+  const resolution = value as Record<string, unknown>;
+  if (strict) {
+    const unknown = Object.keys(resolution).find((key) => !_RESOLUTION_KEYS.includes(key));
+    if (unknown !== undefined) {
+      return `unknown field ${JSON.stringify(unknown)} (a resolution has only ${
+        _RESOLUTION_KEYS.map((key) => `"${key}"`).join(", ")
+      })`;
+    }
+  }
+  const { action, source, targets, recommendation } = resolution;
+  if (!(RESOLUTION_ACTIONS as readonly unknown[]).includes(action)) {
+    return `"action" must be "align" or "review", not ${_shown(action)}`;
+  }
+  const known = (env: unknown) => typeof env === "string" && environments.includes(env);
+  if (source !== null && !known(source)) {
+    return `"source" must be null or one of the finding's environments, not ${_shown(source)}`;
+  }
+  if (action === "align" && source === null) {
+    return '"align" needs a "source" for the targets to align with';
+  }
+  if (!Array.isArray(targets) || targets.length === 0) {
+    return '"targets" must list one or more of the finding\'s environments';
+  }
+  const stranger = targets.find((env) => !known(env));
+  if (stranger !== undefined) {
+    return `"targets" names ${_shown(stranger)}, which is not one of the finding's environments`;
+  }
+  if (new Set(targets).size !== targets.length) return '"targets" names an environment twice';
+  if (source !== null && targets.includes(source)) {
+    return `"targets" names the source ${_shown(source)}: the reference does not act`;
+  }
+  if (typeof recommendation !== "string" || recommendation.trim() === "") {
+    return '"recommendation" must be a sentence, not empty';
+  }
+  return undefined;
+}
+
+const _RESOLUTION_KEYS = ["action", "source", "targets", "recommendation"];
+
+function _shown(value: unknown): string {
+  if (value === undefined) return "undefined";
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * The resolution of a drift: the one its detector gave, or, for a drift
+ * without one (a report of version 1, a detector that gives none, a report
+ * from another tool), a review by every environment, with no source.
+ * @param drift the drift, as a detector returned it or as a report holds it
+ * @returns its resolution, targets sorted
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolutionOf } from "./drift.ts";
+ * const drift = {
+ *   driftType: "STALE_ENVIRONMENT", signatureId: "*", environments: ["B", "A"],
+ *   detail: "B stopped publishing",
+ * };
+ * assert.deepEqual(resolutionOf(drift), {
+ *   action: "review", source: null, targets: ["A", "B"],
+ *   recommendation: 'Review drift STALE_ENVIRONMENT on signature "*" in A, B: B stopped publishing',
+ * });
+ * ```
+ */
+export function resolutionOf(
+  drift: Pick<DriftFinding, "driftType" | "signatureId" | "environments" | "detail"> & {
+    resolution?: Resolution;
+  },
+): Resolution {
+  const given = drift.resolution;
+  if (given !== undefined) {
+    return {
+      action: given.action,
+      source: given.source,
+      targets: [...given.targets].sort(_byCodeUnit),
+      recommendation: given.recommendation,
+    };
+  }
+  const environments = [...new Set(drift.environments)].sort(_byCodeUnit);
+  return {
+    action: "review",
+    source: null,
+    targets: environments,
+    recommendation: `Review drift ${drift.driftType} on signature "${drift.signatureId}" in ${
+      environments.join(", ")
+    }: ${drift.detail}`,
+  };
+}
+
+function _byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -266,7 +426,10 @@ export async function runDetectors(
             `finding ${index} has evidence that is not JSON data: ${(error as Error).message}`,
           );
         }
-        found.push({ driftId, ...finding, environments, detector: plugin.name });
+        const drift: Drift = { driftId, ...finding, environments, detector: plugin.name };
+        // Only the four fields, targets sorted: the report holds what the contract defines.
+        if (finding.resolution !== undefined) drift.resolution = resolutionOf(finding);
+        found.push(drift);
       });
     } catch (error) {
       errors.push({
@@ -345,6 +508,10 @@ function checkFindings(
       Array.isArray(finding.evidence)
     ) {
       throw new Error(`${at} has no "evidence" object`);
+    }
+    if (finding.resolution !== undefined) {
+      const problem = resolutionProblem(finding.resolution, finding.environments);
+      if (problem !== undefined) throw new Error(`${at} has a malformed "resolution": ${problem}`);
     }
     const key = `${finding.driftType}\u0000${finding.signatureId}`;
     if (seen.has(key)) {

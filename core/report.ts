@@ -12,16 +12,36 @@ import { z } from "zod";
 import { PacketError, UsageError } from "./errors.ts";
 import { readInputFile } from "./fs.ts";
 import { parseJson } from "./json.ts";
-import { type DetectionResult, SEVERITIES } from "./drift.ts";
+import {
+  type DetectionResult,
+  RESOLUTION_ACTIONS,
+  resolutionProblem,
+  SEVERITIES,
+} from "./drift.ts";
 import type { Ingestion } from "./hub.ts";
 
-/** The version of the report layout written in `reportVersion`. */
-export const REPORT_VERSION = 1;
+/**
+ * The version of the report layout written in `reportVersion`. Version 2 adds
+ * each drift's `resolution`; a report of version 1 still loads, its drifts
+ * without one (see `resolutionOf` in `core/drift.ts`).
+ */
+export const REPORT_VERSION = 2;
+
+/** The report versions {@link parseReport} reads. */
+export const READABLE_REPORT_VERSIONS = [1, 2] as const;
 
 const ViolationSchema = z.looseObject({
   code: z.string(),
   message: z.string(),
   entry: z.string().optional(),
+});
+
+/** What the drift's detector decided (see `Resolution` in `core/drift.ts`). */
+export const ResolutionSchema = z.looseObject({
+  action: z.enum(RESOLUTION_ACTIONS),
+  source: z.string().nullable(),
+  targets: z.array(z.string()).min(1),
+  recommendation: z.string().min(1),
 });
 
 /** One drift in the report. */
@@ -34,6 +54,14 @@ export const ReportDriftSchema = z.looseObject({
   detail: z.string(),
   evidence: z.record(z.string(), z.unknown()),
   detector: z.string(),
+  resolution: ResolutionSchema.optional(),
+}).superRefine((drift, context) => {
+  if (drift.resolution === undefined) return;
+  // The same rules a detector's findings meet, but a later version may add fields.
+  const problem = resolutionProblem(drift.resolution, drift.environments, false);
+  if (problem !== undefined) {
+    context.addIssue({ code: "custom", path: ["resolution"], message: problem });
+  }
 });
 
 /** A packet the gate rejected, with its reasons. */
@@ -80,7 +108,7 @@ export const DetectorErrorSchema = z.looseObject({
 
 /** The whole federation report. */
 export const ReportSchema = z.looseObject({
-  reportVersion: z.literal(REPORT_VERSION),
+  reportVersion: z.literal(READABLE_REPORT_VERSIONS),
   generatedAt: z.string(),
   environments: z.array(z.string()),
   packetsIngested: z.int().min(0),
@@ -120,13 +148,33 @@ export type ReportDrift = z.infer<typeof ReportDriftSchema>;
  * ```
  */
 export function parseReport(value: unknown, path: string): FederationReport {
-  const result = ReportSchema.safeParse(value);
+  const result = ReportSchema.safeParse(withoutV1Resolutions(value));
   if (!result.success) {
     const issue = result.error.issues[0];
     const at = issue.path.length > 0 ? issue.path.join(".") : "(root)";
     throw new Error(`"${path}" is not a federation report: field "${at}": ${issue.message}`);
   }
   return result.data;
+}
+
+/**
+ * A report of version 1 has no resolutions: a field of that name in one of
+ * its drifts is not this version's, and is left out rather than read as one.
+ */
+function withoutV1Resolutions(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  const report = value as Record<string, unknown>;
+  if (report.reportVersion !== 1 || !Array.isArray(report.crossEnvDrifts)) return value;
+  return {
+    ...report,
+    crossEnvDrifts: report.crossEnvDrifts.map((drift) => {
+      if (drift === null || typeof drift !== "object" || !Object.hasOwn(drift, "resolution")) {
+        return drift;
+      }
+      const { resolution: _, ...rest } = drift as Record<string, unknown>;
+      return rest;
+    }),
+  };
 }
 
 /**
@@ -197,6 +245,7 @@ export function buildReport(
       detail: drift.detail,
       evidence: drift.evidence,
       detector: drift.detector,
+      ...(drift.resolution !== undefined ? { resolution: { ...drift.resolution } } : {}),
     })),
     mergedGraph: { nodes, edges, perEnvironment },
     environmentStats: stats,

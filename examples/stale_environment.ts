@@ -30,6 +30,10 @@
  * from the packets and the options, never from the clock, so the finding's
  * id is the same on every run.
  *
+ * Resolution: `review` by the stale environment alone, with no source: its
+ * producer must be looked at, and the others' newer windows are not a state
+ * to copy.
+ *
  * A plugin outside this repository imports the same kernel through the
  * library's public module instead of `../core/plugin.ts`:
  * `import { defineDetector } from "<path or URL of your checkout>/mod.ts";`.
@@ -135,6 +139,14 @@ const staleEnvironment = defineDetector<StaleEnvironmentOptions>({
           windowEnd: Object.fromEntries(involved.map((id) => [id, newest.get(id)!.windowEnd])),
           lagMinutes,
           maxLagMinutes,
+        },
+        // Only the stale environment can act: its producer must be looked at. No source: the
+        // others' newer windows are not a state to copy.
+        resolution: {
+          action: "review",
+          source: null,
+          targets: [environmentId],
+          recommendation: `Check why ${environmentId} has published nothing since ${windowEnd}`,
         },
       });
     }

@@ -54,6 +54,12 @@ Deno.test("stale-environment flags an environment lagging by more than maxLagMin
       lagMinutes: 61,
       maxLagMinutes: 60,
     },
+    resolution: {
+      action: "review",
+      source: null,
+      targets: ["SOC_WEST"],
+      recommendation: "Check why SOC_WEST has published nothing since 2026-02-28T10:59:00Z",
+    },
   }]);
 });
 

@@ -6,8 +6,14 @@
  * @module
  */
 
-import { driftIdOf, type Severity } from "../core/drift.ts";
-import { type FederationReport, parseReport, type ReportDrift } from "../core/report.ts";
+import { formatDecimal, parseDecimal, subtractDecimals } from "../core/decimal.ts";
+import { driftIdOf, type Resolution, type Severity } from "../core/drift.ts";
+import {
+  type FederationReport,
+  parseReport,
+  REPORT_VERSION,
+  type ReportDrift,
+} from "../core/report.ts";
 import type { HtmlAdvisory } from "../plugins/reporters/html.ts";
 
 /** A drift from its type, signature and evidence; the id is derived as the hub derives it. */
@@ -33,6 +39,20 @@ export function drift(
     driftId: driftIdOf(finding),
     detector: options.detector ?? driftType.toLowerCase().replaceAll("_", "-"),
   };
+}
+
+/**
+ * The drift with a resolution, as a detector that decides one gives it (the
+ * drift id does not change: it covers the evidence, not the decision).
+ */
+export function resolved(
+  drift: ReportDrift,
+  action: Resolution["action"],
+  source: string | null,
+  targets: string[],
+  recommendation = `${action} ${targets.join(", ")}${source === null ? "" : ` with ${source}`}`,
+): ReportDrift {
+  return { ...drift, resolution: { action, source, targets, recommendation } };
 }
 
 /** A `VERSION_SKEW` drift: per environment a revision, or a revision and a patch. */
@@ -62,7 +82,9 @@ export function posture(
   const evidence: Record<string, unknown> = {};
   for (const [env, confidence] of Object.entries(confidences)) evidence[env] = { confidence };
   const values = Object.values(confidences);
-  evidence.spread = String(Math.max(...values) - Math.min(...values));
+  evidence.spread = formatDecimal(
+    subtractDecimals(parseDecimal(Math.max(...values)), parseDecimal(Math.min(...values))),
+  );
   evidence.threshold = threshold;
   return drift("POSTURE_DIVERGENCE", signatureId, evidence);
 }
@@ -141,7 +163,7 @@ export function reportOf(
     ...rest
   } = fields;
   return parseReport({
-    reportVersion: 1,
+    reportVersion: REPORT_VERSION,
     generatedAt,
     environments,
     packetsIngested: environments.length,

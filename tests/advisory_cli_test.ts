@@ -283,7 +283,7 @@ Deno.test("advisory publish refuses a bad report and leaves the ledger as it was
       ],
       [
         "a report of another version",
-        JSON.stringify({ ...report([Y]), reportVersion: 2 }),
+        JSON.stringify({ ...report([Y]), reportVersion: 3 }),
         /^".*\.json" is not a federation report: field "reportVersion": /,
       ],
     ];

@@ -168,22 +168,32 @@ browserTest(
         assert.equal(await rowCount(page), 16);
         assert.equal(await statusText(page), "Showing 16 of 16 signatures.");
 
-        // sig-0001: rev 3, 4, 3 — SOC_NORTH is the odd one out, in the skew colour.
+        // sig-0001: rev 3, 4, 3 — SOC_EAST and SOC_WEST must move to SOC_NORTH's rev 4, as the
+        // advisory says: they are coloured, the reference is tagged.
         const cells = await page.evaluate<{ text: string; className: string; bg: string }[]>(`
           [...[...document.querySelectorAll("#matrix tbody tr")]
             .find((tr) => tr.querySelector("button.toggle").textContent === "sig-0001")
             .querySelectorAll("td.cell")]
             .map((td) => ({ text: td.textContent, className: td.className,
               bg: getComputedStyle(td).backgroundColor }))`);
-        assert.deepEqual(cells.map((c) => c.text), ["rev 3", "rev 4V", "rev 3"]);
+        assert.deepEqual(cells.map((c) => c.text), ["rev 3A", "rev 4S", "rev 3A"]);
         assert.deepEqual(cells.map((c) => c.className), [
+          "cell act-align",
           "cell agree",
-          "cell odd-skew",
-          "cell agree",
+          "cell act-align",
         ]);
-        assert.equal(cells[1].bg, "rgb(252, 211, 77)", "the inline style is allowed by its hash");
-        assert.equal(cells[0].bg, "rgb(255, 255, 255)");
-        // sig-0002: confidence 0.6, 0.6, 0.25 — SOC_WEST is the outlier.
+        assert.equal(cells[0].bg, "rgb(252, 211, 77)", "the inline style is allowed by its hash");
+        assert.equal(cells[1].bg, "rgb(255, 255, 255)");
+        const titles = await page.evaluate<string[]>(`
+          [...[...document.querySelectorAll("#matrix tbody tr")]
+            .find((tr) => tr.querySelector("button.toggle").textContent === "sig-0001")
+            .querySelectorAll("td.cell")].map((td) => td.title.split("\\n").slice(-1)[0])`);
+        assert.deepEqual(titles, [
+          "VERSION_SKEW: must align with SOC_NORTH",
+          "VERSION_SKEW: the reference",
+          "VERSION_SKEW: must align with SOC_NORTH",
+        ]);
+        // sig-0002: confidence 0.6, 0.6, 0.25 — SOC_WEST is to be reviewed.
         const posture = await page.evaluate<string[]>(`
           [...[...document.querySelectorAll("#matrix tbody tr")]
             .find((tr) => tr.querySelector("button.toggle").textContent === "sig-0002")
@@ -191,7 +201,7 @@ browserTest(
         assert.deepEqual(posture, [
           "cell agree conf 0.60",
           "cell agree conf 0.60",
-          "cell odd-posture conf 0.25P",
+          "cell act-review conf 0.25R",
         ]);
 
         const rejected = await page.evaluate<string>(
@@ -270,13 +280,13 @@ browserTest(
         await filter(page, "posture");
         assert.deepEqual(await signatures(page), ["sig-0002", "sig-0004", "sig-0016", "sig-0018"]);
 
-        // An environment matches the rows where it is the odd one out.
+        // An environment matches the rows where it must act.
         await filter(page, "SOC_WEST posture");
         assert.deepEqual(await signatures(page), ["sig-0002"]);
         const westCells = await page.evaluate<string[]>(
           `[...document.querySelectorAll("${ROWS}")].map((tr) => tr.cells[5].className)`,
         );
-        assert.ok(westCells.every((c) => c.includes("odd-")), westCells.join());
+        assert.ok(westCells.every((c) => c.includes("act-")), westCells.join());
 
         await filter(page, "no-such-signature");
         assert.equal(await rowCount(page), 0);
@@ -349,6 +359,16 @@ function syntheticReport(count: number): FederationReport {
         ) => [env, { rev: revs[e], patchId: `${signatureId}-p${revs[e]}` }]),
       ),
       detector: "version-skew",
+      resolution: {
+        action: "align",
+        source: environments[i % 3],
+        targets: environments.filter((_, e) => e !== i % 3),
+        recommendation: `Move ${
+          environments.filter((_, e) => e !== i % 3).map((env) => `${env} (revision 3)`).join(", ")
+        } to revision 4 of signature "${signatureId}" (patch "${signatureId}-p4"), as ${
+          environments[i % 3]
+        } has it`,
+      },
     });
   }
   const stats = {
@@ -360,7 +380,7 @@ function syntheticReport(count: number): FederationReport {
     graphEdges: 0,
   };
   return {
-    reportVersion: 1,
+    reportVersion: 2,
     generatedAt: "2026-03-01T00:00:00Z",
     environments,
     packetsIngested: 3,
@@ -435,6 +455,12 @@ function hostileReport(): FederationReport {
       [env]: { rev: "<img src=x onerror=alert(7)>" },
     },
     detector: "version-skew",
+    resolution: {
+      action: "align" as const,
+      source: "SOC_EAST",
+      targets: [env],
+      recommendation: "<img src=x onerror=alert(12)> move",
+    },
   }));
   report.packetsRejected = [{
     source: "<img src=x onerror=alert(8)>.zip",
@@ -485,7 +511,7 @@ browserTest(
           await page.evaluate<string>(
             `document.querySelector("#matrix tbody tr.detail").textContent`,
           ),
-          /<img src=x onerror=alert\(5\)>/,
+          /<img src=x onerror=alert\(5\)>.*align: <img src=x onerror=alert\(12\)> move/,
         );
         assert.match(
           await page.evaluate<string>(`document.getElementById("rejected-table").textContent`),

@@ -149,6 +149,82 @@ Deno.test("version-skew reports a signature whose rev differs between environmen
   }
 });
 
+Deno.test("version-skew resolves: the highest rev is the source, the ones behind the targets", async (t) => {
+  const lineage = ["p1", "p2", "p3"];
+  const cases: {
+    name: string;
+    entries: Record<string, Record<string, unknown>>;
+    resolution: { action: string; source: string | null; targets: string[] };
+    recommendation: string | RegExp;
+  }[] = [
+    {
+      name: "a linear history: align the ones behind",
+      entries: {
+        A: { rev: 4, patchId: "p4", lineage },
+        B: { rev: 3, patchId: "p3", lineage: ["p1", "p2"] },
+        C: { rev: 2, patchId: "p2", lineage: ["p1"] },
+      },
+      resolution: { action: "align", source: "A", targets: ["B", "C"] },
+      recommendation:
+        'Move B (revision 3), C (revision 2) to revision 4 of signature "sig-042" (patch "p4"), as A has it',
+    },
+    {
+      name: "several at the top through the same patch: the first is the source",
+      entries: {
+        C: { rev: 4, patchId: "p4", lineage },
+        B: { rev: 4, patchId: "p4", lineage },
+        A: { rev: 3, patchId: "p3", lineage: ["p1", "p2"] },
+      },
+      resolution: { action: "align", source: "B", targets: ["A"] },
+      recommendation: /, as B and C have it$/,
+    },
+    {
+      name: "a target without a patch id loses nothing",
+      entries: { A: { rev: 4, patchId: "p4", lineage }, B: { rev: 3 } },
+      resolution: { action: "align", source: "A", targets: ["B"] },
+      recommendation: /^Move B \(revision 3\) to revision 4/,
+    },
+    {
+      name: "a target's patch the source's history lacks: a hold (review, with the source)",
+      entries: {
+        A: { rev: 4, patchId: "p4", lineage },
+        B: { rev: 3, patchId: "p3-local", lineage: ["p1", "p2"] },
+        C: { rev: 3, patchId: "p3-local", lineage: ["p1", "p2"] },
+        D: { rev: 3, patchId: "p3", lineage: ["p1", "p2"] },
+      },
+      resolution: { action: "review", source: "A", targets: ["B", "C", "D"] },
+      recommendation:
+        'Hold: moving B (revision 3), C (revision 3), D (revision 3) to revision 4 of signature "sig-042", as A has it, would discard patch "p3-local" of B and C, which A\'s history does not hold; review the refinements first',
+    },
+    {
+      name: "a source without a lineage cannot show that a target's patch is in it",
+      entries: { A: { rev: 4, patchId: "p4" }, B: { rev: 3, patchId: "p3" } },
+      resolution: { action: "review", source: "A", targets: ["B"] },
+      recommendation: /would discard patch "p3" of B/,
+    },
+    {
+      name: "the top reached through different patches: no source, everyone reviews",
+      entries: {
+        A: { rev: 4, patchId: "p4a", lineage },
+        B: { rev: 4, patchId: "p4b", lineage },
+        C: { rev: 3, patchId: "p3", lineage: ["p1", "p2"] },
+      },
+      resolution: { action: "review", source: null, targets: ["A", "B", "C"] },
+      recommendation:
+        'Review manually: A and B hold revision 4 of signature "sig-042" through different patches ("p4a", "p4b"); choose one before moving C (revision 3)',
+    },
+  ];
+  for (const { name, entries, resolution, recommendation } of cases) {
+    await t.step(name, async () => {
+      const [finding] = await detect(versionSkew, oneSignature(entries));
+      const { recommendation: given, ...decided } = finding.resolution!;
+      assert.deepEqual(decided, resolution);
+      if (typeof recommendation === "string") assert.equal(given, recommendation);
+      else assert.match(given, recommendation);
+    });
+  }
+});
+
 Deno.test("version-skew matches entries by signatureId, not by key", async () => {
   const findings = await detect(versionSkew, {
     A: { "local-key": { signatureId: "sig-042", rev: 2 } },
@@ -291,6 +367,64 @@ Deno.test("posture-divergence compares the confidence spread with the threshold 
       const options = threshold === undefined ? undefined : { threshold };
       const findings = await detect(postureDivergence, oneSignature(entries), options);
       assertOne(findings, expected, "POSTURE_DIVERGENCE");
+    });
+  }
+});
+
+Deno.test("posture-divergence resolves: review the environments apart from an agreeing majority", async (t) => {
+  const cases: {
+    name: string;
+    confidences: Record<string, number>;
+    threshold?: string;
+    targets: string[];
+    recommendation: string | RegExp;
+  }[] = [
+    {
+      name: "one apart from the majority",
+      confidences: { A: 0.6, B: 0.6, C: 0.25 },
+      targets: ["C"],
+      recommendation:
+        'Review the confidence in signature "sig-042" in C (0.25): the majority, A (0.6), B (0.6), agrees within 0.3 and it lies apart',
+    },
+    {
+      name: "two environments: no majority, both",
+      confidences: { A: 0.1, B: 0.6 },
+      targets: ["A", "B"],
+      recommendation:
+        'Review the confidence in signature "sig-042" in A (0.1), B (0.6): it differs by more than 0.3 and no majority of environments agrees',
+    },
+    {
+      name: "exactly half the threshold from the median is not apart (exact decimals)",
+      // Median 0.5; C is 0.15 away, exactly half of 0.3 (in binary, 0.65 - 0.5 > 0.15).
+      confidences: { A: 0.5, B: 0.5, C: 0.65, D: 0.2 },
+      targets: ["D"],
+      recommendation: /in D \(0\.2\): the majority, A \(0\.5\), B \(0\.5\), C \(0\.65\), agrees/,
+    },
+    {
+      name: "the outliers are not fewer than the rest: everyone",
+      confidences: { A: 0.1, B: 0.3, C: 0.5, D: 0.7 },
+      targets: ["A", "B", "C", "D"],
+      recommendation: /no majority of environments agrees$/,
+    },
+    {
+      name: "the threshold given is the one the majority agrees within",
+      confidences: { A: 0, B: 0.05, C: 0.6 },
+      threshold: "0.5",
+      targets: ["C"],
+      recommendation: /agrees within 0\.5 and it lies apart$/,
+    },
+  ];
+  for (const { name, confidences, threshold, targets, recommendation } of cases) {
+    await t.step(name, async () => {
+      const entries = Object.fromEntries(
+        Object.entries(confidences).map(([env, confidence]) => [env, { confidence }]),
+      );
+      const options = { threshold: threshold ?? "0.3" };
+      const [finding] = await detect(postureDivergence, oneSignature(entries), options);
+      const { recommendation: given, ...decided } = finding.resolution!;
+      assert.deepEqual(decided, { action: "review", source: null, targets });
+      if (typeof recommendation === "string") assert.equal(given, recommendation);
+      else assert.match(given, recommendation);
     });
   }
 });
@@ -538,6 +672,27 @@ Deno.test("refinement-conflict reports incompatible patches with each pair and r
   }
 });
 
+Deno.test("refinement-conflict resolves: every environment in a conflicting pair reviews", async () => {
+  const lineage = ["p1", "p2"];
+  const [finding] = await detect(
+    refinementConflict,
+    oneSignature({
+      A: { rev: 3, patchId: "p3", lineage },
+      B: { rev: 3, patchId: "p3", lineage },
+      C: { rev: 3, patchId: "fork-p3", lineage },
+      D: { rev: 3 },
+    }),
+  );
+  assert.deepEqual(finding.environments, ["A", "B", "C"]);
+  assert.deepEqual(finding.resolution, {
+    action: "review",
+    source: null,
+    targets: ["A", "B", "C"],
+    recommendation:
+      'Review manually and merge or choose: signature "sig-042" has competing refinements (A: patch "p3" at revision 3; B: patch "p3" at revision 3; C: patch "fork-p3" at revision 3); A vs C: same-rev-different-patch, diverged-history; B vs C: same-rev-different-patch, diverged-history; change no environment\'s patch until it is reviewed, or a refinement is lost',
+  });
+});
+
 Deno.test("a same-rev fork is a refinement conflict, not version skew", async () => {
   const table = oneSignature({
     A: { rev: 3, patchId: "p3a", lineage: ["p1", "p2"] },
@@ -657,7 +812,7 @@ Deno.test("detectors are well-formed built-in plugins", async (t) => {
       registry.register(plugin as unknown as Plugin);
       assert.deepEqual([plugin.name, plugin.driftTypes], expected[index]);
       assert.equal(plugin.kind, "detector");
-      assert.equal(plugin.version, "1.0.0");
+      assert.equal(plugin.version, "1.1.0");
       assert.ok(plugin.description);
       const parsed = plugin.optionsSchema!.safeParse(plugin.defaultOptions);
       assert.ok(parsed.success, "default options pass the schema");

@@ -4,7 +4,17 @@ import { type FederationReport, parseReport, type ReportDrift } from "../core/re
 import htmlReporter, { driftMatrix } from "../plugins/reporters/html.ts";
 import jsonReporter from "../plugins/reporters/json.ts";
 import { PluginRegistry } from "../core/plugin.ts";
-import { htmlAdvisory, reportOf } from "./_report_fixture.ts";
+import { publish } from "../core/advisory.ts";
+import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
+import { runDetectors } from "../core/drift.ts";
+import { ingestFiles } from "../core/hub.ts";
+import { loadKeyring } from "../core/keyring.ts";
+import { buildReport } from "../core/report.ts";
+import { openLedger } from "../core/store.ts";
+import { builtinRegistry } from "../plugins/builtin.ts";
+import { htmlAdvisory, reportOf, resolved } from "./_report_fixture.ts";
+
+const REPO = new URL("..", import.meta.url).pathname;
 
 // --- fixtures ----------------------------------------------------------------
 
@@ -265,15 +275,21 @@ Deno.test("render() writes every packet-controlled string as text, never as mark
       const r = report(
         [
           skew(hostile, { [env]: 3, SOC_NORTH: 4 }),
-          drift(
-            "VERSION_SKEW",
-            "sig-2",
-            {
-              SOC_NORTH: { rev: hostile, patchId: hostile },
-              [env]: { rev: 1 },
-            },
-            "low",
-            `detail ${hostile}\u2028\u2029`,
+          resolved(
+            drift(
+              "VERSION_SKEW",
+              "sig-2",
+              {
+                SOC_NORTH: { rev: hostile, patchId: hostile },
+                [env]: { rev: 1 },
+              },
+              "low",
+              `detail ${hostile}\u2028\u2029`,
+            ),
+            "align",
+            "SOC_NORTH",
+            [env],
+            `recommendation ${hostile}\u2028`,
           ),
         ],
         {
@@ -325,6 +341,7 @@ Deno.test("render() writes every packet-controlled string as text, never as mark
       assert.ok(parsed.envs.includes(env));
       const row = parsed.rows.find((row: unknown[]) => row[0] === "sig-2");
       assert.equal(row[4][0][3], `detail ${hostile}\u2028\u2029`);
+      assert.equal(row[4][0][7], `recommendation ${hostile}\u2028`);
     });
   }
 });
@@ -340,78 +357,57 @@ Deno.test("render() builds the matrix in the page with textContent, never with m
 
 // --- the matrix ------------------------------------------------------------------
 
-Deno.test("driftMatrix() marks the odd one out of each drift type", async (t) => {
-  const oddOf = (r: FederationReport) =>
-    Object.fromEntries(
-      driftMatrix(r).environments.map((env, i) => [env, driftMatrix(r).rows[0].cells[i]?.odd]),
+Deno.test("driftMatrix() marks exactly each drift's targets, by its resolution's action", async (t) => {
+  const rolesOf = (r: FederationReport) => {
+    const matrix = driftMatrix(r);
+    return Object.fromEntries(
+      matrix.environments.map((env, i) => [env, matrix.rows[0].cells[i]?.roles ?? null]),
     );
-  await t.step("version skew: the environment off the most common rev", () => {
-    assert.deepEqual(oddOf(report([skew("s", { A: 3, B: 4, C: 3 })])), {
-      A: [],
-      B: ["skew"],
-      C: [],
-    });
+  };
+  await t.step("align: the targets align, the source is the reference, whatever the revs", () => {
+    // The most common rev is 3, the detector chose B at 4: the page does not second-guess it.
+    const r = report([resolved(skew("s", { A: 3, B: 4, C: 3 }), "align", "B", ["A", "C"])]);
+    assert.deepEqual(rolesOf(r), { A: ["align"], B: ["source"], C: ["align"] });
   });
-  await t.step("version skew: on a tie, those behind the highest rev", () => {
-    assert.deepEqual(oddOf(report([skew("s", { A: 3, B: 4 })])), { A: ["skew"], B: [] });
-    assert.deepEqual(oddOf(report([skew("s", { A: 2, B: 3, C: 2, D: 3 })])), {
-      A: ["skew"],
-      B: [],
-      C: ["skew"],
-      D: [],
-    });
+  await t.step("review with a source (a hold): the targets review", () => {
+    const r = report([resolved(skew("s", { A: 3, B: 4, C: 3 }), "review", "B", ["A"])]);
+    assert.deepEqual(rolesOf(r), { A: ["review"], B: ["source"], C: [] });
   });
-  await t.step(
-    "posture divergence: a confidence more than half the threshold from the median",
-    () => {
-      assert.deepEqual(oddOf(report([posture("s", { A: 0.6, B: 0.6, C: 0.25 })])), {
-        A: [],
-        B: [],
-        C: ["posture"],
-      });
-      assert.deepEqual(oddOf(report([posture("s", { A: 0.1, B: 0.4000001, C: 0.1 })])), {
-        A: [],
-        B: ["posture"],
-        C: [],
-      });
-    },
-  );
-  await t.step("posture divergence: two environments are both odd", () => {
-    assert.deepEqual(oddOf(report([posture("s", { A: 0.1, B: 0.6 })])), {
-      A: ["posture"],
-      B: ["posture"],
-    });
-  });
-  await t.step("refinement conflict: pair members, and the fork in conflict with the most", () => {
+  await t.step("review without a source: only the targets", () => {
     const r = report([
-      conflict("s", { A: "s-p3", B: "s-p3", C: "s-fork-p3" }, [["A", "C"], ["B", "C"]]),
+      resolved(posture("s", { A: 0.6, B: 0.6, C: 0.25 }), "review", null, ["A", "B"]),
     ]);
-    assert.deepEqual(oddOf(r), {
-      A: ["conflict"],
-      B: ["conflict"],
-      C: ["conflict", "conflict-most"],
+    assert.deepEqual(rolesOf(r), { A: ["review"], B: ["review"], C: [] });
+  });
+  await t.step("no resolution: every environment of the drift reviews", () => {
+    const r = report([drift("STALE_ENV", "s", { A: { rev: 1 }, B: { rev: 9 } })], {
+      environments: ["A", "B", "C"],
     });
-  });
-  await t.step("refinement conflict: two environments are tied, neither is the fork", () => {
-    const r = report([conflict("s", { A: "s-p3", B: "s-fork-p3" }, [["A", "B"]])]);
-    assert.deepEqual(oddOf(r), { A: ["conflict"], B: ["conflict"] });
-  });
-  await t.step("refinement conflict: an environment outside every pair is not marked", () => {
-    const r = report([conflict("s", { A: "s-p3", B: "s-fork-p3", C: "s-p3" }, [["A", "B"]])]);
-    assert.deepEqual(oddOf(r), { A: ["conflict"], B: ["conflict"], C: [] });
-  });
-  await t.step("an unknown drift type fills cells but marks nothing", () => {
-    const r = report([drift("STALE_ENV", "s", { A: { rev: 1 }, B: { rev: 9 } })]);
-    assert.deepEqual(oddOf(r), { A: [], B: [] });
+    assert.deepEqual(rolesOf(r), { A: ["review"], B: ["review"], C: null });
     assert.equal(driftMatrix(r).rows[0].cells[1]?.rev, 9);
+  });
+  await t.step("a target without evidence of its own still gets its cell", () => {
+    const bare = { ...drift("X", "s", { A: { rev: 1 } }), environments: ["A", "B"] };
+    const r = report([resolved(bare, "align", "A", ["B"])]);
+    assert.deepEqual(rolesOf(r), { A: ["source"], B: ["align"] });
+  });
+  await t.step("two drifts on one signature: what each asks", () => {
+    const r = report([
+      resolved(skew("s", { A: 3, B: 4 }), "align", "B", ["A"]),
+      resolved(conflict("s", { A: "s-p3", B: "s-fork-p4" }, [["A", "B"]]), "review", null, [
+        "A",
+        "B",
+      ]),
+    ]);
+    assert.deepEqual(rolesOf(r), { A: ["align", "review"], B: ["review", "source"] });
   });
 });
 
 Deno.test("driftMatrix() gives one row per signature, merging rev and confidence across its drifts", () => {
   const matrix = driftMatrix(report(
     [
-      skew("sig-b", { A: 3, B: 4, C: 3 }),
-      posture("sig-b", { A: 0.6, B: 0.6, C: 0.25 }),
+      resolved(skew("sig-b", { A: 3, B: 4, C: 3 }), "align", "B", ["A", "C"]),
+      resolved(posture("sig-b", { A: 0.6, B: 0.6, C: 0.25 }), "review", null, ["C"]),
       skew("sig-a", { A: 1, B: 2 }),
       conflict("sig-c", { A: "p", B: "q" }, [["A", "B"]]),
     ],
@@ -422,10 +418,54 @@ Deno.test("driftMatrix() gives one row per signature, merging rev and confidence
   const b = matrix.rows[1];
   assert.deepEqual(b.driftTypes, ["POSTURE_DIVERGENCE", "VERSION_SKEW"]);
   assert.equal(b.severity, "medium");
-  assert.deepEqual(b.cells[1], { rev: 4, confidence: 0.6, patchId: "sig-b-p4", odd: ["skew"] });
-  assert.deepEqual(b.cells[2]?.odd, ["posture"]);
+  assert.deepEqual(b.cells[1], { rev: 4, confidence: 0.6, patchId: "sig-b-p4", roles: ["source"] });
+  assert.deepEqual(b.cells[2]?.roles, ["align", "review"]);
   assert.equal(matrix.rows[2].cells[2], null, "no entry in C");
   assert.equal(b.drifts.length, 2);
+  assert.deepEqual(
+    b.drifts.map(({ action, source, targets }) => [action, source, targets]),
+    [["align", "B", ["A", "C"]], ["review", null, ["C"]]],
+  );
+});
+
+Deno.test("on the shipped fixtures, the page colours exactly the advisories' targets", async () => {
+  const registry = builtinRegistry();
+  const keyring = await loadKeyring(registry, `${REPO}fixtures/keyring.json`);
+  const packets = `${REPO}fixtures/packets`;
+  const paths = [...Deno.readDirSync(packets)].map(({ name }) => `${packets}/${name}`).sort();
+  const ingestion = await ingestFiles(paths, { keyring, workers: 0 });
+  const detection = await runDetectors(
+    ingestion.state.view(),
+    resolveDetectorRuns(registry, defaultConfig()),
+  );
+  const r = buildReport(ingestion, detection, "2026-03-01T00:00:00.000Z");
+  using ledger = openLedger(":memory:");
+  const { advisories } = await publish(ledger, r);
+  const data = JSON.parse(scripts(await render(r, { advisories })).data);
+  // Bits 0 and 1 of a cell's mask are the coloured roles (align, review); bit 2 the source.
+  const cells = (bits: number) =>
+    data.rows.flatMap((row: [string, unknown, unknown, ([unknown, unknown, number] | 0)[]]) =>
+      row[3].flatMap((cell, e) => cell !== 0 && cell[2] & bits ? [`${row[0]} ${data.envs[e]}`] : [])
+    ).sort();
+  const of = (list: typeof advisories, pick: (a: (typeof advisories)[number]) => string[]) =>
+    [...new Set(list.flatMap((a) => pick(a).map((env) => `${a.signatureId} ${env}`)))].sort();
+  assert.deepEqual(cells(3), of(advisories, (a) => a.targetEnvs));
+  assert.deepEqual(
+    cells(1),
+    of(advisories.filter((a) => a.action === "move"), (a) => a.targetEnvs),
+  );
+  assert.deepEqual(cells(4), of(advisories, (a) => a.sourceEnv === null ? [] : [a.sourceEnv]));
+  // The case that showed the old page wrong: SOC_EAST and SOC_WEST are to move to SOC_NORTH's rev 4.
+  const sig1 = advisories.find((a) => a.signatureId === "sig-0001")!;
+  assert.deepEqual([sig1.action, sig1.sourceEnv, sig1.targetEnvs], [
+    "move",
+    "SOC_NORTH",
+    ["SOC_EAST", "SOC_WEST"],
+  ]);
+  assert.deepEqual(cells(3).filter((cell: string) => cell.startsWith("sig-0001 ")), [
+    "sig-0001 SOC_EAST",
+    "sig-0001 SOC_WEST",
+  ]);
 });
 
 Deno.test("driftMatrix() adds a column for an environment a drift names outside the report's list", () => {
@@ -443,9 +483,9 @@ Deno.test("driftMatrix() treats ids like __proto__ and constructor as plain keys
   });
   assert.deepEqual(matrix.environments, ["__proto__", "constructor"]);
   assert.equal(matrix.rows[0].signatureId, "__proto__");
-  assert.deepEqual(matrix.rows[0].cells.map((cell) => [cell?.rev, cell?.odd]), [
-    [1, ["skew"]],
-    [2, []],
+  assert.deepEqual(matrix.rows[0].cells.map((cell) => [cell?.rev, cell?.roles]), [
+    [1, ["review"]],
+    [2, ["review"]],
   ]);
 });
 
@@ -455,8 +495,23 @@ Deno.test("render() keeps the page small for 5,000 drifting signatures", async (
   const drifts: ReportDrift[] = [];
   for (let i = 0; i < 5000; i++) {
     const sig = `sig-${String(i).padStart(5, "0")}`;
-    drifts.push(skew(sig, { SOC_EAST: 3, SOC_NORTH: 4, SOC_WEST: 3 }));
-    if (i % 5 === 0) drifts.push(posture(sig, { SOC_EAST: 0.6, SOC_NORTH: 0.6, SOC_WEST: 0.2 }));
+    // With resolutions and recommendations of the length the built-in detectors write.
+    drifts.push(resolved(
+      skew(sig, { SOC_EAST: 3, SOC_NORTH: 4, SOC_WEST: 3 }),
+      "align",
+      "SOC_NORTH",
+      ["SOC_EAST", "SOC_WEST"],
+      `Move SOC_EAST (revision 3), SOC_WEST (revision 3) to revision 4 of signature "${sig}" (patch "${sig}-p4"), as SOC_NORTH has it`,
+    ));
+    if (i % 5 === 0) {
+      drifts.push(resolved(
+        posture(sig, { SOC_EAST: 0.6, SOC_NORTH: 0.6, SOC_WEST: 0.2 }),
+        "review",
+        null,
+        ["SOC_WEST"],
+        `Review the confidence in signature "${sig}" in SOC_WEST (0.2): the majority, SOC_EAST (0.6), SOC_NORTH (0.6), agrees within 0.3 and it lies apart`,
+      ));
+    }
   }
   const started = performance.now();
   const page = await render(report(drifts));

@@ -42,9 +42,21 @@ function shuffle<T>(items: T[], seed: number): T[] {
   return out;
 }
 
-function driftKeys(drifts: { driftType: string; signatureId: string; environments: string[] }[]) {
+/** Each drift as one line: type, signature, environments and what its resolution decided. */
+function driftKeys(
+  drifts: {
+    driftType: string;
+    signatureId: string;
+    environments: string[];
+    resolution?: { action: string; source: string | null; targets: string[] };
+  }[],
+) {
   return drifts.map((d) =>
-    `${d.driftType} ${d.signatureId} ${[...d.environments].sort().join(",")}`
+    `${d.driftType} ${d.signatureId} ${
+      [...d.environments].sort().join(",")
+    } ${d.resolution?.action} ${d.resolution?.source} ${
+      [...d.resolution?.targets ?? []].sort().join(",")
+    }`
   )
     .sort();
 }

@@ -252,6 +252,14 @@ Deno.test("jrm federate reports a failing detector by name, writes the report an
           '["SOC_MARS"], severity: "low", detail: "", evidence: {} }]',
         message: 'finding 0 names unknown environment "SOC_MARS"',
       },
+      {
+        name: "a finding whose resolution asks an environment outside it to act",
+        detect: 'detect: () => [{ driftType: "X", signatureId: "sig-1", environments: ' +
+          '["SOC_EAST"], severity: "low", detail: "", evidence: {}, resolution: { action: ' +
+          '"review", source: null, targets: ["SOC_WEST"], recommendation: "Look" } }]',
+        message: 'finding 0 has a malformed "resolution": "targets" names "SOC_WEST", ' +
+          "which is not one of the finding's environments",
+      },
     ];
     for (const [index, { name, detect, message }] of cases.entries()) {
       await t.step(name, async () => {

@@ -19,6 +19,15 @@
  * Evidence, per environment id: `{ confidence, packetName, windowEnd }`;
  * and `spread` and `threshold` as plain decimal strings (e.g. `"0.35"`).
  *
+ * Resolution: always `review` with no source, since a confidence is measured
+ * in each environment rather than set, and no environment's is the right one.
+ * The targets are the environments whose confidence lies more than half the
+ * threshold from the median (exact decimals: `|2c − 2·median| > threshold`),
+ * when the others are a majority ("Review the confidence … in SOC_WEST (0.25):
+ * the majority, SOC_EAST (0.6), SOC_NORTH (0.6), agrees within 0.3 and it
+ * lies apart"); otherwise (two environments, or no majority agrees) every
+ * environment is a target.
+ *
  * @module
  */
 
@@ -35,6 +44,7 @@ import {
   type EnvironmentEntry,
   type FederationView,
   onePerEnvironment,
+  type Resolution,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
 import { z } from "zod";
@@ -94,12 +104,14 @@ interface _Posture {
  * const [finding] = await postureDivergence.detect(view(0.1, 0.45), options);
  * assert.equal(finding.evidence.spread, "0.35");
  * assert.equal(finding.severity, "medium");
+ * assert.equal(finding.resolution?.action, "review");
+ * assert.deepEqual(finding.resolution?.targets, ["SOC_EAST", "SOC_WEST"]); // two: no majority
  * ```
  */
 const postureDivergence = defineDetector<PostureDivergenceOptions>({
   kind: "detector",
   name: "posture-divergence",
-  version: "1.0.0",
+  version: "1.1.0",
   description: "A signature's confidence spread across environments exceeds a threshold",
   driftTypes: ["POSTURE_DIVERGENCE"],
   defaultOptions: { threshold: _DEFAULT_THRESHOLD },
@@ -155,6 +167,7 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
         detail: `Signature "${signatureId}" has confidence from ${at(lowest)} to ${at(highest)}, ` +
           `a spread of ${formatDecimal(spread)} above the threshold of ${formatDecimal(threshold)}`,
         evidence,
+        resolution: _resolution(signatureId, postures, threshold),
       });
     }
     return findings;
@@ -210,6 +223,47 @@ function _postures(entries: readonly EnvironmentEntry[]): _Posture[] {
       held,
     };
   });
+}
+
+/** Review the environments apart from an agreeing majority, or all; see the module doc. */
+function _resolution(signatureId: string, postures: _Posture[], threshold: Decimal): Resolution {
+  const sorted = postures.map(({ exact }) => exact).sort(compareDecimals);
+  const middle = sorted.length >> 1;
+  const twiceMedian = sorted.length % 2 === 1
+    ? addDecimals(sorted[middle], sorted[middle])
+    : addDecimals(sorted[middle - 1], sorted[middle]);
+  const zero = parseDecimal(0);
+  const apart = ({ exact }: _Posture) => {
+    const distance = subtractDecimals(addDecimals(exact, exact), twiceMedian);
+    const magnitude = compareDecimals(distance, zero) < 0
+      ? subtractDecimals(zero, distance)
+      : distance;
+    return compareDecimals(magnitude, threshold) > 0;
+  };
+  const outliers = postures.filter(apart);
+  const consensus = postures.filter((posture) => !apart(posture));
+  const signature = `signature "${signatureId}"`;
+  const shown = formatDecimal(threshold);
+  const list = (some: _Posture[]) =>
+    some.map(({ environmentId, confidence }) => `${environmentId} (${confidence})`).join(", ");
+  if (outliers.length === 0 || consensus.length <= postures.length / 2) {
+    return {
+      action: "review",
+      source: null,
+      targets: postures.map(({ environmentId }) => environmentId),
+      recommendation: `Review the confidence in ${signature} in ${
+        list(postures)
+      }: it differs by more than ${shown} and no majority of environments agrees`,
+    };
+  }
+  return {
+    action: "review",
+    source: null,
+    targets: outliers.map(({ environmentId }) => environmentId),
+    recommendation: `Review the confidence in ${signature} in ${list(outliers)}: the majority, ${
+      list(consensus)
+    }, agrees within ${shown} and ${outliers.length === 1 ? "it lies" : "they lie"} apart`,
+  };
 }
 
 /** Why a threshold is unusable, or undefined when it is a decimal from 0 to 1. */

@@ -26,6 +26,12 @@
  * reason, rev?, to? }`, where `to` maps each environment to the value it set.
  * Keys come in JCS order, so the drift id is cheap to compute.
  *
+ * Resolution: `review`, no source, every environment in a conflicting pair a
+ * target. Which refinement should win (or how to merge them) is a person's
+ * call; moving any environment before that could lose one. The
+ * recommendation names each environment's patch and rev and the reasons per
+ * pair.
+ *
  * @module
  */
 
@@ -35,6 +41,7 @@ import {
   type EnvironmentEntry,
   type FederationView,
   onePerEnvironment,
+  type Resolution,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
 import { z } from "zod";
@@ -97,12 +104,14 @@ interface _Conflict {
  *   (finding.evidence.conflicts as { reason: string }[]).map(({ reason }) => reason),
  *   ["same-rev-different-patch", "diverged-history"],
  * );
+ * assert.deepEqual(finding.resolution?.targets, ["SOC_EAST", "SOC_WEST"]);
+ * assert.equal(finding.resolution?.source, null);
  * ```
  */
 const refinementConflict = defineDetector<Record<string, never>>({
   kind: "detector",
   name: "refinement-conflict",
-  version: "1.0.0",
+  version: "1.1.0",
   description: "Two environments hold incompatible patches for the same signature",
   driftTypes: ["REFINEMENT_CONFLICT"],
   defaultOptions: {},
@@ -127,16 +136,18 @@ const refinementConflict = defineDetector<Record<string, never>>({
         if (involved.has(patch.environmentId)) evidence[patch.environmentId] = _evidenceOf(patch);
       }
       evidence.conflicts = conflicts;
+      const environments = patches.map(({ environmentId }) => environmentId)
+        .filter((environmentId) => involved.has(environmentId));
       findings.push({
         driftType: "REFINEMENT_CONFLICT",
         signatureId,
-        environments: patches.map(({ environmentId }) => environmentId)
-          .filter((environmentId) => involved.has(environmentId)),
+        environments,
         severity: "high",
         detail: `Signature "${signatureId}" has incompatible patches: ${
           _describe(conflicts, patches)
         }`,
         evidence,
+        resolution: _resolution(signatureId, conflicts, patches, environments),
       });
     }
     return findings;
@@ -266,6 +277,40 @@ function _conflictsBetween(a: _Patch, b: _Patch, conflicts: _Conflict[]): void {
       });
     }
   }
+}
+
+/** A review by every environment involved; see the module doc. */
+function _resolution(
+  signatureId: string,
+  conflicts: _Conflict[],
+  patches: _Patch[],
+  environments: string[],
+): Resolution {
+  const involved = new Set(environments);
+  const refinements = patches.filter(({ environmentId }) => involved.has(environmentId)).map(
+    ({ environmentId, patchId, rev }) =>
+      `${environmentId}: ${patchId === undefined ? "no patch id" : `patch "${patchId}"`}${
+        rev === undefined ? "" : ` at revision ${rev}`
+      }`,
+  );
+  // Reasons grouped by pair, in the evidence's order: `A vs B: reason-1, reason-2`.
+  const reasonsByPair = new Map<string, string[]>();
+  for (const { environments: [a, b], reason } of conflicts) {
+    const pair = `${a} vs ${b}`;
+    reasonsByPair.set(pair, [...(reasonsByPair.get(pair) ?? []), reason]);
+  }
+  const reasons = [...reasonsByPair].map(([pair, list]) => `${pair}: ${list.join(", ")}`);
+  return {
+    action: "review",
+    source: null,
+    targets: environments,
+    recommendation:
+      `Review manually and merge or choose: signature "${signatureId}" has competing refinements (${
+        refinements.join("; ")
+      }); ${
+        reasons.join("; ")
+      }; change no environment's patch until it is reviewed, or a refinement is lost`,
+  };
 }
 
 function _evidenceOf(patch: _Patch): Record<string, unknown> {

@@ -13,6 +13,20 @@
  * Evidence, per environment id: `{ packetName, patchId?, rev, windowEnd }` (keys in
  * JCS order, so the drift id is cheap to compute).
  *
+ * Resolution: the highest rev is the reference. Its environment is the
+ * `source` (the first by id when several hold it through the same patch) and
+ * every environment behind it a target:
+ *
+ * - `align` ("Move SOC_EAST (revision 3) to revision 4 … as SOC_NORTH has
+ *   it") when each target's `patchId`, if it has one, is in the source's
+ *   history (its `lineage` plus its `patchId`): moving then loses nothing;
+ * - `review`, same source and targets, when a target holds a patch the
+ *   source's history does not show: moving it would discard that refinement
+ *   (the advisory engine calls this a hold);
+ * - `review` with no source and every environment a target when the
+ *   environments at the highest rev got there through different patches:
+ *   there is no single reference to move to.
+ *
  * @module
  */
 
@@ -21,6 +35,7 @@ import {
   type EnvironmentEntry,
   type FederationView,
   onePerEnvironment,
+  type Resolution,
   type Severity,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
@@ -62,12 +77,16 @@ interface _Revised {
  * const [finding] = await versionSkew.detect(view, {});
  * assert.equal(finding.detail, 'Signature "sig-042" is at rev 3 in SOC_EAST, rev 2 in SOC_WEST');
  * assert.equal(finding.severity, "low");
+ * assert.deepEqual(finding.resolution, {
+ *   action: "align", source: "SOC_EAST", targets: ["SOC_WEST"],
+ *   recommendation: 'Move SOC_WEST (revision 2) to revision 3 of signature "sig-042", as SOC_EAST has it',
+ * });
  * ```
  */
 const versionSkew = defineDetector<Record<string, never>>({
   kind: "detector",
   name: "version-skew",
-  version: "1.0.0",
+  version: "1.1.0",
   description: "A signature's active rev differs between environments",
   driftTypes: ["VERSION_SKEW"],
   defaultOptions: {},
@@ -98,6 +117,7 @@ const versionSkew = defineDetector<Record<string, never>>({
         severity: _severity(gap),
         detail: `Signature "${signatureId}" is at ${_revsByEnvironment(revised)}`,
         evidence,
+        resolution: _resolution(signatureId, revised),
       });
     }
     return findings;
@@ -113,6 +133,76 @@ function _revised(entries: readonly EnvironmentEntry[]): _Revised[] {
     if (!Number.isInteger(rev)) return undefined;
     return { environmentId: held.environmentId, rev: rev as number, held };
   });
+}
+
+/** The highest rev is the reference; see the module doc. */
+function _resolution(signatureId: string, revised: _Revised[]): Resolution {
+  const signature = `signature "${signatureId}"`;
+  const highest = Math.max(...revised.map(({ rev }) => rev));
+  const leaders = revised.filter(({ rev }) => rev === highest);
+  const behind = revised.filter(({ rev }) => rev < highest);
+  const moves = behind.map(({ environmentId, rev }) => `${environmentId} (revision ${rev})`)
+    .join(", ");
+  const patchOf = ({ held }: _Revised) =>
+    typeof held.entry.patchId === "string" ? held.entry.patchId : undefined;
+  const patches = [...new Set(leaders.map(patchOf).filter((p) => p !== undefined))];
+  if (patches.length > 1) {
+    return {
+      action: "review",
+      source: null,
+      targets: revised.map(({ environmentId }) => environmentId),
+      recommendation: `Review manually: ${
+        _andList(leaders.map(({ environmentId }) => environmentId))
+      } hold revision ${highest} of ${signature} through different patches (${
+        patches.map((p) => `"${p}"`).join(", ")
+      }); choose one before moving ${moves}`,
+    };
+  }
+  const source = leaders[0];
+  const sourceNames = _andList(leaders.map(({ environmentId }) => environmentId));
+  const targets = behind.map(({ environmentId }) => environmentId);
+  const history = _historyOf(source);
+  const lost = behind.filter((target) => {
+    const patchId = patchOf(target);
+    return patchId !== undefined && !history.has(patchId);
+  });
+  if (lost.length > 0) {
+    return {
+      action: "review",
+      source: source.environmentId,
+      targets,
+      recommendation:
+        `Hold: moving ${moves} to revision ${highest} of ${signature}, as ${sourceNames} ${
+          leaders.length === 1 ? "has" : "have"
+        } it, would discard ${
+          _andList(
+            [...Map.groupBy(lost, (target) => patchOf(target)!)].map(([patchId, holders]) =>
+              `patch "${patchId}" of ${_andList(holders.map(({ environmentId }) => environmentId))}`
+            ),
+          )
+        }, which ${source.environmentId}'s history does not hold; review the refinements first`,
+    };
+  }
+  const patch = patches.length === 1 ? ` (patch "${patches[0]}")` : "";
+  return {
+    action: "align",
+    source: source.environmentId,
+    targets,
+    recommendation:
+      `Move ${moves} to revision ${highest} of ${signature}${patch}, as ${sourceNames} ${
+        leaders.length === 1 ? "has" : "have"
+      } it`,
+  };
+}
+
+/** The patches an entry's state was built from: its `lineage` (strings) and its `patchId`. */
+function _historyOf({ held }: _Revised): Set<string> {
+  const { lineage, patchId } = held.entry;
+  const history = new Set<string>(
+    Array.isArray(lineage) ? lineage.filter((p): p is string => typeof p === "string") : [],
+  );
+  if (typeof patchId === "string") history.add(patchId);
+  return history;
 }
 
 function _severity(gap: number): Severity {

@@ -8,8 +8,9 @@
  * Sections: a summary (environments, packets accepted, rejected and
  * duplicate, drift by type and severity, detectors); the drift matrix, one
  * row per drifting signature and one column per environment, each cell the
- * rev and confidence seen there, coloured where the environment is the odd
- * one out (see {@link driftMatrix}); the rejected packets with their reasons;
+ * rev and confidence seen there, coloured where a drift's resolution names
+ * the environment as a target (see {@link driftMatrix}); the rejected packets
+ * with their reasons;
  * and the advisories with their status when the context gives the ledger's
  * advisories.
  *
@@ -30,6 +31,7 @@
  * @module
  */
 
+import { resolutionOf } from "../../core/drift.ts";
 import { defineReporter } from "../../core/plugin.ts";
 import type { FederationReport, ReportDrift } from "../../core/report.ts";
 
@@ -76,19 +78,18 @@ export interface HtmlAdvisory {
 }
 
 /**
- * How an environment is the odd one out in a matrix cell: `skew` (not at the
- * reference rev), `posture` (confidence far from the median), `conflict` (in
- * a conflicting pair of patches) and `conflict-most` (in conflict with the
- * most other environments: the fork, when the others agree).
+ * What a drift's resolution asks of an environment in a matrix cell: `align`
+ * (a target that must take the source's state), `review` (a target that must
+ * be reviewed) or `source` (the reference). Only targets are coloured.
  *
  * @example
  * ```ts
- * import type { OddKind } from "./html.ts";
- * const kinds: OddKind[] = ["skew", "conflict"];
- * console.assert(kinds.length === 2);
+ * import type { CellRole } from "./html.ts";
+ * const roles: CellRole[] = ["align", "source"];
+ * console.assert(roles.length === 2);
  * ```
  */
-export type OddKind = "skew" | "posture" | "conflict" | "conflict-most";
+export type CellRole = "align" | "review" | "source";
 
 /**
  * What one environment holds for one drifting signature, from the drifts' evidence.
@@ -105,7 +106,7 @@ export type OddKind = "skew" | "posture" | "conflict" | "conflict-most";
  *   }],
  * } as never);
  * const cell = matrix.rows[0].cells[1];
- * console.assert(cell?.confidence === 0.6 && cell.odd[0] === "posture");
+ * console.assert(cell?.confidence === 0.6 && cell.roles[0] === "review");
  * ```
  */
 export interface MatrixCell {
@@ -115,8 +116,8 @@ export interface MatrixCell {
   confidence: number | string | null;
   /** The patch, when the evidence gives one. */
   patchId: string | null;
-  /** Why this environment is the odd one out; empty when it agrees. */
-  odd: OddKind[];
+  /** What the row's drifts ask of this environment; empty when it need not act. */
+  roles: CellRole[];
 }
 
 /**
@@ -145,6 +146,14 @@ export interface MatrixDrift {
   severity: string;
   /** Its one-sentence description. */
   detail: string;
+  /** Its resolution's action. */
+  action: string;
+  /** Its resolution's source, or null. */
+  source: string | null;
+  /** Its resolution's targets. */
+  targets: string[];
+  /** Its resolution's recommendation. */
+  recommendation: string;
 }
 
 /**
@@ -204,7 +213,7 @@ export interface DriftMatrix {
 
 const SEVERITY_ORDER = ["low", "medium", "high", "critical"];
 const STATUS_ORDER = ["published", "accepted", "declined", "resolved"];
-const ODD_KINDS: readonly OddKind[] = ["skew", "posture", "conflict", "conflict-most"];
+const CELL_ROLES: readonly CellRole[] = ["align", "review", "source"];
 const PAGE_SIZE = 1000;
 
 const severityRank = (severity: string) => SEVERITY_ORDER.indexOf(severity);
@@ -235,81 +244,15 @@ function numeric(value: unknown): number | null {
   return null;
 }
 
-/** Environments whose rev is not the reference: the most common rev, the highest on a tie. */
-function skewOutliers(entries: Map<string, Record<string, unknown>>): string[] {
-  const revs = new Map<string, string>();
-  const counts = new Map<string, number>();
-  for (const [env, entry] of entries) {
-    const rev = scalar(entry.rev);
-    if (rev === null) continue;
-    revs.set(env, String(rev));
-    counts.set(String(rev), (counts.get(String(rev)) ?? 0) + 1);
-  }
-  const most = Math.max(0, ...counts.values());
-  const candidates = [...counts].filter(([, n]) => n === most).map(([rev]) => rev);
-  const reference = candidates.sort((a, b) => {
-    const [x, y] = [numeric(a), numeric(b)];
-    return x !== null && y !== null ? y - x : byCodePoint(b, a);
-  })[0];
-  return [...revs].filter(([, rev]) => rev !== reference).map(([env]) => env);
-}
-
-/** Environments whose confidence lies more than half the threshold from the median. */
-function postureOutliers(
-  entries: Map<string, Record<string, unknown>>,
-  evidence: Record<string, unknown>,
-): string[] {
-  const confidences = [...entries].flatMap(([env, entry]) => {
-    const confidence = numeric(entry.confidence);
-    return confidence === null ? [] : [{ env, confidence }];
-  });
-  if (confidences.length < 2) return [];
-  const sorted = confidences.map((c) => c.confidence).sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-  const threshold = numeric(evidence.threshold) ?? sorted[sorted.length - 1] - sorted[0];
-  // A tolerance well below any confidence's precision, so 0.35 vs 0.3/2 is not decided by float noise.
-  const limit = threshold / 2 + 1e-9;
-  return confidences.filter((c) => Math.abs(c.confidence - median) > limit).map((c) => c.env);
-}
-
-/**
- * Environments named in a conflicting pair (every environment of the drift
- * when no pair is given), and among them those in conflict with the most
- * others, unless all are tied.
- */
-function conflictMembers(drift: ReportDrift): { members: string[]; most: string[] } {
-  const conflicts = drift.evidence.conflicts;
-  if (!Array.isArray(conflicts)) return { members: drift.environments, most: [] };
-  const partners = new Map<string, Set<string>>();
-  for (const conflict of conflicts) {
-    if (!isRecord(conflict) || !Array.isArray(conflict.environments)) continue;
-    const pair = conflict.environments.filter((env): env is string => typeof env === "string");
-    for (const env of pair) {
-      const others = partners.get(env) ?? new Set<string>();
-      for (const other of pair) if (other !== env) others.add(other);
-      partners.set(env, others);
-    }
-  }
-  const sizes = [...partners.values()].map((others) => others.size);
-  const [most, least] = [Math.max(0, ...sizes), Math.min(...sizes)];
-  return {
-    members: [...partners.keys()],
-    most: most > least ? [...partners].filter(([, o]) => o.size === most).map(([env]) => env) : [],
-  };
-}
-
 /**
  * Build the drift matrix of a report: one row per drifting signature, one
  * cell per environment holding the rev, confidence and patch its drifts'
- * evidence gives, and which environments are the odd one out —
- * `VERSION_SKEW`: a rev other than the most common one (the highest on a
- * tie); `POSTURE_DIVERGENCE`: a confidence more than half the threshold from
- * the median; `REFINEMENT_CONFLICT`: an environment in a conflicting pair,
- * and, when they are not all tied, those in conflict with the most others.
- * Other drift types fill cells but flag nothing.
+ * evidence gives, and what each drift's resolution asks of it: the cells of
+ * the resolution's targets are marked `align` or `review` (the only coloured
+ * cells), the source's `source`. A drift without a resolution asks every
+ * environment to review (`resolutionOf` in `core/drift.ts`). The matrix reads
+ * no drift type's evidence layout beyond showing `rev`, `confidence` and
+ * `patchId` where an environment's evidence has them.
  * @param report the federation report
  * @returns the matrix
  * @example
@@ -321,11 +264,12 @@ function conflictMembers(drift: ReportDrift): { members: string[]; most: string[
  * const matrix = driftMatrix({
  *   environments: ["A", "B", "C"],
  *   crossEnvDrifts: [{
- *     driftId: "drift-1", driftType: "VERSION_SKEW", severity: "low", signatureId: "sig-1",
- *     environments: ["A", "B", "C"], detail: "skew", evidence, detector: "version-skew",
+ *     driftId: "drift-1", driftType: "ROLLOUT_LAG", severity: "low", signatureId: "sig-1",
+ *     environments: ["A", "B", "C"], detail: "skew", evidence, detector: "rollout-lag",
+ *     resolution: { action: "align", source: "B", targets: ["A", "C"], recommendation: "Move A, C to 4" },
  *   }],
  * } as never);
- * assert.deepEqual(matrix.rows[0].cells.map((cell) => cell?.odd), [[], ["skew"], []]);
+ * assert.deepEqual(matrix.rows[0].cells.map((cell) => cell?.roles), [["align"], ["source"], ["align"]]);
  * ```
  */
 export function driftMatrix(report: FederationReport): DriftMatrix {
@@ -347,39 +291,31 @@ export function driftMatrix(report: FederationReport): DriftMatrix {
     const cells = new Map<string, MatrixCell>();
     const cellOf = (env: string) => {
       let cell = cells.get(env);
-      if (!cell) cells.set(env, cell = { rev: null, confidence: null, patchId: null, odd: [] });
+      if (!cell) cells.set(env, cell = { rev: null, confidence: null, patchId: null, roles: [] });
       return cell;
     };
-    const flag = (envs: string[], kind: OddKind) => {
+    const mark = (envs: readonly (string | null)[], role: CellRole) => {
       for (const env of envs) {
-        if (!columns.has(env)) continue;
+        if (env === null || !columns.has(env)) continue;
         const cell = cellOf(env);
-        if (!cell.odd.includes(kind)) cell.odd.push(kind);
+        if (!cell.roles.includes(role)) cell.roles.push(role);
       }
     };
-    // Known types first, so a rev shown is the one version skew compared.
-    const ordered = [...drifts].sort((a, b) => typeRank(a.driftType) - typeRank(b.driftType));
-    for (const drift of ordered) {
-      const entries = entriesOf(drift, columns);
-      for (const [env, entry] of entries) {
+    const resolutions = drifts.map(resolutionOf);
+    drifts.forEach((drift, index) => {
+      for (const [env, entry] of entriesOf(drift, columns)) {
         const cell = cellOf(env);
         const confidence = numeric(entry.confidence) ?? scalar(entry.confidence);
         cell.rev ??= scalar(entry.rev);
         cell.confidence ??= confidence;
         cell.patchId ??= typeof entry.patchId === "string" ? entry.patchId : null;
       }
-      if (drift.driftType === "VERSION_SKEW") flag(skewOutliers(entries), "skew");
-      if (drift.driftType === "POSTURE_DIVERGENCE") {
-        flag(postureOutliers(entries, drift.evidence), "posture");
-      }
-      if (drift.driftType === "REFINEMENT_CONFLICT") {
-        const { members, most } = conflictMembers(drift);
-        flag(members, "conflict");
-        flag(most, "conflict-most");
-      }
-    }
+      const { action, source, targets } = resolutions[index];
+      mark(targets, action === "align" ? "align" : "review");
+      mark([source], "source");
+    });
     for (const cell of cells.values()) {
-      cell.odd.sort((a, b) => ODD_KINDS.indexOf(a) - ODD_KINDS.indexOf(b));
+      cell.roles.sort((a, b) => CELL_ROLES.indexOf(a) - CELL_ROLES.indexOf(b));
     }
     const severity = drifts.map((d) =>
       d.severity
@@ -389,11 +325,15 @@ export function driftMatrix(report: FederationReport): DriftMatrix {
       driftTypes: [...new Set(drifts.map((d) => d.driftType))].sort(byCodePoint),
       severity,
       cells: environments.map((env) => cells.get(env) ?? null),
-      drifts: drifts.map((d) => ({
+      drifts: drifts.map((d, index) => ({
         driftId: d.driftId,
         driftType: d.driftType,
         severity: d.severity,
         detail: d.detail,
+        action: resolutions[index].action,
+        source: resolutions[index].source,
+        targets: resolutions[index].targets,
+        recommendation: resolutions[index].recommendation,
       })),
     });
   }
@@ -401,11 +341,6 @@ export function driftMatrix(report: FederationReport): DriftMatrix {
     severityRank(b.severity) - severityRank(a.severity) || byCodePoint(a.signatureId, b.signatureId)
   );
   return { environments, rows };
-}
-
-function typeRank(driftType: string): number {
-  const rank = ["VERSION_SKEW", "REFINEMENT_CONFLICT", "POSTURE_DIVERGENCE"].indexOf(driftType);
-  return rank === -1 ? 3 : rank;
 }
 
 // --- HTML writing ----------------------------------------------------------
@@ -608,14 +543,13 @@ function matrixSection(matrix: DriftMatrix): SafeHtml {
     rows === 1 ? "" : "s"
   }</span></h2>
 <ul class="legend" aria-label="Legend">
-<li><span class="swatch odd-skew"></span><span class="tag">V</span> version skew: not at the reference rev (the most common, the highest on a tie)</li>
-<li><span class="swatch odd-posture"></span><span class="tag">P</span> posture divergence: confidence more than half the threshold from the median</li>
-<li><span class="swatch odd-conflict"></span><span class="tag">C</span> refinement conflict: in a conflicting pair of patches</li>
-<li><span class="swatch odd-conflict-most"></span><span class="tag">C</span> refinement conflict: in conflict with the most others (the fork)</li>
-<li><span class="swatch agree"></span>agrees</li>
+<li><span class="swatch act-align"></span><span class="tag">A</span> must align with the drift's reference</li>
+<li><span class="swatch act-review"></span><span class="tag">R</span> must be reviewed</li>
+<li><span class="swatch agree"></span><span class="tag">S</span> the reference (the source) a drift aligns others with</li>
+<li><span class="swatch agree"></span>need not act</li>
 <li><span class="swatch missing"></span>— no entry in that environment</li>
 </ul>
-<div class="toolbar"><label for="filter">Filter</label> <input id="filter" type="search" autocomplete="off" spellcheck="false" placeholder="signature, drift type, severity, drift id, patch, or an environment to see where it is the odd one out"> <span id="matrix-status" role="status" aria-live="polite"></span></div>
+<div class="toolbar"><label for="filter">Filter</label> <input id="filter" type="search" autocomplete="off" spellcheck="false" placeholder="signature, drift type, severity, drift id, patch, or an environment to see where it must act"> <span id="matrix-status" role="status" aria-live="polite"></span></div>
 <noscript><p class="alert">The drift matrix needs JavaScript; the JSON report holds the same drifts.</p></noscript>
 <div class="matrix-wrap">
 <table id="matrix" class="grid matrix">
@@ -723,7 +657,11 @@ function advisoriesSection(advisories: HtmlAdvisory[] | null): SafeHtml {
 </section>`;
 }
 
-/** The matrix as compact JSON for the page's script: `[sig, [type], sev, [cell], [drift]]`. */
+/**
+ * The matrix as compact JSON for the page's script: `[sig, [type], sev, [cell], [drift]]`,
+ * a cell `[rev, confidence, role bits, patch]`, a drift `[type, sev, id, detail, action,
+ * source column or -1, [target column], recommendation]`.
+ */
 function matrixData(matrix: DriftMatrix) {
   const types = [...new Set(matrix.rows.flatMap((row) => row.driftTypes))].sort(byCodePoint);
   const severities = [
@@ -734,8 +672,9 @@ function matrixData(matrix: DriftMatrix) {
       ),
     ),
   ];
-  const mask = (odd: OddKind[]) =>
-    odd.reduce((bits, kind) => bits | (1 << ODD_KINDS.indexOf(kind)), 0);
+  const mask = (roles: CellRole[]) =>
+    roles.reduce((bits, role) => bits | (1 << CELL_ROLES.indexOf(role)), 0);
+  const column = new Map(matrix.environments.map((env, index) => [env, index]));
   return {
     envs: matrix.environments,
     types,
@@ -746,13 +685,17 @@ function matrixData(matrix: DriftMatrix) {
       row.driftTypes.map((type) => types.indexOf(type)),
       severities.indexOf(row.severity),
       row.cells.map((cell) =>
-        cell === null ? 0 : [cell.rev, cell.confidence, mask(cell.odd), cell.patchId]
+        cell === null ? 0 : [cell.rev, cell.confidence, mask(cell.roles), cell.patchId]
       ),
       row.drifts.map((d) => [
         types.indexOf(d.driftType),
         severities.indexOf(d.severity),
         d.driftId,
         d.detail,
+        d.action,
+        d.source === null ? -1 : column.get(d.source) ?? -1,
+        d.targets.flatMap((env) => column.has(env) ? [column.get(env)!] : []),
+        d.recommendation,
       ]),
     ]),
   };
@@ -760,7 +703,7 @@ function matrixData(matrix: DriftMatrix) {
 
 const STYLE = `
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #f6f8fa;
-  --skew: #fcd34d; --posture: #93c5fd; --conflict: #fecaca; --conflict-most: #dc2626; --agree: #ffffff; --missing: #eef0f2; }
+  --align: #fcd34d; --review: #fecaca; --agree: #ffffff; --missing: #eef0f2; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   color: var(--ink); background: var(--bg); }
@@ -823,10 +766,9 @@ button.toggle:focus-visible { outline: 2px solid #0969da; }
 .types { font-size: 12px; }
 .agree { background: var(--agree); }
 .missing { background: var(--missing); color: #8c959f; text-align: center; }
-.odd-posture { background: var(--posture); font-weight: 600; }
-.odd-skew { background: var(--skew); font-weight: 600; }
-.odd-conflict { background: var(--conflict); font-weight: 600; }
-.odd-conflict-most { background: var(--conflict-most); color: #fff; }
+.act-align { background: var(--align); font-weight: 600; }
+.act-review { background: var(--review); font-weight: 600; }
+.rec { color: var(--muted); }
 .tag { display: inline-block; font-size: 10px; font-weight: 700; border: 1px solid currentColor; border-radius: 3px; padding: 0 3px; margin-left: 4px; line-height: 13px; }
 tr.detail td { background: #f6f8fa; }
 tr.detail ul { margin: 0; padding-left: 18px; }
@@ -841,10 +783,8 @@ const SCRIPT = `
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("jrm-data").textContent);
-  var ODD = [["odd-skew", "V", "version skew: not at the reference rev"],
-    ["odd-posture", "P", "posture divergence: confidence far from the median"],
-    ["odd-conflict", "C", "refinement conflict: in a conflicting pair"],
-    ["odd-conflict-most", null, "refinement conflict: in conflict with the most others"]];
+  // The bits of a cell's mask, in the order of CELL_ROLES; only targets (align, review) are coloured.
+  var ROLES = [["act-align", "A"], ["act-review", "R"], [null, "S"]];
   var table = document.getElementById("matrix");
   var tbody = table.tBodies[0];
   var input = document.getElementById("filter");
@@ -857,7 +797,7 @@ const SCRIPT = `
     var words = [r[0], data.sevs[r[2]] || ""];
     r[1].forEach(function (t) { words.push(data.types[t]); });
     r[3].forEach(function (cell, e) {
-      if (cell && cell[2]) words.push(data.envs[e]);
+      if (cell && cell[2] & 3) words.push(data.envs[e]);
       if (cell && cell[3] !== null) words.push(cell[3]);
     });
     r[4].forEach(function (d) { words.push(d[2]); });
@@ -912,12 +852,21 @@ const SCRIPT = `
       var title = [data.envs[e] + ": " + cellText(cell)];
       if (cell[3] !== null) title.push("patch " + cell[3]);
       if (cell[1] !== null) title.push("confidence " + cell[1]);
-      ODD.forEach(function (odd, bit) {
+      ROLES.forEach(function (role, bit) {
         if (cell[2] & (1 << bit)) {
-          td.classList.remove("agree");
-          td.classList.add(odd[0]);
-          if (odd[1]) td.appendChild(el("span", "tag", odd[1]));
-          title.push(odd[2]);
+          if (role[0]) {
+            td.classList.remove("agree");
+            td.classList.add(role[0]);
+          }
+          td.appendChild(el("span", "tag", role[1]));
+        }
+      });
+      r[4].forEach(function (d) {
+        var type = data.types[d[0]];
+        if (d[6].indexOf(e) !== -1) {
+          title.push(type + ": " + (d[4] === "align" ? "must align with " + data.envs[d[5]] : "must be reviewed"));
+        } else if (d[5] === e) {
+          title.push(type + ": the reference");
         }
       });
       td.title = title.join("\\n");
@@ -938,6 +887,7 @@ const SCRIPT = `
       li.appendChild(document.createTextNode(" "));
       li.appendChild(el("code", null, d[2]));
       li.appendChild(document.createTextNode(" " + d[3]));
+      li.appendChild(el("div", "rec", d[4] + ": " + d[7]));
       list.appendChild(li);
     });
     td.appendChild(list);
@@ -1074,7 +1024,7 @@ const SCRIPT = `
 const htmlReporter = defineReporter<FederationReport>({
   kind: "reporter",
   name: "html",
-  version: "1.0.0",
+  version: "1.1.0",
   format: "html",
   description: "one self-contained HTML page: summary, drift matrix, rejected packets, advisories",
   async render(report, context) {
@@ -1096,7 +1046,7 @@ const htmlReporter = defineReporter<FederationReport>({
 <meta http-equiv="Content-Security-Policy" content="${new SafeHtml(csp)}">
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="jrm-federation html reporter 1.0.0">
+<meta name="generator" content="jrm-federation html reporter 1.1.0">
 <title>JRM federation report ${report.generatedAt}</title>
 <link rel="icon" href="data:,">
 <style>${new SafeHtml(STYLE)}</style>
