@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { advisoryIdOf } from "../core/advisory.ts";
 import { type Ledger, openLedger } from "../core/store.ts";
 import { type CliRun, runJrm, withTempDir } from "./_cli.ts";
-import { posture, report, skew } from "./_report_fixture.ts";
+import { posture, report, resolved, skew } from "./_report_fixture.ts";
 
 /** The permissions the advisory commands need, and no more. */
 const PERMISSIONS = [
@@ -73,8 +73,14 @@ function statusOf(store: string, advisoryId: string): unknown {
   );
 }
 
-const X = skew("sig-x", { A: 5, B: 3 });
-const Y = skew("sig-y", { A: 2, C: 1 });
+const X = resolved(
+  skew("sig-x", { A: 5, B: 3 }),
+  "align",
+  "A",
+  ["B"],
+  'Move B (revision 3) to revision 5 of signature "sig-x", as A has it',
+);
+const Y = resolved(skew("sig-y", { A: 2, C: 1 }), "align", "A", ["C"]);
 const Z = posture("sig-z", { A: 0.5, B: 0.55, C: 0.9 });
 
 Deno.test("advisory publish writes the ledger that later processes list and show", async () => {
