@@ -226,8 +226,12 @@ async function federate(dir: string, extra: string[] = []): Promise<Record<strin
     ...extra,
   ]);
   assert.equal(run.code, 0, run.stderr);
+  lastStdout = run.stdout;
   return JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
 }
+
+/** What the last {@link federate} printed. */
+let lastStdout = "";
 
 /** `jrm advisory publish --json` of a report file into a new ledger: the advisories. */
 async function advisoriesOf(dir: string, from: string) {
@@ -263,6 +267,26 @@ async function colouredCells(path: string): Promise<string[]> {
     row[3].flatMap((cell, e) => cell !== 0 && cell[2] & 3 ? [`${row[0]} ${data.envs[e]}`] : [])
   ).sort();
 }
+
+Deno.test("jrm federate's drift table shows what each drift's resolution asks", async () => {
+  await withTempDir("jrm-resolution-", async (dir) => {
+    await federate(dir);
+    const lines = lastStdout.split("\n");
+    assert.match(lines.find((line) => line.startsWith("TYPE "))!, /SIGNATURE\s+ACTION\s+TARGETS\s/);
+    const row = (type: string, signature: string) =>
+      lines.find((line) => line.startsWith(`${type} `) && line.includes(` ${signature} `))!
+        .split(/\s{2,}/).slice(3, 5);
+    assert.deepEqual(row("VERSION_SKEW", "sig-0001"), [
+      "align with SOC_NORTH",
+      "SOC_EAST,SOC_WEST",
+    ]);
+    assert.deepEqual(row("VERSION_SKEW", "sig-0006"), [
+      "review ref SOC_EAST",
+      "SOC_NORTH,SOC_WEST",
+    ]);
+    assert.deepEqual(row("POSTURE_DIVERGENCE", "sig-0002"), ["review", "SOC_WEST"]);
+  });
+});
 
 Deno.test("a report of version 1 still publishes and renders: every environment reviews", async () => {
   await withTempDir("jrm-resolution-", async (dir) => {
