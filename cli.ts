@@ -19,6 +19,7 @@ import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
 import { reportCommand } from "./cli/report.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
+import { migrateCommand } from "./cli/migrate.ts";
 
 /** The tool's version, as `jrm --version` prints it. */
 export const VERSION = "0.1.0";
@@ -43,6 +44,7 @@ export function buildProgram() {
       signCommand(registry),
       verifyCommand(registry),
       packCommand(registry),
+      migrateCommand(registry),
       hubCommand(),
       advisoryCommand(),
       reportCommand(),

@@ -53,6 +53,11 @@ export const VIOLATION_CODES = [
   "SIGNATURE_KEY_UNKNOWN",
   // scope
   "SCOPE_VIOLATION",
+  // migrating reference-built packets (`jrm migrate`)
+  "MIGRATE_NOT_LEGACY",
+  "MIGRATE_MANIFEST_INVALID",
+  "MIGRATE_TIME_INVALID",
+  "MIGRATE_OUTPUT_CONFLICT",
 ] as const;
 
 /** A stable machine code naming one kind of violation. */

@@ -588,14 +588,14 @@ function readManifest(
   const keys = Object.keys(tree);
   // Own keys only: `"constructor" in {}` is true, and producers may add any key.
   if (keys.some((key) => Object.hasOwn(SNAKE_CASE_MANIFEST_KEYS, key))) {
-    const quote = (list: string[]) => list.map((k) => `"${k}"`).join(", ");
+    const quote = (list: string[]) => list.map((k) => JSON.stringify(k)).join(", ");
     return {
       violations: [{
         code: "MANIFEST_SNAKE_CASE",
         entry: MANIFEST_FILE,
         message: `Entry "${MANIFEST_FILE}" uses snake_case keys: found ${quote(keys)}; expected ${
           quote(MANIFEST_KEYS)
-        }`,
+        } (a packet built by the reference pipeline can be migrated: jrm migrate)`,
       }],
     };
   }
