@@ -7,7 +7,10 @@
  *   runs drift detectors ({@link ingestFiles}, {@link runDetectors},
  *   {@link buildReport});
  * - **plugins** add detectors, signers and reporters ({@link defineDetector},
- *   {@link PluginRegistry}).
+ *   {@link PluginRegistry});
+ * - **migration** rewrites packets built by the reference pipeline in the
+ *   spec's form ({@link migratePacket}) and reads the reference hub's reports
+ *   ({@link parseReferenceReport}).
  *
  * @example
  * ```ts
@@ -116,6 +119,23 @@ export { expandInputs } from "./core/inputs.ts";
 
 export { buildReport, parseReport, REPORT_VERSION, ReportSchema } from "./core/report.ts";
 export type { FederationReport, ReportDrift } from "./core/report.ts";
+
+export {
+  isUtcOffset,
+  LEGACY_MANIFEST_KEYS,
+  migratePacket,
+  MIGRATION_SIGNER_ID,
+  normalizeLegacyTime,
+} from "./core/migrate.ts";
+export type { LegacyTime, MigratedFrom, MigrateOptions, MigrationResult } from "./core/migrate.ts";
+export {
+  parseReferenceReport,
+  REFERENCE_DETECTOR,
+  REFERENCE_DRIFT_TYPES,
+  referenceAdvisories,
+  ReferenceReportSchema,
+} from "./core/reference_report.ts";
+export type { ReferenceAdvisory } from "./core/reference_report.ts";
 
 export { loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
 export type { Config } from "./core/config.ts";

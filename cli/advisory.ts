@@ -23,10 +23,11 @@ import {
   listAdvisories,
   publish,
   type PublishResult,
+  type ReportOrigin,
 } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
-import { readReportFile } from "../core/report.ts";
+import { readAnyReportFile, referenceAdvisories } from "../core/reference_report.ts";
 import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
 import { color, out, outJson } from "./common.ts";
 
@@ -38,7 +39,7 @@ import { color, out, outJson } from "./common.ts";
  * import { advisoryCommand } from "./advisory.ts";
  * import assert from "node:assert/strict";
  * const names = advisoryCommand().commands.map((c) => c.name());
- * assert.deepEqual(names, ["publish", "accept", "decline", "list", "show"]);
+ * assert.deepEqual(names, ["publish", "accept", "decline", "list", "show", "export"]);
  * ```
  */
 export function advisoryCommand() {
@@ -48,7 +49,10 @@ export function advisoryCommand() {
 
   advisory.command("publish")
     .description("publish a federation report's drift as advisories (idempotent)")
-    .requiredOption("--from <report>", "the federation report (JSON)")
+    .requiredOption(
+      "--from <report>",
+      "the federation report (JSON): jrm's, or the reference hub's (published for review)",
+    )
     .option("--out <file>", "also write the report's advisories, as they now stand, as JSON")
     .option("--by <name>", "who publishes, for the history", DEFAULT_PUBLISHER)
     .option("--allow-older-report", "publish a report older than the newest one already published")
@@ -56,7 +60,7 @@ export function advisoryCommand() {
     .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
-      const report = await readReportFile(options.from);
+      const { report, origin } = await readAnyReportFile(options.from);
       const now = timeToRecord(options.now);
       const path = storePath(options.store);
       const outFile = options.out;
@@ -65,6 +69,7 @@ export function advisoryCommand() {
           now,
           by: options.by,
           allowOlderReport: options.allowOlderReport,
+          origin,
           // Written before COMMIT: if it cannot be written, the ledger keeps nothing.
           beforeCommit: outFile === undefined ? undefined : (done) =>
             writeFileAtomic(
@@ -72,8 +77,8 @@ export function advisoryCommand() {
               JSON.stringify({ advisories: done.advisories }, null, 2) + "\n",
             ),
         }));
-      if (options.json) outJson({ ledger: path, ...result });
-      else printPublished(options.from, path, result);
+      if (options.json) outJson({ ledger: path, origin, ...result });
+      else printPublished(options.from, path, result, origin);
     });
 
   addDecisionCommand(advisory, "accept");
@@ -118,6 +123,25 @@ export function advisoryCommand() {
       );
       if (options.json) outJson(advisory);
       else printAdvisory(advisory);
+    });
+
+  advisory.command("export")
+    .description("write the ledger's advisories in another tool's format")
+    .addOption(
+      new Option("--format <format>", "reference: the reference pipeline's advisory list")
+        .choices(["reference"] as const).default("reference" as const),
+    )
+    .option("--out <file>", "write to this file (atomically) instead of stdout")
+    .addOption(storeOption())
+    .action(async (options) => {
+      const advisories = await withLedger(
+        storePath(options.store),
+        false,
+        (ledger) => listAdvisories(ledger),
+      );
+      const text = JSON.stringify(referenceAdvisories(advisories), null, 2) + "\n";
+      if (options.out === undefined) out(text);
+      else await writeFileAtomic(options.out, text);
     });
 
   return advisory;
@@ -262,9 +286,15 @@ function statusText(status: Advisory["status"], width = 0): string {
   }
 }
 
-function printPublished(report: string, ledger: string, result: PublishResult): void {
+function printPublished(
+  report: string,
+  ledger: string,
+  result: PublishResult,
+  origin: ReportOrigin,
+): void {
+  const kind = origin === "reference" ? " (a reference hub report)" : "";
   out(
-    `Published "${safe(report)}" to ledger "${
+    `Published "${safe(report)}"${kind} to ledger "${
       safe(ledger)
     }": ${result.advisories.length} advisories (${result.created.length} new, ${result.reopened.length} reopened, ${result.changed.length} changed, ${result.unchanged.length} unchanged), ${result.resolved.length} resolved`,
   );

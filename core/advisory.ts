@@ -159,6 +159,12 @@ export interface PublishOptions {
   /** Accept a report older than the newest one already published. */
   allowOlderReport?: boolean;
   /**
+   * What kind of report this is: jrm's own (the default) or the reference
+   * hub's. A ledger holds advisories of one kind only: publishing into a
+   * ledger that holds advisories of the other kind is refused.
+   */
+  origin?: ReportOrigin;
+  /**
    * Called inside the transaction, after every change and before `COMMIT`;
    * if it throws, nothing is kept. Use it for outputs that must exist only
    * if the ledger changed (e.g. `--out`).
@@ -203,6 +209,12 @@ export interface AdvisoryFilter {
   /** Only advisories involving this environment. */
   environment?: string;
 }
+
+/** The kinds of report a ledger's advisories can come from. */
+export const REPORT_ORIGINS = ["jrm", "reference"] as const;
+
+/** A kind of report: jrm's own, or the reference hub's (core/reference_report.ts). */
+export type ReportOrigin = typeof REPORT_ORIGINS[number];
 
 /** Who publish-driven transitions are recorded as when no `by` is given. */
 export const DEFAULT_PUBLISHER = "jrm";
@@ -344,8 +356,10 @@ export async function publish(
   const covered = coveredDriftTypes(report);
   const plans = planAdvisories(report.crossEnvDrifts);
   const reportEnvironments = new Set(report.environments);
+  const origin = options.origin ?? "jrm";
 
   return await ledger.transactionAsync(async (db) => {
+    refuseOtherOrigin(db, ledger.path, origin);
     const newest = db.prepare("SELECT max(report_generated_at) AS newest FROM publications").get();
     if (
       !options.allowOlderReport && typeof newest?.newest === "string" && generatedAt < newest.newest
@@ -367,7 +381,7 @@ export async function publish(
     for (const plan of plans.values()) {
       const row = selectRow(db, plan.advisoryId);
       if (row === undefined) {
-        insertAdvisory(db, plan, at);
+        insertAdvisory(db, plan, at, origin);
         addHistory(
           db,
           plan.advisoryId,
@@ -829,12 +843,12 @@ function contentDiffers(row: AdvisoryRow, plan: Plan): boolean {
   return planColumns(plan).some((value, i) => value !== stored[i]);
 }
 
-function insertAdvisory(db: DatabaseSync, plan: Plan, at: string): void {
+function insertAdvisory(db: DatabaseSync, plan: Plan, at: string, origin: ReportOrigin): void {
   db.prepare(
     `INSERT INTO advisories (severity, source_env, target_envs, action, recommendation, drift_id,
        description, detector, evidence, evidence_fingerprint,
-       advisory_id, drift_type, signature_id, environments, status, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published', ?, ?)`,
+       advisory_id, drift_type, signature_id, environments, status, created_at, updated_at, origin)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published', ?, ?, ?)`,
   ).run(
     ...planColumns(plan),
     plan.advisoryId,
@@ -843,6 +857,27 @@ function insertAdvisory(db: DatabaseSync, plan: Plan, at: string): void {
     JSON.stringify(plan.environments),
     at,
     at,
+    origin,
+  );
+}
+
+/**
+ * Refuse to mix kinds of report in one ledger: the two hubs detect drift
+ * differently, so the absence of a drift from one kind of report says nothing
+ * about an advisory made from the other (it must not resolve it), and the same
+ * drift would be re-asked with other evidence.
+ */
+function refuseOtherOrigin(db: DatabaseSync, path: string, origin: ReportOrigin): void {
+  const other = db.prepare("SELECT count(*) AS n FROM advisories WHERE origin != ?").get(origin);
+  const count = Number(other?.n ?? 0);
+  if (count === 0) return;
+  const theirs = origin === "jrm" ? "reference hub reports" : "jrm's own reports";
+  const ours = origin === "jrm" ? "a jrm report" : "a reference hub report";
+  throw new UsageError(
+    `Ledger "${path}" holds ${count} ${
+      count === 1 ? "advisory" : "advisories"
+    } from ${theirs}; ${ours} is not published into it, because the two hubs find drift differently and one's silence must not resolve the other's advisories (publish it into another ledger, --store)`,
+    1,
   );
 }
 

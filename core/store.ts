@@ -79,6 +79,10 @@ export const MIGRATIONS: readonly string[] = [
      report_generated_at TEXT NOT NULL,
      drifts INTEGER NOT NULL
    );`,
+  // Which kind of report an advisory came from: jrm's own, or the reference hub's (see
+  // core/reference_report.ts); a ledger holds advisories of one kind only.
+  `ALTER TABLE advisories ADD COLUMN origin TEXT NOT NULL DEFAULT 'jrm'
+     CHECK (origin IN ('jrm', 'reference'));`,
 ];
 
 /** Options of {@link openLedger}. */
