@@ -58,6 +58,11 @@
  * (by `generatedAt`) than the newest one already published is refused unless
  * `allowOlderReport` is set, so a stale report cannot resolve current drift.
  *
+ * A ledger holds advisories of one kind of report (`origin`): jrm's own, or
+ * the reference hub's (core/reference_report.ts). Publishing one kind into a
+ * ledger that holds advisories of the other is refused: the two hubs find
+ * drift differently, so one's silence must not resolve the other's advisories.
+ *
  * @module
  */
 

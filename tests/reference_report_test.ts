@@ -9,7 +9,7 @@ import {
 } from "../core/reference_report.ts";
 import { MIGRATIONS, openLedger } from "../core/store.ts";
 import { type CliRun, runJrm, withTempDir } from "./_cli.ts";
-import { report, skew } from "./_report_fixture.ts";
+import { report, resolved, skew } from "./_report_fixture.ts";
 
 const PERMISSIONS = [
   "--allow-read",
@@ -269,7 +269,12 @@ Deno.test("parseReferenceReport() refuses what it cannot publish, naming the fie
 Deno.test("advisory export --format reference writes the reference's advisory list, resolved included", async () => {
   await withTempDir("jrm-reference-", async (dir) => {
     const store = `${dir}/ledger.sqlite`;
-    const move = skew("SID-2019401", { SOC_EAST: 4, SOC_WEST: 3 });
+    const move = resolved(
+      skew("SID-2019401", { SOC_EAST: 4, SOC_WEST: 3 }),
+      "align",
+      "SOC_EAST",
+      ["SOC_WEST"],
+    );
     const later = skew("SID-5", { SOC_EAST: 2, SOC_WEST: 1 });
     {
       using ledger = openLedger(store);
