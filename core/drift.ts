@@ -207,20 +207,24 @@ export function resolutionProblem(
     return "it is not an object";
   }
   const resolution = value as Record<string, unknown>;
+  // Loops rather than array helpers: this runs once per finding, on every run.
   if (strict) {
-    const unknown = Object.keys(resolution).find((key) => !_RESOLUTION_KEYS.includes(key));
-    if (unknown !== undefined) {
-      return `unknown field ${JSON.stringify(unknown)} (a resolution has only ${
-        _RESOLUTION_KEYS.map((key) => `"${key}"`).join(", ")
-      })`;
+    for (const key in resolution) {
+      if (
+        Object.hasOwn(resolution, key) && key !== "action" && key !== "source" &&
+        key !== "targets" && key !== "recommendation"
+      ) {
+        return `unknown field ${JSON.stringify(key)} (a resolution has only ${
+          _RESOLUTION_KEYS.map((name) => `"${name}"`).join(", ")
+        })`;
+      }
     }
   }
   const { action, source, targets, recommendation } = resolution;
-  if (!(RESOLUTION_ACTIONS as readonly unknown[]).includes(action)) {
+  if (action !== "align" && action !== "review") {
     return `"action" must be "align" or "review", not ${_shown(action)}`;
   }
-  const known = (env: unknown) => typeof env === "string" && environments.includes(env);
-  if (source !== null && !known(source)) {
+  if (source !== null && !(typeof source === "string" && environments.includes(source))) {
     return `"source" must be null or one of the finding's environments, not ${_shown(source)}`;
   }
   if (action === "align" && source === null) {
@@ -229,15 +233,19 @@ export function resolutionProblem(
   if (!Array.isArray(targets) || targets.length === 0) {
     return '"targets" must list one or more of the finding\'s environments';
   }
-  const stranger = targets.find((env) => !known(env));
-  if (stranger !== undefined) {
-    return `"targets" names ${_shown(stranger)}, which is not one of the finding's environments`;
+  for (let i = 0; i < targets.length; i++) {
+    const target = targets[i];
+    if (typeof target !== "string" || !environments.includes(target)) {
+      return `"targets" names ${_shown(target)}, which is not one of the finding's environments`;
+    }
+    if (target === source) {
+      return `"targets" names the source ${_shown(source)}: the reference does not act`;
+    }
+    for (let j = 0; j < i; j++) {
+      if (targets[j] === target) return '"targets" names an environment twice';
+    }
   }
-  if (new Set(targets).size !== targets.length) return '"targets" names an environment twice';
-  if (source !== null && targets.includes(source)) {
-    return `"targets" names the source ${_shown(source)}: the reference does not act`;
-  }
-  if (typeof recommendation !== "string" || recommendation.trim() === "") {
+  if (typeof recommendation !== "string" || !/\S/.test(recommendation)) {
     return '"recommendation" must be a sentence, not empty';
   }
   return undefined;
@@ -282,10 +290,13 @@ export function resolutionOf(
 ): Resolution {
   const given = drift.resolution;
   if (given !== undefined) {
+    const { targets } = given;
+    let sorted = true;
+    for (let i = 1; i < targets.length && sorted; i++) sorted = targets[i - 1] < targets[i];
     return {
       action: given.action,
       source: given.source,
-      targets: [...given.targets].sort(_byCodeUnit),
+      targets: sorted ? targets.slice() : [...targets].sort(_byCodeUnit),
       recommendation: given.recommendation,
     };
   }

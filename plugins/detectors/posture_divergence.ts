@@ -123,7 +123,8 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
     const threshold = parseDecimal(thresholdValue);
     const twiceThreshold = addDecimals(threshold, threshold);
 
-    const thresholdNumber = Number(formatDecimal(threshold));
+    const thresholdShown = formatDecimal(threshold);
+    const thresholdNumber = Number(thresholdShown);
 
     const findings: DriftFinding[] = [];
     for (const signatureId of view.signatures()) {
@@ -167,7 +168,13 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
         detail: `Signature "${signatureId}" has confidence from ${at(lowest)} to ${at(highest)}, ` +
           `a spread of ${formatDecimal(spread)} above the threshold of ${formatDecimal(threshold)}`,
         evidence,
-        resolution: _resolution(signatureId, postures, threshold),
+        resolution: _resolution(
+          signatureId,
+          postures,
+          threshold,
+          thresholdNumber,
+          thresholdShown,
+        ),
       });
     }
     return findings;
@@ -226,24 +233,17 @@ function _postures(entries: readonly EnvironmentEntry[]): _Posture[] {
 }
 
 /** Review the environments apart from an agreeing majority, or all; see the module doc. */
-function _resolution(signatureId: string, postures: _Posture[], threshold: Decimal): Resolution {
-  const sorted = postures.map(({ exact }) => exact).sort(compareDecimals);
-  const middle = sorted.length >> 1;
-  const twiceMedian = sorted.length % 2 === 1
-    ? addDecimals(sorted[middle], sorted[middle])
-    : addDecimals(sorted[middle - 1], sorted[middle]);
-  const zero = parseDecimal(0);
-  const apart = ({ exact }: _Posture) => {
-    const distance = subtractDecimals(addDecimals(exact, exact), twiceMedian);
-    const magnitude = compareDecimals(distance, zero) < 0
-      ? subtractDecimals(zero, distance)
-      : distance;
-    return compareDecimals(magnitude, threshold) > 0;
-  };
-  const outliers = postures.filter(apart);
-  const consensus = postures.filter((posture) => !apart(posture));
+function _resolution(
+  signatureId: string,
+  postures: _Posture[],
+  threshold: Decimal,
+  thresholdNumber: number,
+  shown: string,
+): Resolution {
+  const apart = _apartFromMedian(postures, threshold, thresholdNumber);
+  const outliers = postures.filter((_, index) => apart[index]);
+  const consensus = postures.filter((_, index) => !apart[index]);
   const signature = `signature "${signatureId}"`;
-  const shown = formatDecimal(threshold);
   const list = (some: _Posture[]) =>
     some.map(({ environmentId, confidence }) => `${environmentId} (${confidence})`).join(", ");
   if (outliers.length === 0 || consensus.length <= postures.length / 2) {
@@ -264,6 +264,42 @@ function _resolution(signatureId: string, postures: _Posture[], threshold: Decim
       list(consensus)
     }, agrees within ${shown} and ${outliers.length === 1 ? "it lies" : "they lie"} apart`,
   };
+}
+
+/**
+ * For each posture, whether its confidence lies more than half the threshold
+ * from the median, exactly: `|2c − 2·median| > threshold` on decimals. Doubles
+ * decide every distance farther than {@link _MARGIN} from the threshold (as in
+ * {@link _clearlyWithin}); only the others are computed as decimals.
+ */
+function _apartFromMedian(
+  postures: _Posture[],
+  threshold: Decimal,
+  thresholdNumber: number,
+): boolean[] {
+  const middle = postures.length >> 1;
+  const odd = postures.length % 2 === 1;
+  const values = postures.map(({ confidence }) => confidence).sort((a, b) => a - b);
+  const twiceMedian = odd ? 2 * values[middle] : values[middle - 1] + values[middle];
+  let exactTwiceMedian: Decimal | undefined;
+  const zero = parseDecimal(0);
+  return postures.map(({ confidence, exact }) => {
+    const distance = Math.abs(2 * confidence - twiceMedian);
+    const margin = _MARGIN *
+      Math.max(1, Math.abs(confidence), Math.abs(twiceMedian), thresholdNumber);
+    if (distance > thresholdNumber + margin) return true;
+    if (distance < thresholdNumber - margin) return false;
+    if (exactTwiceMedian === undefined) {
+      // Doubles and their shortest spellings sort alike, so the median is the same posture.
+      const sorted = postures.map((posture) => posture.exact).sort(compareDecimals);
+      exactTwiceMedian = odd
+        ? addDecimals(sorted[middle], sorted[middle])
+        : addDecimals(sorted[middle - 1], sorted[middle]);
+    }
+    const signed = subtractDecimals(addDecimals(exact, exact), exactTwiceMedian);
+    const magnitude = compareDecimals(signed, zero) < 0 ? subtractDecimals(zero, signed) : signed;
+    return compareDecimals(magnitude, threshold) > 0;
+  });
 }
 
 /** Why a threshold is unusable, or undefined when it is a decimal from 0 to 1. */

@@ -286,30 +286,27 @@ function _resolution(
   patches: _Patch[],
   environments: string[],
 ): Resolution {
-  const involved = new Set(environments);
-  const refinements = patches.filter(({ environmentId }) => involved.has(environmentId)).map(
-    ({ environmentId, patchId, rev }) =>
-      `${environmentId}: ${patchId === undefined ? "no patch id" : `patch "${patchId}"`}${
-        rev === undefined ? "" : ` at revision ${rev}`
-      }`,
-  );
-  // Reasons grouped by pair, in the evidence's order: `A vs B: reason-1, reason-2`.
-  const reasonsByPair = new Map<string, string[]>();
-  for (const { environments: [a, b], reason } of conflicts) {
-    const pair = `${a} vs ${b}`;
-    reasonsByPair.set(pair, [...(reasonsByPair.get(pair) ?? []), reason]);
+  let refinements = "";
+  for (const { environmentId, patchId, rev } of patches) {
+    if (!environments.includes(environmentId)) continue;
+    refinements += `${refinements === "" ? "" : "; "}${environmentId}: ${
+      patchId === undefined ? "no patch id" : `patch "${patchId}"`
+    }${rev === undefined ? "" : ` at revision ${rev}`}`;
   }
-  const reasons = [...reasonsByPair].map(([pair, list]) => `${pair}: ${list.join(", ")}`);
+  // Reasons grouped by pair, in the evidence's order (sorted by pair): `A vs B: reason-1, reason-2`.
+  let reasons = "";
+  let pair = "";
+  for (const { environments: [a, b], reason } of conflicts) {
+    const next = `${a} vs ${b}`;
+    reasons += next === pair ? `, ${reason}` : `${reasons === "" ? "" : "; "}${next}: ${reason}`;
+    pair = next;
+  }
   return {
     action: "review",
     source: null,
     targets: environments,
     recommendation:
-      `Review manually and merge or choose: signature "${signatureId}" has competing refinements (${
-        refinements.join("; ")
-      }); ${
-        reasons.join("; ")
-      }; change no environment's patch until it is reviewed, or a refinement is lost`,
+      `Review manually and merge or choose: signature "${signatureId}" has competing refinements (${refinements}); ${reasons}; change no environment's patch until it is reviewed, or a refinement is lost`,
   };
 }
 

@@ -117,7 +117,7 @@ const versionSkew = defineDetector<Record<string, never>>({
         severity: _severity(gap),
         detail: `Signature "${signatureId}" is at ${_revsByEnvironment(revised)}`,
         evidence,
-        resolution: _resolution(signatureId, revised),
+        resolution: _resolution(signatureId, revised, Math.max(...revs)),
       });
     }
     return findings;
@@ -136,73 +136,87 @@ function _revised(entries: readonly EnvironmentEntry[]): _Revised[] {
 }
 
 /** The highest rev is the reference; see the module doc. */
-function _resolution(signatureId: string, revised: _Revised[]): Resolution {
+function _resolution(signatureId: string, revised: _Revised[], highest: number): Resolution {
+  // One pass and plain loops: this runs for every finding, on every run.
+  const leaders: string[] = [];
+  const targets: string[] = [];
+  let moves = "";
+  let source: _Revised | undefined;
+  let sourcePatch: string | undefined;
+  let otherPatch: string | undefined;
+  for (const entry of revised) {
+    if (entry.rev === highest) {
+      leaders.push(entry.environmentId);
+      const patchId = _patchOf(entry);
+      if (source === undefined) {
+        source = entry;
+        sourcePatch = patchId;
+      } else if (patchId !== undefined && sourcePatch === undefined) {
+        sourcePatch = patchId;
+      } else if (patchId !== undefined && patchId !== sourcePatch) {
+        otherPatch ??= patchId;
+      }
+    } else {
+      targets.push(entry.environmentId);
+      moves += `${moves === "" ? "" : ", "}${entry.environmentId} (revision ${entry.rev})`;
+    }
+  }
   const signature = `signature "${signatureId}"`;
-  const highest = Math.max(...revised.map(({ rev }) => rev));
-  const leaders = revised.filter(({ rev }) => rev === highest);
-  const behind = revised.filter(({ rev }) => rev < highest);
-  const moves = behind.map(({ environmentId, rev }) => `${environmentId} (revision ${rev})`)
-    .join(", ");
-  const patchOf = ({ held }: _Revised) =>
-    typeof held.entry.patchId === "string" ? held.entry.patchId : undefined;
-  const patches = [...new Set(leaders.map(patchOf).filter((p) => p !== undefined))];
-  if (patches.length > 1) {
+  if (otherPatch !== undefined) {
+    const patches = [
+      ...new Set(revised.filter(({ rev }) => rev === highest).map(_patchOf).filter(Boolean)),
+    ];
     return {
       action: "review",
       source: null,
       targets: revised.map(({ environmentId }) => environmentId),
       recommendation: `Review manually: ${
-        _andList(leaders.map(({ environmentId }) => environmentId))
+        _andList(leaders)
       } hold revision ${highest} of ${signature} through different patches (${
         patches.map((p) => `"${p}"`).join(", ")
       }); choose one before moving ${moves}`,
     };
   }
-  const source = leaders[0];
-  const sourceNames = _andList(leaders.map(({ environmentId }) => environmentId));
-  const targets = behind.map(({ environmentId }) => environmentId);
-  const history = _historyOf(source);
-  const lost = behind.filter((target) => {
-    const patchId = patchOf(target);
-    return patchId !== undefined && !history.has(patchId);
-  });
-  if (lost.length > 0) {
+  const reference = source!;
+  const as = `as ${_andList(leaders)} ${leaders.length === 1 ? "has" : "have"} it`;
+  const { lineage, patchId: referencePatch } = reference.held.entry;
+  // In the source's history: its patchId or its lineage (a search for a string finds only strings).
+  let lost: Map<string, string[]> | undefined;
+  for (const entry of revised) {
+    if (entry.rev === highest) continue;
+    const patchId = _patchOf(entry);
+    if (
+      patchId === undefined || patchId === referencePatch ||
+      (Array.isArray(lineage) && lineage.includes(patchId))
+    ) continue;
+    lost ??= new Map();
+    lost.set(patchId, [...lost.get(patchId) ?? [], entry.environmentId]);
+  }
+  if (lost !== undefined) {
     return {
       action: "review",
-      source: source.environmentId,
+      source: reference.environmentId,
       targets,
       recommendation:
-        `Hold: moving ${moves} to revision ${highest} of ${signature}, as ${sourceNames} ${
-          leaders.length === 1 ? "has" : "have"
-        } it, would discard ${
-          _andList(
-            [...Map.groupBy(lost, (target) => patchOf(target)!)].map(([patchId, holders]) =>
-              `patch "${patchId}" of ${_andList(holders.map(({ environmentId }) => environmentId))}`
-            ),
-          )
-        }, which ${source.environmentId}'s history does not hold; review the refinements first`,
+        `Hold: moving ${moves} to revision ${highest} of ${signature}, ${as}, would discard ${
+          _andList([...lost].map(([patchId, holders]) =>
+            `patch "${patchId}" of ${_andList(holders)}`
+          ))
+        }, which ${reference.environmentId}'s history does not hold; review the refinements first`,
     };
   }
-  const patch = patches.length === 1 ? ` (patch "${patches[0]}")` : "";
+  const patch = sourcePatch === undefined ? "" : ` (patch "${sourcePatch}")`;
   return {
     action: "align",
-    source: source.environmentId,
+    source: reference.environmentId,
     targets,
-    recommendation:
-      `Move ${moves} to revision ${highest} of ${signature}${patch}, as ${sourceNames} ${
-        leaders.length === 1 ? "has" : "have"
-      } it`,
+    recommendation: `Move ${moves} to revision ${highest} of ${signature}${patch}, ${as}`,
   };
 }
 
-/** The patches an entry's state was built from: its `lineage` (strings) and its `patchId`. */
-function _historyOf({ held }: _Revised): Set<string> {
-  const { lineage, patchId } = held.entry;
-  const history = new Set<string>(
-    Array.isArray(lineage) ? lineage.filter((p): p is string => typeof p === "string") : [],
-  );
-  if (typeof patchId === "string") history.add(patchId);
-  return history;
+function _patchOf({ held }: _Revised): string | undefined {
+  const patchId = held.entry.patchId;
+  return typeof patchId === "string" ? patchId : undefined;
 }
 
 function _severity(gap: number): Severity {
