@@ -23,7 +23,7 @@ import {
 import { inspect, type Inspection } from "./inspect.ts";
 // The schemas that decide what the reader's plain checks refuse: loaded wherever the gate is.
 import "./packet_schemas.ts";
-import type { Keyring, Signer } from "./signer.ts";
+import { FALLBACK_ENVIRONMENT, type Keyring, type Signer } from "./signer.ts";
 import {
   assemble,
   CANONICAL_FORMS,
@@ -171,6 +171,18 @@ async function checkSignature(
     return fail("SIGNATURE_UNSUPPORTED", `Signature canonicalization "${form}" is not supported`);
   }
   const env = manifest.environmentId;
+  if (signature.keyId !== undefined) {
+    const owners = keyring.foreignKeyOwners(env, signature.keyId);
+    if (owners.length > 0) {
+      const whose = owners.includes(FALLBACK_ENVIRONMENT)
+        ? "the fallback key, which serves only environments without keys of their own"
+        : `a key of environment ${owners.map((owner) => `"${owner}"`).join(", ")}`;
+      return fail(
+        "SIGNATURE_KEY_UNKNOWN",
+        `Signature key id "${signature.keyId}" names ${whose}, not a key of environment "${env}"`,
+      );
+    }
+  }
   const signers: Signer[] = keyring.candidates(env, signature.algorithm, signature.keyId);
   if (signers.length === 0) {
     if (keyring.entries.every((entry) => entry.signer.algorithm !== signature.algorithm)) {

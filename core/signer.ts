@@ -62,21 +62,41 @@ export interface SignerCreation {
 
 /** One key in a keyring, bound to environments and an algorithm. */
 export interface KeyringEntry {
-  /** Environment id this key serves, or `*` for any. */
+  /** Environment id this key serves, or `*` for the fallback (environments without keys of their own). */
   environment: string;
   /** The key, bound to its algorithm. */
   signer: Signer;
 }
 
+/** The environment name that marks a fallback key in a keyring. */
+export const FALLBACK_ENVIRONMENT = "*";
+
 /**
  * The keys a gate checks signatures with. Keys are chosen by the packet's
  * environment, the signature's `keyId` (when it names one) and algorithm.
  *
+ * A key listed for `*` is a fallback: it serves only environments that have
+ * no key of their own, so it can never vouch for a packet of an environment
+ * that has one (whoever holds the fallback key cannot pass as that
+ * environment). A `keyId` must name a key that serves the packet's
+ * environment; naming another environment's key, or the fallback for an
+ * environment with keys of its own, matches nothing.
+ *
  * @example
  * ```ts
- * import { Keyring } from "./signer.ts";
- * const keyring = new Keyring([]);
- * console.assert(keyring.candidates("SOC_EAST", "hmac-sha256").length === 0);
+ * import assert from "node:assert/strict";
+ * import { Keyring, type Signer } from "./signer.ts";
+ * const key = (keyId: string) => ({ algorithm: "hmac-sha256", keyId } as Signer);
+ * const east = key("east-1");
+ * const fallback = key("fallback");
+ * const keyring = new Keyring([
+ *   { environment: "SOC_EAST", signer: east },
+ *   { environment: "*", signer: fallback },
+ * ]);
+ * assert.deepEqual(keyring.candidates("SOC_EAST", "hmac-sha256"), [east]);
+ * assert.deepEqual(keyring.candidates("SOC_EAST", "hmac-sha256", "fallback"), []);
+ * assert.deepEqual(keyring.candidates("SOC_WEST", "hmac-sha256"), [fallback]);
+ * assert.deepEqual(keyring.candidates("SOC_WEST", "hmac-sha256", "east-1"), []);
  * ```
  */
 export class Keyring {
@@ -99,32 +119,75 @@ export class Keyring {
   }
 
   /**
-   * Keys that may have signed a packet of `environment` with `algorithm`.
+   * Whether an environment has keys of its own (fallback keys do not count).
+   * @param environment the packet's environment id
+   * @returns true when a key is listed for exactly this environment
+   */
+  hasOwnKeys(environment: string): boolean {
+    return this.#entries.some((entry) => isOwnKey(entry, environment));
+  }
+
+  /**
+   * The keys that serve an environment, whatever their algorithm: its own
+   * keys when it has any, else the fallback keys.
+   * @param environment the packet's environment id
+   * @returns the keyring entries, in configuration order
+   */
+  keysFor(environment: string): KeyringEntry[] {
+    const own = this.#entries.filter((entry) => isOwnKey(entry, environment));
+    return own.length > 0
+      ? own
+      : this.#entries.filter((entry) => entry.environment === FALLBACK_ENVIRONMENT);
+  }
+
+  /**
+   * Keys that may have signed a packet of `environment` with `algorithm`:
+   * among the keys that serve the environment ({@link keysFor}), those of the
+   * algorithm whose key id is `keyId` or who have none. A `keyId` that names
+   * only keys not serving the environment matches nothing.
    * @param environment the packet's environment id
    * @param algorithm the signature's algorithm
    * @param keyId the signature's key id, when it names one
-   * @returns matching signers, environment-specific keys first
+   * @returns matching signers, in configuration order
    */
   candidates(environment: string, algorithm: string, keyId?: string): Signer[] {
-    const matches = this.#entries.filter((entry) =>
-      (entry.environment === environment || entry.environment === "*") &&
+    const served = this.keysFor(environment);
+    if (keyId !== undefined && this.foreignKeyOwners(environment, keyId).length > 0) return [];
+    return served.filter((entry) =>
       entry.signer.algorithm === algorithm &&
       (keyId === undefined || entry.signer.keyId === undefined || entry.signer.keyId === keyId)
-    );
-    matches.sort((a, b) => Number(a.environment === "*") - Number(b.environment === "*"));
-    return matches.map((entry) => entry.signer);
+    ).map((entry) => entry.signer);
+  }
+
+  /**
+   * The environments (`*` for the fallback) whose keys carry `keyId` while
+   * not serving `environment`, when no key serving it carries that id: a
+   * signature naming such a key claims a key the environment may not use.
+   * @param environment the packet's environment id
+   * @param keyId the signature's key id
+   * @returns the owners' environment names, without repeats; empty when the id is not foreign
+   */
+  foreignKeyOwners(environment: string, keyId: string): string[] {
+    const served = this.keysFor(environment);
+    if (served.some((entry) => entry.signer.keyId === keyId)) return [];
+    const owners = this.#entries
+      .filter((entry) => !served.includes(entry) && entry.signer.keyId === keyId)
+      .map((entry) => entry.environment);
+    return [...new Set(owners)];
   }
 
   /**
    * Whether any key serves this environment, whatever its algorithm.
    * @param environment the packet's environment id
-   * @returns true when a key is configured for it or for `*`
+   * @returns true when a key is configured for it, or a fallback is
    */
   servesEnvironment(environment: string): boolean {
-    return this.#entries.some((entry) =>
-      entry.environment === environment || entry.environment === "*"
-    );
+    return this.keysFor(environment).length > 0;
   }
+}
+
+function isOwnKey(entry: KeyringEntry, environment: string): boolean {
+  return entry.environment !== FALLBACK_ENVIRONMENT && entry.environment === environment;
 }
 
 /**

@@ -434,7 +434,7 @@ Deno.test("loadKeyring() refuses a keyring file that is not valid", async (t) =>
   }
 });
 
-Deno.test("Keyring.candidates() matches environment, algorithm and key id, environment keys first", async () => {
+Deno.test("Keyring.candidates() matches environment, algorithm and key id; the fallback only serves environments without keys", async () => {
   const east = await hmacSigner(TEST_KEY, "east-1");
   const wildcard = await hmacSigner("wildcard-key-with-at-least-32-bytes");
   const { verifier } = await ed25519Keys();
@@ -443,9 +443,9 @@ Deno.test("Keyring.candidates() matches environment, algorithm and key id, envir
     { environment: TEST_ENV, signer: east },
     { environment: TEST_ENV, signer: verifier },
   ]);
-  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256"), [east, wildcard]);
-  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256", "east-1"), [east, wildcard]);
-  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256", "east-2"), [wildcard]);
+  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256"), [east]);
+  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256", "east-1"), [east]);
+  assert.deepEqual(keyring.candidates(TEST_ENV, "hmac-sha256", "east-2"), []);
   assert.deepEqual(keyring.candidates("SOC_WEST", "hmac-sha256"), [wildcard]);
   assert.deepEqual(keyring.candidates(TEST_ENV, "ed25519"), [verifier]);
   assert.deepEqual(keyring.candidates("SOC_WEST", "ed25519"), []);
