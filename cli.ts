@@ -13,7 +13,7 @@ import "./cli/early.ts";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
-import { err } from "./cli/common.ts";
+import { err, errRaw, outRaw } from "./cli/common.ts";
 import { advisoryCommand } from "./cli/advisory.ts";
 import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
@@ -58,7 +58,10 @@ export function buildProgram() {
     command.exitOverride();
     // Errors stay on one line: commander puts its "Did you mean" hint on a second one.
     command.configureOutput({
-      outputError: (text, write) => write(text.trimEnd().replace(/\s*\n\s*/g, " ") + "\n"),
+      // Help is ours; errors quote the command line, so err() escapes them.
+      writeOut: outRaw,
+      writeErr: errRaw,
+      outputError: (text) => err(text.trimEnd().replace(/\s*\n\s*/g, " ")),
     });
     for (const sub of command.commands) exitOverride(sub as never);
   };
@@ -86,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
       }
       return 2;
     }
-    if (debug) err(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (debug) printStack(error);
     if (error instanceof UsageError) {
       if (!debug) err(`error: ${error.message}`);
       return error.exitCode;
@@ -101,6 +104,15 @@ export async function main(args: string[]): Promise<number> {
     }
     return 1;
   }
+}
+
+/** The error on one escaped line (its message may quote a packet), then its stack frames. */
+function printStack(error: unknown): void {
+  const head = String(error);
+  const stack = error instanceof Error ? error.stack ?? head : head;
+  err(head);
+  const frames = stack.startsWith(head) ? stack.slice(head.length) : stack;
+  for (const line of frames.split("\n")) if (line.trim() !== "") err(line);
 }
 
 if (import.meta.main) {

@@ -45,7 +45,7 @@ export type {
   ReadResult,
 } from "./core/packet.ts";
 
-export { Keyring, readKeyEnv, readKeyFile } from "./core/signer.ts";
+export { FALLBACK_ENVIRONMENT, Keyring, readKeyEnv, readKeyFile } from "./core/signer.ts";
 export type {
   KeyMaterial,
   KeyringEntry,
@@ -54,6 +54,8 @@ export type {
   SignerCreation,
 } from "./core/signer.ts";
 export { createSigner, loadKeyring, singleKeyKeyring } from "./core/keyring.ts";
+
+export { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from "./core/text.ts";
 
 export { buildPacket, packetNameFor, signedBytes, signManifest } from "./core/writer.ts";
 export type { BuildOptions, SignOptions } from "./core/writer.ts";

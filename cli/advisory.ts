@@ -29,6 +29,7 @@ import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { readAnyReportFile, referenceAdvisories } from "../core/reference_report.ts";
 import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
+import { escapeForTerminal } from "../core/text.ts";
 import { color, out, outJson } from "./common.ts";
 
 /**
@@ -246,26 +247,17 @@ function readEnv(name: string, required: boolean): string | undefined {
 
 // ---------------------------------------------------------------- printing
 
-/** Data from reports and operators reaches the terminal only without control characters. */
-function safe(text: string): string {
-  let result = "";
-  for (const char of text) {
-    const code = char.codePointAt(0)!;
-    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
-      code === 0x2029;
-    result += control ? `\\u${code.toString(16).padStart(4, "0")}` : char;
-  }
-  return result;
-}
+/** Data from reports, ledgers and operators reaches the terminal only with its controls escaped. */
+const safe = escapeForTerminal;
 
 function summaryLine(advisory: Advisory): string {
   const targets = advisory.sourceEnv === null
     ? advisory.targetEnvs.join(", ")
     : `${advisory.sourceEnv} → ${advisory.targetEnvs.join(", ")}`;
   return [
-    advisory.advisoryId,
+    safe(advisory.advisoryId),
     statusText(advisory.status, 9),
-    advisory.severity.padEnd(8),
+    safe(advisory.severity).padEnd(8),
     safe(advisory.driftType).padEnd(19),
     safe(advisory.signatureId),
     safe(targets),
@@ -273,7 +265,7 @@ function summaryLine(advisory: Advisory): string {
 }
 
 function statusText(status: Advisory["status"], width = 0): string {
-  const text = status.padEnd(width);
+  const text = safe(status).padEnd(width);
   switch (status) {
     case "published":
       return color.yellow(text);
@@ -307,10 +299,14 @@ function printPublished(
   for (const [label, ids] of sections) {
     for (const id of ids) {
       const advisory = byId.get(id)!;
-      out(`  ${label.padEnd(8)}  ${id}  ${advisory.severity}  ${safe(advisory.recommendation)}`);
+      out(
+        `  ${label.padEnd(8)}  ${safe(id)}  ${safe(advisory.severity)}  ${
+          safe(advisory.recommendation)
+        }`,
+      );
     }
   }
-  for (const id of result.resolved) out(`  ${"resolved".padEnd(8)}  ${id}`);
+  for (const id of result.resolved) out(`  ${"resolved".padEnd(8)}  ${safe(id)}`);
   if (result.uncovered.length > 0) {
     out(
       color.dim(
@@ -328,15 +324,15 @@ function printDecision(advisory: Advisory, json: boolean | undefined): void {
   const last = advisory.history[advisory.history.length - 1];
   const verb = advisory.status === "accepted" ? "Accepted" : "Declined";
   out(
-    `${verb} ${advisory.advisoryId} (${safe(advisory.driftType)} on "${
+    `${verb} ${safe(advisory.advisoryId)} (${safe(advisory.driftType)} on "${
       safe(advisory.signatureId)
     }") by ${safe(last.by)}: ${safe(advisory.recommendation)}`,
   );
 }
 
 function printAdvisory(advisory: Advisory): void {
-  const field = (name: string, value: string) => out(`${(name + ":").padEnd(16)}${value}`);
-  out(`${color.bold(advisory.advisoryId)}  ${statusText(advisory.status)}`);
+  const field = (name: string, value: string) => out(`${(name + ":").padEnd(16)}${safe(value)}`);
+  out(`${color.bold(safe(advisory.advisoryId))}  ${statusText(advisory.status)}`);
   field("drift type", safe(advisory.driftType));
   field("severity", advisory.severity);
   field("signature", safe(advisory.signatureId));
@@ -356,7 +352,7 @@ function printAdvisory(advisory: Advisory): void {
 }
 
 function historyLine(entry: AdvisoryTransition): string {
-  const move = `${entry.from ?? "(new)"} → ${entry.to}`;
+  const move = `${safe(entry.from ?? "(new)")} → ${safe(entry.to)}`;
   const reason = entry.reason === null ? "" : `: ${safe(entry.reason)}`;
-  return `${entry.at}  ${safe(entry.by)}  ${move}${reason}`;
+  return `${safe(entry.at)}  ${safe(entry.by)}  ${move}${reason}`;
 }

@@ -10,6 +10,7 @@ import type { ArchiveLimits } from "../core/archive.ts";
 import { UsageError } from "../core/errors.ts";
 import { createSigner, loadKeyring, singleKeyKeyring } from "../core/keyring.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
+import { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from "../core/text.ts";
 import {
   type KeyMaterial,
   type Keyring,
@@ -20,19 +21,73 @@ import {
 
 const encoder = new TextEncoder();
 
-/** Write text to stdout. */
+/** Write all of `text` to a standard stream. */
+function writeStream(name: "stdout" | "stderr", text: string): void {
+  const stream = name === "stdout" ? Deno.stdout : Deno.stderr;
+  const bytes = encoder.encode(text);
+  // writeSync may write less than it was given.
+  for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+}
+
+/** Our own colour codes, the only escape sequences printing lets through (and only with colour on). */
+// deno-lint-ignore no-control-regex -- matching them is the point
+const OWN_COLOUR = /^\x1b\[(?:0|1|2|31|32|33)m$/;
+// deno-lint-ignore no-control-regex -- as above
+const COLOUR_OR_UNSAFE = /\x1b\[(?:0|1|2|31|32|33)m|[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/**
+ * The last line of defence before a stream: every control character left in
+ * text to print is escaped but line breaks (where `keepNewlines`) and our own
+ * colour codes when colour is on. Callers escape untrusted fields themselves
+ * ({@link escapeForTerminal}), so a newline in a field cannot forge a line;
+ * this catches whatever a caller missed.
+ */
+function neutralize(text: string, keepNewlines: boolean, colour: boolean): string {
+  if (!hasTerminalControls(text)) return text;
+  return text.replace(COLOUR_OR_UNSAFE, (match) => {
+    if (match.length > 1 && OWN_COLOUR.test(match)) {
+      return colour ? match : escapeForTerminal(match);
+    }
+    return keepNewlines && match === "\n" ? match : escapeForTerminal(match);
+  });
+}
+
+/**
+ * Write text to stdout (a newline is added when missing). Fields that come
+ * from packets, file names or plugins must be passed through
+ * {@link escapeForTerminal} first; line breaks between them are kept.
+ */
 export function out(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
+  const body = text.endsWith("\n") ? text.slice(0, -1) : text;
+  writeStream("stdout", neutralize(body, true, colourOn) + "\n");
 }
 
-/** Write one line to stderr. */
+/** Write one line to stderr: every control character in it, a newline included, is escaped. */
 export function err(text: string): void {
-  Deno.stderr.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
+  const body = text.endsWith("\n") ? text.slice(0, -1) : text;
+  writeStream("stderr", neutralize(body, false, false) + "\n");
 }
 
-/** Print a value as JSON on stdout (two-space indent). */
+/**
+ * Write trusted text (help, a completion script) to stdout as it is.
+ */
+export function outRaw(text: string): void {
+  writeStream("stdout", text);
+}
+
+/** Write trusted text to stderr as it is (progress lines). */
+export function errRaw(text: string): void {
+  writeStream("stderr", text);
+}
+
+/**
+ * Print a value as JSON on stdout (two-space indent). JSON escapes C0
+ * controls itself; DEL, C1 controls, U+2028/U+2029 and format controls such
+ * as U+202E, which `JSON.stringify` leaves raw, become `\uXXXX` escapes too,
+ * so the value is unchanged and the terminal safe.
+ */
 export function outJson(value: unknown): void {
-  out(JSON.stringify(value, null, 2));
+  writeStream("stdout", escapeJsonForTerminal(JSON.stringify(value, null, 2)) + "\n");
 }
 
 function colorEnabled(stream: { isTerminal(): boolean }): boolean {
@@ -45,9 +100,11 @@ function colorEnabled(stream: { isTerminal(): boolean }): boolean {
   return stream.isTerminal() && (noColor === undefined || noColor === "");
 }
 
+const colourOn = colorEnabled(Deno.stdout);
+
 /** ANSI colours, only when stdout is a terminal and `NO_COLOR` is not set. */
 export const color = (() => {
-  const on = colorEnabled(Deno.stdout);
+  const on = colourOn;
   const wrap = (code: number) => (text: string) => on ? `\x1b[${code}m${text}\x1b[0m` : text;
   return { red: wrap(31), green: wrap(32), yellow: wrap(33), bold: wrap(1), dim: wrap(2) };
 })();

@@ -14,6 +14,7 @@ import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
 import { expandInputs } from "../core/inputs.ts";
 import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
+import { escapeForTerminal as esc } from "../core/text.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
 import {
   collect,
@@ -118,14 +119,14 @@ async function ingestFromFlags(
 
 function summarize(report: FederationReport, outPath: string): void {
   const rejected = report.packetsRejected.length;
-  out(color.bold(`Federation report written to "${outPath}"`));
+  out(color.bold(`Federation report written to "${esc(outPath)}"`));
   out("");
   out(table(
     ["ENVIRONMENT", "PACKETS", "WINDOWS", "SIGNATURES", "GRAPH NODES"],
     Object.entries(report.environmentStats).map(([env, s]) => [
-      env,
+      esc(env),
       String(s.packets),
-      `${s.windowStart} .. ${s.windowEnd}`,
+      `${esc(s.windowStart)} .. ${esc(s.windowEnd)}`,
       String(s.signatures),
       String(s.graphNodes),
     ]),
@@ -138,7 +139,7 @@ function summarize(report: FederationReport, outPath: string): void {
     bySeverity.set(drift.severity, (bySeverity.get(drift.severity) ?? 0) + 1);
   }
   const counts = (map: Map<string, number>) =>
-    [...map].sort().map(([key, n]) => `${key} ${n}`).join(", ") || "none";
+    [...map].sort().map(([key, n]) => `${esc(key)} ${n}`).join(", ") || "none";
   out(
     table(["", ""], [
       [
@@ -147,7 +148,7 @@ function summarize(report: FederationReport, outPath: string): void {
       ],
       ["drift", `${report.crossEnvDrifts.length} (${counts(byType)})`],
       ["severity", counts(bySeverity)],
-      ["detectors", report.detectors.map((d) => `${d.name}@${d.version}`).join(", ")],
+      ["detectors", report.detectors.map((d) => esc(`${d.name}@${d.version}`)).join(", ")],
     ]).split("\n").slice(1).join("\n"),
   );
   if (report.crossEnvDrifts.length > 0) {
@@ -158,25 +159,33 @@ function summarize(report: FederationReport, outPath: string): void {
       shown.map((d) => {
         const { action, source, targets } = resolutionOf(d);
         return [
-          d.driftType,
-          d.severity === "high" || d.severity === "critical" ? color.red(d.severity) : d.severity,
-          d.signatureId,
-          source === null ? action : `${action} ${action === "align" ? "with" : "ref"} ${source}`,
-          targets.join(","),
-          d.driftId,
+          esc(d.driftType),
+          d.severity === "high" || d.severity === "critical"
+            ? color.red(esc(d.severity))
+            : esc(d.severity),
+          esc(d.signatureId),
+          esc(
+            source === null ? action : `${action} ${action === "align" ? "with" : "ref"} ${source}`,
+          ),
+          targets.map(esc).join(","),
+          esc(d.driftId),
         ];
       }),
     ));
     if (report.crossEnvDrifts.length > shown.length) {
-      out(color.dim(`... and ${report.crossEnvDrifts.length - shown.length} more in "${outPath}"`));
+      out(
+        color.dim(
+          `... and ${report.crossEnvDrifts.length - shown.length} more in "${esc(outPath)}"`,
+        ),
+      );
     }
   }
   if (rejected > 0) {
     out("");
     out(color.red(`${rejected} packet(s) rejected:`));
     for (const packet of report.packetsRejected) {
-      out(`  ${packet.source}`);
-      for (const v of packet.violations) out(`    ${color.yellow(v.code)}  ${v.message}`);
+      out(`  ${esc(packet.source)}`);
+      for (const v of packet.violations) out(`    ${color.yellow(v.code)}  ${esc(v.message)}`);
     }
   }
 }
@@ -238,7 +247,11 @@ export function federateCommand() {
     else summarize(report, flags.out);
     // On stderr, with --json too: stdout may be piped into a tool that reads only the JSON.
     for (const { detector, hook, message } of report.detectorErrors) {
-      err(`error: detector "${detector}" failed in "${hook}": ${message.split("\n")[0]}`);
+      err(
+        `error: detector "${esc(detector)}" failed in "${esc(hook)}": ${
+          esc(message.split("\n")[0])
+        }`,
+      );
     }
     if (report.detectorErrors.length > 0) {
       err("error: a detector failed; the drift list is incomplete");
@@ -246,7 +259,7 @@ export function federateCommand() {
     const rejected = reportRejected(
       report.packetsRejected.length,
       ingested(report),
-      `"${flags.out}" lists them and why`,
+      `"${esc(flags.out)}" lists them and why`,
     );
     if (report.detectorErrors.length > 0 || rejected) {
       setExitCode(1);
@@ -283,15 +296,15 @@ export function hubCommand() {
       if (flags.json) outJson(state);
       else {
         const stats = ingestion.state.stats();
-        out(`Hub state written to "${flags.out}"`);
+        out(`Hub state written to "${esc(flags.out)}"`);
         out(table(
           ["ENVIRONMENT", "PACKETS", "LATEST WINDOW END", "SIGNATURES"],
           Object.entries(stats).map((
             [env, s],
-          ) => [env, String(s.packets), s.windowEnd, String(s.signatures)]),
+          ) => [esc(env), String(s.packets), esc(s.windowEnd), String(s.signatures)]),
         ));
       }
-      const hint = `"${flags.out}" lists them, \`jrm gate validate\` says why`;
+      const hint = `"${esc(flags.out)}" lists them, \`jrm gate validate\` says why`;
       if (reportRejected(rejected.length, ingestion.outcomes.length, hint)) setExitCode(1);
     }),
   );
@@ -326,7 +339,7 @@ export function pluginsCommand() {
         else {
           out(table(
             ["KIND", "NAME", "VERSION", "ORIGIN", "DESCRIPTION"],
-            rows.map((r) => [r.kind, r.name, r.version, r.origin, r.description]),
+            rows.map((r) => [r.kind, r.name, r.version, r.origin, r.description].map(esc)),
           ));
         }
       }),

@@ -13,6 +13,7 @@ import { expandInputs } from "../core/inputs.ts";
 import { DATA_FILES, readPacket } from "../core/packet.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { Keyring } from "../core/signer.ts";
+import { escapeForTerminal as esc } from "../core/text.ts";
 import { assemble, buildPacket, signManifest } from "../core/writer.ts";
 import {
   collect,
@@ -47,9 +48,9 @@ export function resultJson(result: GateResult): Record<string, unknown> {
 function printResult(result: GateResult): void {
   const status = result.accepted ? color.green("ACCEPTED") : color.red("REJECTED");
   const signature = result.accepted ? color.dim(` (signature ${result.signature})`) : "";
-  out(`${status}  ${result.source}${signature}`);
+  out(`${status}  ${esc(result.source)}${signature}`);
   for (const violation of result.violations) {
-    out(`  ${color.yellow(violation.code)}  ${violation.message}`);
+    out(`  ${color.yellow(violation.code)}  ${esc(violation.message)}`);
   }
 }
 
@@ -176,8 +177,8 @@ export function gateCommand(registry: PluginRegistry) {
       outJson({ redacted: true, out: options.out, replaced, signed: signer !== undefined });
     } else {
       out(
-        `Wrote "${options.out}": ${total} value(s) redacted${
-          Object.entries(replaced).map(([f, n]) => `, ${n} in ${f}`).join("")
+        `Wrote "${esc(options.out)}": ${total} value(s) redacted${
+          Object.entries(replaced).map(([f, n]) => `, ${n} in ${esc(f)}`).join("")
         }; ${signer ? "re-signed" : "signature removed (no key given)"}`,
       );
     }
@@ -229,8 +230,8 @@ export function signCommand(registry: PluginRegistry) {
     await writeFileAtomic(target, await assemble(manifest, packet.entries));
     if (options.json) outJson({ signed: true, out: target, signature: manifest.signature });
     else {out(
-        `Signed "${target}" with ${signer.algorithm}${
-          options.keyId ? ` (key id "${options.keyId}")` : ""
+        `Signed "${esc(target)}" with ${esc(signer.algorithm)}${
+          options.keyId ? ` (key id "${esc(options.keyId)}")` : ""
         }`,
       );}
   });
@@ -296,8 +297,8 @@ export function packCommand(registry: PluginRegistry) {
     if (options.json) {
       outJson({ packed: true, out: options.out, packetName: name, signed: !!signer });
     } else {out(
-        `Wrote "${options.out}" (${name}${
-          signer ? `, signed with ${signer.algorithm}` : ", unsigned"
+        `Wrote "${esc(options.out)}" (${esc(name)}${
+          signer ? `, signed with ${esc(signer.algorithm)}` : ", unsigned"
         })`,
       );}
   });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { errRaw } from "./common.ts";
+
 /** Something that reports progress. */
 export interface Progress {
   /** Report `done` of `total`. */
@@ -22,7 +24,6 @@ export interface Progress {
  */
 export function progress(label: string, quiet: boolean): Progress {
   if (quiet || !Deno.stderr.isTerminal()) return { update() {}, finish() {} };
-  const encoder = new TextEncoder();
   const started = performance.now();
   let last = 0;
   let shown = false;
@@ -33,11 +34,11 @@ export function progress(label: string, quiet: boolean): Progress {
       last = now;
       const rate = done / Math.max((now - started) / 1000, 0.001);
       const text = `  ${label} ${done}/${total}  ${rate.toFixed(1)}/s`;
-      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${text}`));
+      errRaw(`\r\x1b[2K${text}`);
       shown = true;
     },
     finish() {
-      if (shown) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+      if (shown) errRaw("\r\x1b[2K");
     },
   };
 }

@@ -15,6 +15,7 @@ import { type FederationReport, readReportFile } from "../core/report.ts";
 import { openLedger, resolveStorePath } from "../core/store.ts";
 import { loadConfig } from "../core/config.ts";
 import { collect, out } from "./common.ts";
+import { escapeForTerminal as esc } from "../core/text.ts";
 import { registryFor } from "./federate.ts";
 
 /**
@@ -88,11 +89,11 @@ export function reportCommand() {
       const store = flags.store ?? storeFromEnv();
       if (flags.html) {
         await renderReport(registry, report, "html", flags.html, store);
-        out(`Wrote "${flags.html}"`);
+        out(`Wrote "${esc(flags.html)}"`);
       }
       if (flags.format) {
         await renderReport(registry, report, flags.format, flags.out!, store);
-        out(`Wrote "${flags.out}"`);
+        out(`Wrote "${esc(flags.out!)}"`);
       }
     });
 }

@@ -297,7 +297,10 @@ Deno.test("Keyring: keysFor() gives an environment its own keys, else the fallba
   assert.deepEqual(keyring.foreignKeyOwners("SOC_EAST", "east-1"), []);
   assert.deepEqual(keyring.candidates("SOC_WEST", "ed25519"), []);
   assert.equal(keyring.servesEnvironment("SOC_WEST"), true);
-  assert.equal(new Keyring([{ environment: "SOC_EAST", signer: east }]).servesEnvironment("X"), false);
+  assert.equal(
+    new Keyring([{ environment: "SOC_EAST", signer: east }]).servesEnvironment("X"),
+    false,
+  );
 });
 
 Deno.test("jrm gate validate, verify and federate refuse a fallback key or a foreign key id as validate() does", async (t) => {
