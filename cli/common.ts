@@ -21,12 +21,26 @@ import {
 
 const encoder = new TextEncoder();
 
-/** Write all of `text` to a standard stream. */
+/** Whether a reader still listens on each stream; see {@link writeStream}. */
+const open = { stdout: true, stderr: true };
+
+/**
+ * Write all of `text` to a standard stream. A reader that went away (`jrm
+ * federate … | head -1`) stops the printing only: the rest of the run goes on
+ * and keeps its own exit code. Nothing can report a failing stderr, so any
+ * error there stops printing to it.
+ */
 function writeStream(name: "stdout" | "stderr", text: string): void {
+  if (!open[name]) return;
   const stream = name === "stdout" ? Deno.stdout : Deno.stderr;
   const bytes = encoder.encode(text);
-  // writeSync may write less than it was given.
-  for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+  try {
+    // writeSync may write less than it was given.
+    for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+  } catch (error) {
+    if (name === "stdout" && !(error instanceof Deno.errors.BrokenPipe)) throw error;
+    open[name] = false;
+  }
 }
 
 /** Our own colour codes, the only escape sequences printing lets through (and only with colour on). */
@@ -69,13 +83,14 @@ export function err(text: string): void {
 }
 
 /**
- * Write trusted text (help, a completion script) to stdout as it is.
+ * Write trusted text (help, a completion script) to stdout as it is, with the
+ * same handling of a closed reader as {@link out}.
  */
 export function outRaw(text: string): void {
   writeStream("stdout", text);
 }
 
-/** Write trusted text to stderr as it is (progress lines). */
+/** Write trusted text to stderr as it is (progress lines); a failing stderr is ignored. */
 export function errRaw(text: string): void {
   writeStream("stderr", text);
 }
