@@ -20,6 +20,7 @@ import {
 } from "../core/migrate.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { readKeyFile, type Signer } from "../core/signer.ts";
+import { escapeForTerminal } from "../core/text.ts";
 import {
   color,
   err,
@@ -234,17 +235,8 @@ function migratedJson({ result, outcome, out }: Migrated): Record<string, unknow
   };
 }
 
-/** Packet data reaches the terminal only without control characters. */
-function safe(text: string): string {
-  let result = "";
-  for (const char of text) {
-    const code = char.codePointAt(0)!;
-    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
-      code === 0x2029;
-    result += control ? `\\u${code.toString(16).padStart(4, "0")}` : char;
-  }
-  return result;
-}
+/** Packet data and file names reach the terminal only with their controls escaped. */
+const safe = escapeForTerminal;
 
 function printMigrated({ result, outcome, out: target }: Migrated): void {
   if (outcome === "refused") {
@@ -259,7 +251,7 @@ function printMigrated({ result, outcome, out: target }: Migrated): void {
     : color.yellow("legacy packet UNSIGNED (--allow-unsigned)");
   const signature = result.manifest?.signature as { algorithm: string } | undefined;
   const now = signature
-    ? `signed ${signature.algorithm} by "${MIGRATION_SIGNER_ID}"`
+    ? `signed ${safe(signature.algorithm)} by "${MIGRATION_SIGNER_ID}"`
     : color.yellow("left unsigned (no key)");
   const label = outcome === "migrated" ? color.green("MIGRATED ") : color.dim("UNCHANGED");
   const note = outcome === "unchanged" ? "already there, identical; " : "";

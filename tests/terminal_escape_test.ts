@@ -293,6 +293,22 @@ Deno.test("jrm gate validate, verify, federate and hub replay print packet data 
       assert.equal(JSON.parse(showJson.stdout).history.at(-1).reason, REASON);
     });
 
+    await t.step("migrate names a refused packet and its reasons escaped", async () => {
+      const run = await runJrm([
+        "migrate",
+        "--packets",
+        packets,
+        "--keyring",
+        keyring,
+        "--out-dir",
+        `${dir}/migrated`,
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assertTerminalSafe(run, "migrate");
+      assertShowsEscaped(run.stdout, "migrate");
+      assert.match(run.stdout, /^REFUSED {3}.*\/north\\u\{1b\}\[2J/m);
+    });
+
     await t.step("report names its output file escaped", async () => {
       // In a hostile directory: the temporary file's name (Deno refuses controls there) is plain.
       await Deno.mkdir(`${dir}/d${HOSTILE_NAME}`);
