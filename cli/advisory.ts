@@ -140,9 +140,10 @@ export function advisoryCommand() {
         false,
         (ledger) => listAdvisories(ledger),
       );
-      const text = JSON.stringify(referenceAdvisories(advisories), null, 2) + "\n";
-      if (options.out === undefined) out(text);
-      else await writeFileAtomic(options.out, text);
+      const exported = referenceAdvisories(advisories);
+      // On stdout as JSON (its escaping keeps the value); out() would escape inside strings.
+      if (options.out === undefined) outJson(exported);
+      else await writeFileAtomic(options.out, JSON.stringify(exported, null, 2) + "\n");
     });
 
   return advisory;

@@ -291,6 +291,15 @@ Deno.test("jrm gate validate, verify, federate and hub replay print packet data 
       const showJson = await runJrm(["advisory", "show", id, "--store", store, "--json"]);
       assertTerminalSafe(showJson, "advisory show --json");
       assert.equal(JSON.parse(showJson.stdout).history.at(-1).reason, REASON);
+      // An export on stdout is JSON: safe, and the same value as the one written to a file.
+      const exported = await runJrm(["advisory", "export", "--store", store]);
+      assert.equal(exported.code, 0, exported.stderr);
+      assertTerminalSafe(exported, "advisory export");
+      await runJrm(["advisory", "export", "--store", store, "--out", `${dir}/export.json`]);
+      assert.deepEqual(
+        JSON.parse(exported.stdout),
+        JSON.parse(await Deno.readTextFile(`${dir}/export.json`)),
+      );
     });
 
     await t.step("migrate names a refused packet and its reasons escaped", async () => {
