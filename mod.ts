@@ -14,10 +14,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { builtinRegistry, validate } from "./mod.ts";
  * const result = await validate(new Uint8Array([0x50, 0x4b]), { source: "tiny.zip" });
- * console.assert(!result.accepted);
- * console.assert(builtinRegistry().detectors().length === 3);
+ * assert(!result.accepted);
+ * assert.equal(builtinRegistry().detectors().length, 3);
  * ```
  *
  * @module

@@ -71,8 +71,9 @@ export interface ArchiveLimits {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_LIMITS } from "./archive.ts";
- * console.assert(DEFAULT_LIMITS.maxEntryBytes === 256 * 1024 * 1024);
+ * assert.equal(DEFAULT_LIMITS.maxEntryBytes, 256 * 1024 * 1024);
  * ```
  */
 export const DEFAULT_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
@@ -90,8 +91,9 @@ export const DEFAULT_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { COMPRESSION_RATIO_FLOOR } from "./archive.ts";
- * console.assert(COMPRESSION_RATIO_FLOOR === 64 * 1024);
+ * assert.equal(COMPRESSION_RATIO_FLOOR, 64 * 1024);
  * ```
  */
 export const COMPRESSION_RATIO_FLOOR = 64 * 1024;
@@ -124,8 +126,9 @@ export interface ArchiveEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveLimits } from "./archive.ts";
- * console.assert(resolveLimits({ maxEntries: 8 }).maxEntries === 8);
+ * assert.equal(resolveLimits({ maxEntries: 8 }).maxEntries, 8);
  * ```
  */
 export function resolveLimits(limits: Partial<ArchiveLimits> = {}): ArchiveLimits {
@@ -711,11 +714,12 @@ function inflateFailed(name: string, error: unknown): never {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InflateArena, readArchive, writeArchive } from "./archive.ts";
  * const arena = new InflateArena();
  * const zip = await writeArchive([{ name: "a.json", data: new TextEncoder().encode("{}") }]);
  * const [entry] = readArchive(zip, {}, { arena });
- * console.assert(new TextDecoder().decode(entry.data) === "{}");
+ * assert.equal(new TextDecoder().decode(entry.data), "{}");
  * ```
  */
 export class InflateArena {
@@ -892,10 +896,12 @@ function measureOverrun(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readArchive, writeArchive } from "./archive.ts";
  * const zip = await writeArchive([{ name: "a.json", data: new TextEncoder().encode("{}") }]);
  * const [entry] = readArchive(zip);
- * console.assert(entry.name === "a.json" && new TextDecoder().decode(entry.data) === "{}");
+ * assert.equal(entry.name, "a.json");
+ * assert.equal(new TextDecoder().decode(entry.data), "{}");
  * ```
  */
 export function readArchive(
@@ -925,12 +931,13 @@ export function readArchive(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readArchiveEntry, writeArchive } from "./archive.ts";
  * const zip = await writeArchive([
  *   { name: "a.json", data: new TextEncoder().encode("{}") },
  *   { name: "b.json", data: new TextEncoder().encode("[]") },
  * ]);
- * console.assert(new TextDecoder().decode(readArchiveEntry(zip, "b.json")!.data) === "[]");
+ * assert.equal(new TextDecoder().decode(readArchiveEntry(zip, "b.json")!.data), "[]");
  * ```
  */
 export function readArchiveEntry(
@@ -962,13 +969,14 @@ export function readArchiveEntry(
  * @returns the entry's bytes, or undefined
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLeadingEntry, writeArchive } from "./archive.ts";
  * const zip = await writeArchive([
  *   { name: "a.json", data: new TextEncoder().encode("{}") },
  *   { name: "b.json", data: new TextEncoder().encode("[]") },
  * ]);
- * console.assert(new TextDecoder().decode(readLeadingEntry(zip, "a.json", 1024)) === "{}");
- * console.assert(readLeadingEntry(zip, "b.json", 1024) === undefined);
+ * assert.equal(new TextDecoder().decode(readLeadingEntry(zip, "a.json", 1024)), "{}");
+ * assert.equal(readLeadingEntry(zip, "b.json", 1024), undefined);
  * ```
  */
 export function readLeadingEntry(
@@ -1095,11 +1103,12 @@ function dosDateTime(date: Date): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeArchive } from "./archive.ts";
  * const entries = [{ name: "manifest.json", data: new TextEncoder().encode('{"part":1}') }];
  * const first = await writeArchive(entries);
  * const second = await writeArchive(entries);
- * console.assert(first.length === second.length && first.every((byte, i) => byte === second[i]));
+ * assert.deepEqual(first, second);
  * ```
  */
 export async function writeArchive(

@@ -45,12 +45,14 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
  * @returns the scanned file, or undefined for the exact path to decide
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scanCanonFile } from "./canon_scan.ts";
  * const file = '{"environmentId": "E", "entries": {"s1": {"rev": 2, "lineage": ["p1"]}}}';
  * const scanned = scanCanonFile(new TextEncoder().encode(file), 64)!;
  * const text = new TextDecoder().decode(scanned.canon.bytes.subarray(0, scanned.canon.ends[0]));
- * console.assert(text === '{"rev":2,"lineage":["p1"]}' && scanned.top.environmentId === "E");
- * console.assert(scanCanonFile(new TextEncoder().encode('{"entries": {"s1": {"rev": -1}}}'), 64) === undefined);
+ * assert.equal(text, '{"rev":2,"lineage":["p1"]}');
+ * assert.equal(scanned.top.environmentId, "E");
+ * assert.equal(scanCanonFile(new TextEncoder().encode('{"entries": {"s1": {"rev": -1}}}'), 64), undefined);
  * ```
  */
 export function scanCanonFile(bytes: Uint8Array, maxDepth: number): ScannedCanon | undefined {

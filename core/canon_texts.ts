@@ -49,9 +49,10 @@ export function canonTextsCount(texts: CanonTexts): number {
  * @returns the packed entries (their buffers are their own: they can be transferred)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeCanonTexts, makeCanonTexts } from "./canon_texts.ts";
  * const packed = makeCanonTexts(["s1", "s2"], ['{"rev":1}', '{"rev":2}'], []);
- * console.assert(decodeCanonTexts(packed).texts[1] === '{"rev":2}');
+ * assert.equal(decodeCanonTexts(packed).texts[1], '{"rev":2}');
  * ```
  */
 export function makeCanonTexts(

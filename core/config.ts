@@ -67,11 +67,12 @@ export interface Config extends z.infer<typeof ConfigSchema> {
  * @returns the config
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./config.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ detectors: { "posture-divergence": { threshold: 0.2 } } }));
  * const config = await loadConfig(`${dir}/c.json`);
- * console.assert(config.detectors["posture-divergence"].threshold === 0.2);
+ * assert.equal(config.detectors["posture-divergence"].threshold, 0.2);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -120,15 +121,14 @@ export async function loadConfig(path?: string): Promise<Config> {
  * @returns the checked value
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { parseJsonFile } from "./config.ts";
  * const value = parseJsonFile('{"a":1}', 'File "x.json"', z.object({ a: z.number() }));
- * console.assert(value.a === 1);
- * try {
- *   parseJsonFile('{"a":"1"}', 'File "x.json"', z.object({ a: z.number() }));
- * } catch (error) {
- *   console.assert((error as Error).message.startsWith('File "x.json" is invalid at "a"'));
- * }
+ * assert.equal(value.a, 1);
+ * assert.throws(() => parseJsonFile('{"a":"1"}', 'File "x.json"', z.object({ a: z.number() })), {
+ *   message: /^File "x\.json" is invalid at "a"/,
+ * });
  * ```
  */
 export function parseJsonFile<T>(text: string, label: string, schema: z.ZodType<T>): T {
@@ -160,9 +160,10 @@ export function defaultConfig(): Config {
  * @returns options by detector name
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseOptionFlags } from "./config.ts";
  * const options = parseOptionFlags(["posture-divergence.threshold=0.25"]);
- * console.assert(options["posture-divergence"].threshold === 0.25);
+ * assert.equal(options["posture-divergence"].threshold, 0.25);
  * ```
  */
 export function parseOptionFlags(
@@ -197,10 +198,11 @@ export function parseOptionFlags(
  * @returns the detector runs, in registration order
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultConfig, resolveDetectorRuns } from "./config.ts";
  * import { PluginRegistry } from "./plugin.ts";
  * const runs = resolveDetectorRuns(new PluginRegistry(), defaultConfig());
- * console.assert(runs.length === 0);
+ * assert.equal(runs.length, 0);
  * ```
  */
 export function resolveDetectorRuns(

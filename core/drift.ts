@@ -135,12 +135,13 @@ export interface Drift extends DriftFinding {
  * @returns `drift-` followed by 24 lowercase hex digits
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { driftIdOf } from "./drift.ts";
  * const id = driftIdOf({
  *   driftType: "STALE_ENVIRONMENT", signatureId: "sig-1", environments: ["A", "B"],
  *   severity: "medium", detail: "", evidence: { A: { rev: 1 }, B: { rev: 2 } },
  * });
- * console.assert(/^drift-[0-9a-f]{24}$/.test(id));
+ * assert(/^drift-[0-9a-f]{24}$/.test(id));
  * ```
  */
 export function driftIdOf(finding: DriftFinding): string {
@@ -403,6 +404,7 @@ export interface DetectionResult {
  * @returns drifts, runs and errors
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runDetectors } from "./drift.ts";
  * import { defineDetector } from "./plugin.ts";
  * const view = { environments: () => [], environment: () => undefined, signatures: () => [], entries: () => [] };
@@ -411,7 +413,7 @@ export interface DetectionResult {
  *   detect: () => { throw new Error("boom"); },
  * });
  * const result = await runDetectors(view, [{ plugin: broken, options: {}, origin: "example" }]);
- * console.assert(result.errors[0].message === "boom");
+ * assert.equal(result.errors[0].message, "boom");
  * ```
  */
 export async function runDetectors(

@@ -79,9 +79,10 @@ export interface Violation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PacketError } from "./errors.ts";
  * const err = new PacketError({ code: "ARCHIVE_EMPTY", message: "Archive holds no entries" });
- * console.assert(err.violation.code === "ARCHIVE_EMPTY");
+ * assert.equal(err.violation.code, "ARCHIVE_EMPTY");
  * ```
  */
 export class PacketError extends Error {
@@ -104,9 +105,10 @@ export class PacketError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsageError } from "./errors.ts";
  * const err = new UsageError('Cannot read key file "k.txt": not found');
- * console.assert(err.exitCode === 2);
+ * assert.equal(err.exitCode, 2);
  * ```
  */
 export class UsageError extends Error {
@@ -128,9 +130,10 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginError } from "./errors.ts";
  * const err = new PluginError("stale-env", "detect", new Error("boom"));
- * console.assert(err.message === 'Plugin "stale-env" failed in hook "detect": boom');
+ * assert.equal(err.message, 'Plugin "stale-env" failed in hook "detect": boom');
  * ```
  */
 export class PluginError extends Error {

@@ -14,8 +14,9 @@ import { UsageError } from "./errors.ts";
  * @returns e.g. `not found`, `permission denied`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeFsError } from "./fs.ts";
- * console.assert(describeFsError(new Deno.errors.NotFound("x")) === "not found");
+ * assert.equal(describeFsError(new Deno.errors.NotFound("x")), "not found");
  * ```
  */
 export function describeFsError(error: unknown): string {
@@ -35,10 +36,11 @@ export function describeFsError(error: unknown): string {
  * @param data the bytes or text to write
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeFileAtomic } from "./fs.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/out.json`, "{}\n");
- * console.assert(await Deno.readTextFile(`${dir}/out.json`) === "{}\n");
+ * assert.equal(await Deno.readTextFile(`${dir}/out.json`), "{}\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -62,10 +64,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * @param chunks text or byte chunks, written in order
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeChunksAtomic } from "./fs.ts";
  * const dir = await Deno.makeTempDir();
  * await writeChunksAtomic(`${dir}/g.json`, ["[", "1", "]"]);
- * console.assert(await Deno.readTextFile(`${dir}/g.json`) === "[1]");
+ * assert.equal(await Deno.readTextFile(`${dir}/g.json`), "[1]");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -115,12 +118,11 @@ async function makeTempBeside(path: string): Promise<string> {
  * @returns its bytes
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readInputFile } from "./fs.ts";
- * try {
- *   await readInputFile("/nonexistent/x.zip", "packet");
- * } catch (error) {
- *   console.assert((error as Error).message === 'Cannot read packet "/nonexistent/x.zip": not found');
- * }
+ * await assert.rejects(readInputFile("/nonexistent/x.zip", "packet"), {
+ *   message: 'Cannot read packet "/nonexistent/x.zip": not found',
+ * });
  * ```
  */
 export async function readInputFile(path: string, what: string): Promise<Uint8Array> {
@@ -148,12 +150,13 @@ export interface AtomicWriter {
  * @returns the writer
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openAtomic } from "./fs.ts";
  * const dir = await Deno.makeTempDir();
  * const writer = await openAtomic(`${dir}/graph.jsonl`);
  * await writer.write("{}\n");
  * await writer.commit();
- * console.assert(await Deno.readTextFile(`${dir}/graph.jsonl`) === "{}\n");
+ * assert.equal(await Deno.readTextFile(`${dir}/graph.jsonl`), "{}\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

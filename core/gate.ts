@@ -101,9 +101,11 @@ function verdict(
  * @returns the verdict, with every violation found
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validate } from "./gate.ts";
  * const result = await validate(new Uint8Array([1, 2, 3]), { source: "junk.zip" });
- * console.assert(!result.accepted && result.reasonCode === "ARCHIVE_NOT_ZIP");
+ * assert(!result.accepted);
+ * assert.equal(result.reasonCode, "ARCHIVE_NOT_ZIP");
  * ```
  */
 export async function validate(
@@ -123,10 +125,11 @@ export async function validate(
  * @returns the verdict (without the packet)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inspect, judge } from "./gate.ts";
  * import { readPacket } from "./packet.ts";
  * const result = await judge(inspect(readPacket(new Uint8Array([1]))));
- * console.assert(!result.accepted);
+ * assert(!result.accepted);
  * ```
  */
 export async function judge(
@@ -213,11 +216,13 @@ async function checkSignature(
  * @returns accepted, or `SCOPE_VIOLATION`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { enforceScope } from "./gate.ts";
  * import type { Packet } from "./packet.ts";
  * const packet = { source: "p.zip", manifest: { environmentId: "SOC_WEST" } } as Packet;
  * const result = enforceScope(packet, { allowedEnvs: ["SOC_EAST"] });
- * console.assert(!result.accepted && result.reasonCode === "SCOPE_VIOLATION");
+ * assert(!result.accepted);
+ * assert.equal(result.reasonCode, "SCOPE_VIOLATION");
  * ```
  */
 export function enforceScope(
@@ -273,6 +278,7 @@ export interface Redaction {
  * @returns the new archive and the count of replaced values per entry
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redact } from "./gate.ts";
  * import { readPacket } from "./packet.ts";
  * import { buildPacket } from "./writer.ts";
@@ -286,7 +292,7 @@ export interface Redaction {
  *   ["canon_entry.json", json({ entries: {} })],
  * ]), { environmentId: "E", windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 });
  * const result = await redact(readPacket(bytes).packet!, ["src_ip"]);
- * console.assert(result.replaced["decision_lineage.jsonl"] === 1);
+ * assert.equal(result.replaced["decision_lineage.jsonl"], 1);
  * ```
  */
 export async function redact(

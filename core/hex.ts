@@ -10,8 +10,9 @@
  * @returns two lowercase hex digits per byte
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toHex } from "./hex.ts";
- * console.assert(toHex(new Uint8Array([0, 171])) === "00ab");
+ * assert.equal(toHex(new Uint8Array([0, 171])), "00ab");
  * ```
  */
 export function toHex(bytes: Uint8Array): string {
@@ -26,8 +27,9 @@ export function toHex(bytes: Uint8Array): string {
  * @returns the bytes
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromHex } from "./hex.ts";
- * console.assert(fromHex("00ab")[1] === 171);
+ * assert.equal(fromHex("00ab")[1], 171);
  * ```
  */
 export function fromHex(hex: string): Uint8Array<ArrayBuffer> {

@@ -124,9 +124,10 @@ function isNewer(a: [number, number], b: [number, number]): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FederationState } from "./hub.ts";
  * const state = new FederationState();
- * console.assert(state.view().environments().length === 0);
+ * assert.equal(state.view().environments().length, 0);
  * ```
  */
 export class FederationState {
@@ -542,11 +543,12 @@ export interface Ingestion {
  * @returns the state and every input's outcome
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ingestFiles } from "./hub.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/junk.zip`, "not a zip");
  * const { outcomes } = await ingestFiles([`${dir}/junk.zip`]);
- * console.assert(outcomes[0].kind === "rejected");
+ * assert.equal(outcomes[0].kind, "rejected");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -21,13 +21,15 @@ const GLOB_CHARS = /[*?[\]{}]/;
  * @returns packet file paths
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandInputs } from "./inputs.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeFile(`${dir}/b.zip`, new Uint8Array());
  * await Deno.writeFile(`${dir}/a.zip`, new Uint8Array());
  * await Deno.writeFile(`${dir}/notes.txt`, new Uint8Array());
  * const files = await expandInputs([dir, `${dir}/*.zip`]);
- * console.assert(files.length === 2 && files[0].endsWith("a.zip"));
+ * assert.equal(files.length, 2);
+ * assert(files[0].endsWith("a.zip"));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -23,8 +23,9 @@ import type { Inspection } from "./gate.ts";
  * @returns the worker count
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultWorkers } from "./inspect_pool.ts";
- * console.assert(defaultWorkers(3) === 0);
+ * assert.equal(defaultWorkers(3), 0);
  * ```
  */
 export function defaultWorkers(packets: number): number {
@@ -142,10 +143,11 @@ let prewarmed: InspectorPool | undefined;
  * @param count how many workers
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prewarmInspectors, takePrewarmedInspectors } from "./inspect_pool.ts";
  * prewarmInspectors(1);
  * const pool = takePrewarmedInspectors();
- * console.assert(pool?.size === 1);
+ * assert.equal(pool?.size, 1);
  * pool?.close();
  * ```
  */

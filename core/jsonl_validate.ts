@@ -57,11 +57,12 @@ const _ANY_TYPE = 0x1ff;
  * @returns the mask
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { T_ABSENT, T_ARRAY, T_STRING, typeMask, validateJsonLines } from "./jsonl_validate.ts";
  * const shape = { fields: ["id", "tags"], types: [typeMask(T_STRING), typeMask(T_ABSENT, T_ARRAY)] };
  * const lines = (text: string) => validateJsonLines(new TextEncoder().encode(text), 64, shape);
- * console.assert(lines('{"id":"a","tags":[]}\n{"id":"b"}\n') === 2);
- * console.assert(lines('{"id":"a","tags":"x"}\n') === -1);
+ * assert.equal(lines('{"id":"a","tags":[]}\n{"id":"b"}\n'), 2);
+ * assert.equal(lines('{"id":"a","tags":"x"}\n'), -1);
  * ```
  */
 export function typeMask(...codes: number[]): number {
@@ -83,9 +84,10 @@ export type RecordTypesCheck = (types: Uint8Array) => boolean;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_TRACKED_DEPTH, validateJsonLines } from "./jsonl_validate.ts";
  * const deep = "[".repeat(MAX_TRACKED_DEPTH + 1) + "]".repeat(MAX_TRACKED_DEPTH + 1);
- * console.assert(validateJsonLines(new TextEncoder().encode(deep), Infinity) === -1);
+ * assert.equal(validateJsonLines(new TextEncoder().encode(deep), Infinity), -1);
  * ```
  */
 export const MAX_TRACKED_DEPTH = 4096;
@@ -185,13 +187,14 @@ function _skipString(bytes: Uint8Array, i: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { T_STRING, validateJsonLines } from "./jsonl_validate.ts";
  * const bytes = new TextEncoder().encode('{"id":"a","env":"E"}\n\n{"id":"b"}\n');
  * const shape = { fields: ["id"] };
  * const hasId = (types: Uint8Array) => types[0] === T_STRING;
- * console.assert(validateJsonLines(bytes, 64, shape, hasId, { env: "E" }) === 2);
- * console.assert(validateJsonLines(bytes, 64, shape, hasId, { env: "F" }) === -1);
- * console.assert(validateJsonLines(new TextEncoder().encode("[1e999]"), 64) === -1);
+ * assert.equal(validateJsonLines(bytes, 64, shape, hasId, { env: "E" }), 2);
+ * assert.equal(validateJsonLines(bytes, 64, shape, hasId, { env: "F" }), -1);
+ * assert.equal(validateJsonLines(new TextEncoder().encode("[1e999]"), 64), -1);
  * ```
  */
 export function validateJsonLines(
@@ -219,8 +222,9 @@ export function validateJsonLines(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateJsonLinesJs } from "./jsonl_validate.ts";
- * console.assert(validateJsonLinesJs(new TextEncoder().encode('{"a":1}\n[2]\n'), 64) === 2);
+ * assert.equal(validateJsonLinesJs(new TextEncoder().encode('{"a":1}\n[2]\n'), 64), 2);
  * ```
  */
 export function validateJsonLinesJs(
@@ -673,9 +677,10 @@ function _hostAccept(): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateJsonLinesWasm } from "./jsonl_validate.ts";
  * const bytes = new TextEncoder().encode('{"a":"x"}\n{"a":"y"}\n');
- * console.assert(validateJsonLinesWasm(bytes, 64) === 2);
+ * assert.equal(validateJsonLinesWasm(bytes, 64), 2);
  * ```
  */
 export function validateJsonLinesWasm(

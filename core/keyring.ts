@@ -50,12 +50,14 @@ const KeyringFileSchema = z.strictObject({
  * @returns the signer and any warnings
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSigner } from "./keyring.ts";
  * import { builtinRegistry } from "../plugins/builtin.ts";
  * const { signer, warnings } = await createSigner(builtinRegistry(), "hmac-sha256", {
  *   bytes: new TextEncoder().encode("short"), origin: "example",
  * });
- * console.assert(signer.algorithm === "hmac-sha256" && warnings.length === 1);
+ * assert.equal(signer.algorithm, "hmac-sha256");
+ * assert.equal(warnings.length, 1);
  * ```
  */
 export async function createSigner(
@@ -83,12 +85,13 @@ export async function createSigner(
  * @returns the keyring
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { singleKeyKeyring } from "./keyring.ts";
  * import { builtinRegistry } from "../plugins/builtin.ts";
  * const keyring = await singleKeyKeyring(builtinRegistry(), "hmac-sha256", {
  *   bytes: new TextEncoder().encode("a-key-of-at-least-thirty-two-bytes!"), origin: "example",
  * });
- * console.assert(keyring.candidates("ANY_ENV", "hmac-sha256").length === 1);
+ * assert.equal(keyring.candidates("ANY_ENV", "hmac-sha256").length, 1);
  * ```
  */
 export async function singleKeyKeyring(
@@ -107,6 +110,7 @@ export async function singleKeyKeyring(
  * @returns the keyring, with warnings about weak keys
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadKeyring } from "./keyring.ts";
  * import { builtinRegistry } from "../plugins/builtin.ts";
  * const dir = await Deno.makeTempDir();
@@ -115,8 +119,8 @@ export async function singleKeyKeyring(
  *   keys: [{ environment: "SOC_EAST", keyId: "k1", file: "east.key" }],
  * }));
  * const keyring = await loadKeyring(builtinRegistry(), `${dir}/keyring.json`);
- * console.assert(keyring.candidates("SOC_EAST", "hmac-sha256", "k1").length === 1);
- * console.assert(keyring.candidates("SOC_WEST", "hmac-sha256").length === 0);
+ * assert.equal(keyring.candidates("SOC_EAST", "hmac-sha256", "k1").length, 1);
+ * assert.equal(keyring.candidates("SOC_WEST", "hmac-sha256").length, 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

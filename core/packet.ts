@@ -208,9 +208,12 @@ export interface ReadOptions {
  * @returns the hash reference the manifest uses
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sha256Ref } from "./packet.ts";
- * console.assert(sha256Ref(new Uint8Array()) ===
- *   "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+ * assert.equal(
+ *   sha256Ref(new Uint8Array()),
+ *   "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+ * );
  * ```
  */
 export function sha256Ref(bytes: Uint8Array): string {
@@ -228,10 +231,11 @@ export function sha256Ref(bytes: Uint8Array): string {
  * @returns the packet, or the violations that prevent it
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readPacket } from "./packet.ts";
  * const result = readPacket(new TextEncoder().encode("not a zip"), { source: "x.zip" });
- * console.assert(result.packet === undefined);
- * console.assert(result.violations[0].code === "ARCHIVE_NOT_ZIP");
+ * assert.equal(result.packet, undefined);
+ * assert.equal(result.violations[0].code, "ARCHIVE_NOT_ZIP");
  * ```
  */
 export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadResult {

@@ -83,11 +83,12 @@ export type Plugin = DetectorPlugin<any> | SignerPlugin | ReporterPlugin<any>;
  * @returns the same object
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineDetector } from "./plugin.ts";
  * const noop = defineDetector({
  *   kind: "detector", name: "noop", version: "1.0.0", driftTypes: [], detect: () => [],
  * });
- * console.assert(noop.name === "noop");
+ * assert.equal(noop.name, "noop");
  * ```
  */
 export function defineDetector<Options = Record<string, unknown>>(
@@ -102,12 +103,13 @@ export function defineDetector<Options = Record<string, unknown>>(
  * @returns the same object
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineSigner } from "./plugin.ts";
  * const plugin = defineSigner({
  *   kind: "signer", name: "null", version: "1.0.0", algorithm: "null",
  *   createSigner: () => Promise.reject(new Error("not a real signer")),
  * });
- * console.assert(plugin.algorithm === "null");
+ * assert.equal(plugin.algorithm, "null");
  * ```
  */
 export function defineSigner(plugin: SignerPlugin): SignerPlugin {
@@ -120,12 +122,13 @@ export function defineSigner(plugin: SignerPlugin): SignerPlugin {
  * @returns the same object
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineReporter } from "./plugin.ts";
  * const text = defineReporter({
  *   kind: "reporter", name: "text", version: "1.0.0", format: "txt",
  *   render: (report) => String(report),
  * });
- * console.assert(text.format === "txt");
+ * assert.equal(text.format, "txt");
  * ```
  */
 export function defineReporter<Report = unknown>(
@@ -147,12 +150,12 @@ const HOOKS: Record<string, string[]> = {
  * @returns the value, typed
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validatePlugin } from "./plugin.ts";
- * try {
- *   validatePlugin({ kind: "detector", name: "x", version: "1", driftTypes: [] }, 'plugin "x"');
- * } catch (error) {
- *   console.assert((error as Error).message === 'Cannot load plugin "x": hook "detect" is not a function');
- * }
+ * assert.throws(
+ *   () => validatePlugin({ kind: "detector", name: "x", version: "1", driftTypes: [] }, 'plugin "x"'),
+ *   { message: 'Cannot load plugin "x": hook "detect" is not a function' },
+ * );
  * ```
  */
 export function validatePlugin(value: unknown, label: string): Plugin {
@@ -216,12 +219,13 @@ export function validatePlugin(value: unknown, label: string): Plugin {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginRegistry, defineDetector } from "./plugin.ts";
  * const registry = new PluginRegistry();
  * registry.register(defineDetector({
  *   kind: "detector", name: "noop", version: "1.0.0", driftTypes: [], detect: () => [],
  * }));
- * console.assert(registry.detectors().length === 1);
+ * assert.equal(registry.detectors().length, 1);
  * ```
  */
 export class PluginRegistry {
@@ -299,12 +303,11 @@ export class PluginRegistry {
  * @returns the plugins loaded
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPluginModule, PluginRegistry } from "./plugin.ts";
- * try {
- *   await loadPluginModule(new PluginRegistry(), "/nonexistent/plugin.ts");
- * } catch (error) {
- *   console.assert((error as Error).message.startsWith('Cannot load plugin file "/nonexistent/plugin.ts"'));
- * }
+ * await assert.rejects(loadPluginModule(new PluginRegistry(), "/nonexistent/plugin.ts"), {
+ *   message: /^Cannot load plugin file "\/nonexistent\/plugin\.ts"/,
+ * });
  * ```
  */
 export async function loadPluginModule(
@@ -364,12 +367,11 @@ function importFailure(error: unknown): string {
  * @returns what the hook returned
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { callHook } from "./plugin.ts";
- * try {
- *   await callHook({ name: "x" }, "detect", () => { throw new Error("boom"); });
- * } catch (error) {
- *   console.assert((error as Error).message === 'Plugin "x" failed in hook "detect": boom');
- * }
+ * await assert.rejects(callHook({ name: "x" }, "detect", () => { throw new Error("boom"); }), {
+ *   message: 'Plugin "x" failed in hook "detect": boom',
+ * });
  * ```
  */
 export async function callHook<T>(

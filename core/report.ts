@@ -139,12 +139,11 @@ export type ReportDrift = z.infer<typeof ReportDriftSchema>;
  * @throws {Error} one line naming the file and the first problem
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseReport } from "./report.ts";
- * try {
- *   parseReport({ hello: "world" }, "r.json");
- * } catch (error) {
- *   console.assert((error as Error).message.startsWith('"r.json" is not a federation report'));
- * }
+ * assert.throws(() => parseReport({ hello: "world" }, "r.json"), {
+ *   message: /^"r\.json" is not a federation report/,
+ * });
  * ```
  */
 export function parseReport(value: unknown, path: string): FederationReport {
@@ -187,6 +186,7 @@ function withoutV1Resolutions(value: unknown): unknown {
  * @returns the report
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildReport } from "./report.ts";
  * import { FederationState } from "./hub.ts";
  * const report = buildReport(
@@ -194,7 +194,8 @@ function withoutV1Resolutions(value: unknown): unknown {
  *   { drifts: [], runs: [], errors: [] },
  *   "2026-01-01T00:00:00Z",
  * );
- * console.assert(report.packetsIngested === 0 && report.environments.length === 0);
+ * assert.equal(report.packetsIngested, 0);
+ * assert.equal(report.environments.length, 0);
  * ```
  */
 export function buildReport(
@@ -261,12 +262,11 @@ export function buildReport(
  * @returns the report
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readReportFile } from "./report.ts";
- * try {
- *   await readReportFile("/nonexistent/report.json");
- * } catch (error) {
- *   console.assert((error as Error).message === 'Cannot read report "/nonexistent/report.json": not found');
- * }
+ * await assert.rejects(readReportFile("/nonexistent/report.json"), {
+ *   message: 'Cannot read report "/nonexistent/report.json": not found',
+ * });
  * ```
  */
 export async function readReportFile(path: string): Promise<FederationReport> {

@@ -198,11 +198,12 @@ function isOwnKey(entry: KeyringEntry, environment: string): boolean {
  * @returns the key material
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readKeyFile } from "./signer.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "secret\n");
  * const key = await readKeyFile(path);
- * console.assert(new TextDecoder().decode(key.bytes) === "secret");
+ * assert.equal(new TextDecoder().decode(key.bytes), "secret");
  * await Deno.remove(path);
  * ```
  */
@@ -226,9 +227,10 @@ export async function readKeyFile(path: string, keyId?: string): Promise<KeyMate
  * @returns the key material
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readKeyEnv } from "./signer.ts";
  * Deno.env.set("JRM_DOC_KEY", "secret");
- * console.assert(readKeyEnv("JRM_DOC_KEY").bytes.length === 6);
+ * assert.equal(readKeyEnv("JRM_DOC_KEY").bytes.length, 6);
  * ```
  */
 export function readKeyEnv(name: string, keyId?: string): KeyMaterial {

@@ -34,9 +34,10 @@ export const CANONICAL_FORMS: readonly CanonicalForm[] = ["deepsigma-v1", "jcs"]
  * @returns the signed bytes
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { signedBytes } from "./writer.ts";
  * const bytes = signedBytes({ b: 1, a: "x", signature: { algorithm: "hmac-sha256", value: "" } });
- * console.assert(new TextDecoder().decode(bytes) === '{"a":"x","b":1}');
+ * assert.equal(new TextDecoder().decode(bytes), '{"a":"x","b":1}');
  * ```
  */
 export function signedBytes(
@@ -55,11 +56,12 @@ export function signedBytes(
  * @returns the signed manifest
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { signManifest } from "./writer.ts";
  * import hmacSha256 from "../plugins/signers/hmac_sha256.ts";
  * const { signer } = await hmacSha256.createSigner({ bytes: new TextEncoder().encode("signing-key"), origin: "example" });
  * const signed = await signManifest({ a: 1 }, signer);
- * console.assert((signed.signature as { value: string }).value.length === 64);
+ * assert.equal((signed.signature as { value: string }).value.length, 64);
  * ```
  */
 export async function signManifest(
@@ -91,8 +93,9 @@ export async function signManifest(
  * @returns UTF-8 bytes, newline-terminated
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serializeManifest } from "./writer.ts";
- * console.assert(new TextDecoder().decode(serializeManifest({ a: 1 })) === '{\n  "a": 1\n}\n');
+ * assert.equal(new TextDecoder().decode(serializeManifest({ a: 1 })), '{\n  "a": 1\n}\n');
  * ```
  */
 export function serializeManifest(manifestTree: Record<string, unknown>): Uint8Array {
@@ -108,9 +111,11 @@ export function serializeManifest(manifestTree: Record<string, unknown>): Uint8A
  * @returns the zip bytes
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { assemble } from "./writer.ts";
  * const zip = await assemble({ a: 1 }, new Map([["x.json", new TextEncoder().encode("{}")]]));
- * console.assert(zip[0] === 0x50 && zip[1] === 0x4b);
+ * assert.equal(zip[0], 0x50);
+ * assert.equal(zip[1], 0x4b);
  * ```
  */
 export function assemble(
@@ -132,9 +137,10 @@ export function assemble(
  * @returns `files` (name → `sha256:…`, sorted by name) and `sizeBytes` (the data files' total size)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeFiles } from "./writer.ts";
  * const { sizeBytes } = describeFiles(new Map([["a.json", new Uint8Array(3)]]));
- * console.assert(sizeBytes === 3);
+ * assert.equal(sizeBytes, 3);
  * ```
  */
 export function describeFiles(
@@ -177,9 +183,10 @@ export interface BuildOptions {
  * @returns milliseconds since the epoch, or NaN when `iso` is not a date-time
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDateTime } from "./writer.ts";
- * console.assert(parseDateTime("2026-02-28T10:00:00") === Date.UTC(2026, 1, 28, 10));
- * console.assert(parseDateTime("2026-02-28T10:00:00+01:00") === Date.UTC(2026, 1, 28, 9));
+ * assert.equal(parseDateTime("2026-02-28T10:00:00"), Date.UTC(2026, 1, 28, 10));
+ * assert.equal(parseDateTime("2026-02-28T10:00:00+01:00"), Date.UTC(2026, 1, 28, 9));
  * ```
  */
 export function parseDateTime(iso: string): number {
@@ -196,9 +203,12 @@ export function parseDateTime(iso: string): number {
  * @returns the name, without `.zip`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packetNameFor } from "./writer.ts";
- * console.assert(packetNameFor("SOC_EAST", "2026-02-28T10:00:00Z", "2026-02-28T10:10:00Z", 1) ===
- *   "JRM_X_PACKET_SOC_EAST_20260228T100000_20260228T101000_part01");
+ * assert.equal(
+ *   packetNameFor("SOC_EAST", "2026-02-28T10:00:00Z", "2026-02-28T10:10:00Z", 1),
+ *   "JRM_X_PACKET_SOC_EAST_20260228T100000_20260228T101000_part01",
+ * );
  * ```
  */
 export function packetNameFor(
@@ -224,6 +234,7 @@ export function packetNameFor(
  * @returns the packet name and the zip bytes
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildPacket } from "./writer.ts";
  * import { readPacket } from "./packet.ts";
  * const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -235,7 +246,7 @@ export function packetNameFor(
  *   ["memory_graph.json", json({ nodesAdded: [], edgesAdded: [] })],
  *   ["canon_entry.json", json({ entries: {} })],
  * ]), { environmentId: "SOC_EAST", windowStart: "2026-02-28T10:00:00Z", windowEnd: "2026-02-28T10:10:00Z", part: 1 });
- * console.assert(readPacket(bytes).packet?.manifest.packetName === name);
+ * assert.equal(readPacket(bytes).packet?.manifest.packetName, name);
  * ```
  */
 export async function buildPacket(

@@ -27,11 +27,12 @@ export interface _FrozenCorpus {
  * @returns the frozen environment, the files and the lag
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { _writeFrozenCorpus } from "./_frozen_corpus.ts";
  * const dir = await Deno.makeTempDir();
  * try {
  *   const corpus = await _writeFrozenCorpus(dir, 3);
- *   console.assert(corpus.lagMinutes === 20);
+ *   assert.equal(corpus.lagMinutes, 20);
  * } finally {
  *   await Deno.remove(dir, { recursive: true });
  * }

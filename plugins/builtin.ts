@@ -30,8 +30,9 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
  * @returns a new registry
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { builtinRegistry } from "./builtin.ts";
- * console.assert(builtinRegistry().signer("hmac-sha256") !== undefined);
+ * assert.notEqual(builtinRegistry().signer("hmac-sha256"), undefined);
  * ```
  */
 export function builtinRegistry(): PluginRegistry {

@@ -151,11 +151,13 @@ export function entrySource(entry: string, plugins: string[]): string {
  * @returns one line
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileFailure } from "./compile.ts";
  * const stderr = "error: Writing deno compile executable to temporary file 'x'\n\nCaused by:\n" +
  *   "    0: Could not find denort at '/opt/denort'\n    1: No such file or directory (os error 2)\n";
- * console.assert(
- *   compileFailure(stderr) === "Could not find denort at '/opt/denort': No such file or directory (os error 2)",
+ * assert.equal(
+ *   compileFailure(stderr),
+ *   "Could not find denort at '/opt/denort': No such file or directory (os error 2)",
  * );
  * ```
  */

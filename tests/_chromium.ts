@@ -15,8 +15,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_CHROMIUM } from "./_chromium.ts";
- * console.assert(DEFAULT_CHROMIUM === "/usr/bin/chromium");
+ * assert.equal(DEFAULT_CHROMIUM, "/usr/bin/chromium");
  * ```
  */
 export const DEFAULT_CHROMIUM = "/usr/bin/chromium";
@@ -27,8 +28,9 @@ export const DEFAULT_CHROMIUM = "/usr/bin/chromium";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CHROMIUM_FLAGS } from "./_chromium.ts";
- * console.assert(CHROMIUM_FLAGS.includes("--disable-background-networking"));
+ * assert(CHROMIUM_FLAGS.includes("--disable-background-networking"));
  * ```
  */
 export const CHROMIUM_FLAGS: readonly string[] = [
@@ -52,9 +54,10 @@ const decoder = new TextDecoder();
  * @returns its path when that file exists, else null
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findChromium } from "./_chromium.ts";
  * const chromium = findChromium();
- * console.assert(chromium === null || chromium.length > 0);
+ * assert(chromium === null || chromium.length > 0);
  * ```
  */
 export function findChromium(): string | null {
@@ -73,9 +76,10 @@ export function findChromium(): string | null {
  * @returns `run`, `skip` (not installed, not CI) or `fail` (not installed on CI)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { browserTestMode } from "./_chromium.ts";
- * console.assert(browserTestMode(false, "true") === "fail");
- * console.assert(browserTestMode(false, undefined) === "skip");
+ * assert.equal(browserTestMode(false, "true"), "fail");
+ * assert.equal(browserTestMode(false, undefined), "skip");
  * ```
  */
 export function browserTestMode(found: boolean, ci: string | undefined): "run" | "skip" | "fail" {
@@ -92,9 +96,10 @@ let warned = false;
  * @param fn the test, given Chromium's path
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { browserTest } from "./_chromium.ts";
  * browserTest("the page loads", async (chromium) => {
- *   console.assert(chromium.endsWith("chromium"));
+ *   assert(chromium.endsWith("chromium"));
  * });
  * ```
  */
@@ -131,11 +136,12 @@ export function browserTest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type ChromiumRun, findChromium, runChromium } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   const run: ChromiumRun = await runChromium(chromium, ["--dump-dom", "about:blank"]);
- *   console.assert(run.code === 0);
+ *   assert.equal(run.code, 0);
  * }
  * ```
  */
@@ -157,11 +163,12 @@ export interface ChromiumRun {
  * @returns exit code and output
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findChromium, runChromium } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   const { stdout } = await runChromium(chromium, ["--dump-dom", "data:text/html,<p>hi</p>"]);
- *   console.assert(stdout.includes("<p>hi</p>"));
+ *   assert(stdout.includes("<p>hi</p>"));
  * }
  * ```
  */
@@ -194,11 +201,12 @@ export async function runChromium(
  * @returns the serialized DOM
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dumpDom, findChromium } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   const dom = await dumpDom(chromium, "data:text/html,<script>document.title='ran'</script>");
- *   console.assert(dom.includes("<title>ran</title>"));
+ *   assert(dom.includes("<title>ran</title>"));
  * }
  * ```
  */
@@ -216,12 +224,13 @@ export async function dumpDom(chromium: string, url: string): Promise<string> {
  * @param size window size, `width,height`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findChromium, screenshot } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   const path = await Deno.makeTempFile({ suffix: ".png" });
  *   await screenshot(chromium, "data:text/html,<h1>hi</h1>", path);
- *   console.assert((await Deno.stat(path)).size > 0);
+ *   assert((await Deno.stat(path)).size > 0);
  *   await Deno.remove(path);
  * }
  * ```
@@ -247,8 +256,9 @@ export async function screenshot(
  * @returns true for a PNG
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPng } from "./_chromium.ts";
- * console.assert(isPng(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])));
+ * assert(isPng(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])));
  * ```
  */
 export function isPng(bytes: Uint8Array): boolean {
@@ -272,12 +282,13 @@ interface CdpEvent {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findChromium, openPage } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   await openPage(chromium, "data:text/html,<input id=q>", async (page) => {
  *     await page.type("#q", "hello");
- *     console.assert(await page.evaluate<string>("q.value") === "hello");
+ *     assert.equal(await page.evaluate<string>("q.value"), "hello");
  *   });
  * }
  * ```
@@ -406,12 +417,13 @@ export class Page {
  * @returns what `use` returned
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findChromium, openPage } from "./_chromium.ts";
  * const chromium = findChromium();
  * if (chromium) {
  *   const title = await openPage(chromium, "data:text/html,<title>hi</title>", (page) =>
  *     page.evaluate<string>("document.title"));
- *   console.assert(title === "hi");
+ *   assert.equal(title, "hi");
  * }
  * ```
  */

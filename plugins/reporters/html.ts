@@ -41,6 +41,7 @@ import type { FederationReport, ReportDrift } from "../../core/report.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import htmlReporter, { type HtmlAdvisory } from "./html.ts";
  * const advisory: HtmlAdvisory = {
  *   advisoryId: "adv-00000000000000000001", driftType: "VERSION_SKEW", severity: "low",
@@ -53,7 +54,7 @@ import type { FederationReport, ReportDrift } from "../../core/report.ts";
  *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
  *   detectors: [], detectorErrors: [],
  * }, { advisories: [advisory] });
- * console.assert(String(page).includes("Move SOC_EAST to rev 4"));
+ * assert(String(page).includes("Move SOC_EAST to rev 4"));
  * ```
  */
 export interface HtmlAdvisory {
@@ -84,9 +85,10 @@ export interface HtmlAdvisory {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CellRole } from "./html.ts";
  * const roles: CellRole[] = ["align", "source"];
- * console.assert(roles.length === 2);
+ * assert.equal(roles.length, 2);
  * ```
  */
 export type CellRole = "align" | "review" | "source";
@@ -96,6 +98,7 @@ export type CellRole = "align" | "review" | "source";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { driftMatrix } from "./html.ts";
  * const matrix = driftMatrix({
  *   environments: ["A", "B"],
@@ -106,7 +109,8 @@ export type CellRole = "align" | "review" | "source";
  *   }],
  * } as never);
  * const cell = matrix.rows[0].cells[1];
- * console.assert(cell?.confidence === 0.6 && cell.roles[0] === "review");
+ * assert.equal(cell?.confidence, 0.6);
+ * assert.equal(cell.roles[0], "review");
  * ```
  */
 export interface MatrixCell {
@@ -125,6 +129,7 @@ export interface MatrixCell {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { driftMatrix } from "./html.ts";
  * const matrix = driftMatrix({
  *   environments: ["A", "B"],
@@ -134,7 +139,7 @@ export interface MatrixCell {
  *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
  *   }],
  * } as never);
- * console.assert(matrix.rows[0].drifts[0].driftId === "drift-1");
+ * assert.equal(matrix.rows[0].drifts[0].driftId, "drift-1");
  * ```
  */
 export interface MatrixDrift {
@@ -161,6 +166,7 @@ export interface MatrixDrift {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { driftMatrix } from "./html.ts";
  * const matrix = driftMatrix({
  *   environments: ["A", "B"],
@@ -171,7 +177,8 @@ export interface MatrixDrift {
  *   }],
  * } as never);
  * const [row] = matrix.rows;
- * console.assert(row.signatureId === "sig-1" && row.severity === "medium");
+ * assert.equal(row.signatureId, "sig-1");
+ * assert.equal(row.severity, "medium");
  * ```
  */
 export interface MatrixRow {
@@ -192,6 +199,7 @@ export interface MatrixRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { driftMatrix } from "./html.ts";
  * const matrix = driftMatrix({
  *   environments: ["A", "B"],
@@ -201,7 +209,8 @@ export interface MatrixRow {
  *     evidence: { A: { confidence: 0.1 }, B: { confidence: 0.6 }, threshold: "0.3" },
  *   }],
  * } as never);
- * console.assert(matrix.environments.join() === "A,B" && matrix.rows.length === 1);
+ * assert.equal(matrix.environments.join(), "A,B");
+ * assert.equal(matrix.rows.length, 1);
  * ```
  */
 export interface DriftMatrix {

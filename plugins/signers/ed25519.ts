@@ -29,9 +29,10 @@ function pemBody(pem: string, label: string): Uint8Array<ArrayBuffer> | undefine
  * @returns PEM text (`PRIVATE KEY` or `PUBLIC KEY`)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exportPem } from "./ed25519.ts";
  * const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as CryptoKeyPair;
- * console.assert((await exportPem(pair.publicKey)).startsWith("-----BEGIN PUBLIC KEY-----"));
+ * assert((await exportPem(pair.publicKey)).startsWith("-----BEGIN PUBLIC KEY-----"));
  * ```
  */
 export async function exportPem(key: CryptoKey): Promise<string> {
@@ -48,14 +49,15 @@ export async function exportPem(key: CryptoKey): Promise<string> {
  * The built-in Ed25519 signer plugin.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import ed25519, { exportPem } from "./ed25519.ts";
  * const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as CryptoKeyPair;
  * const encode = (s: string) => new TextEncoder().encode(s);
  * const { signer } = await ed25519.createSigner({ bytes: encode(await exportPem(pair.privateKey)), origin: "example" });
  * const { signer: verifier } = await ed25519.createSigner({ bytes: encode(await exportPem(pair.publicKey)), origin: "example" });
  * const value = await signer.sign(encode("{}"));
- * console.assert(await verifier.verify(encode("{}"), value));
- * console.assert(!verifier.canSign);
+ * assert(await verifier.verify(encode("{}"), value));
+ * assert(!verifier.canSign);
  * ```
  */
 const ed25519 = defineSigner({

@@ -20,14 +20,15 @@ const HEX_64 = /^[0-9a-f]{64}$/;
  * The built-in HMAC-SHA256 signer plugin.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import hmacSha256 from "./hmac_sha256.ts";
  * const { signer } = await hmacSha256.createSigner({
  *   bytes: new TextEncoder().encode("k"), origin: "example",
  * });
  * const canonical = new TextEncoder().encode('{"a":"first","b":{"a":[3,{"x":null,"y":true}],"z":1}}');
  * const value = await signer.sign(canonical);
- * console.assert(value === "16399752278efc35b16717fb62ba24aa71a15f825519dedcca6eebee3976f551");
- * console.assert(await signer.verify(canonical, value));
+ * assert.equal(value, "16399752278efc35b16717fb62ba24aa71a15f825519dedcca6eebee3976f551");
+ * assert(await signer.verify(canonical, value));
  * ```
  */
 const hmacSha256 = defineSigner({
