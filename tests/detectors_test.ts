@@ -8,7 +8,9 @@ import postureDivergence from "../plugins/detectors/posture_divergence.ts";
 import refinementConflict from "../plugins/detectors/refinement_conflict.ts";
 import versionSkew from "../plugins/detectors/version_skew.ts";
 import { compareDecimals, formatDecimal, parseDecimal, subtractDecimals } from "../core/decimal.ts";
+import { ingestFiles } from "../core/hub.ts";
 import { _view, type _ViewTable } from "./_fake_view.ts";
+import { buildTestPacket, hmacSigner, json, keyringOf } from "./_packets.ts";
 
 const DETECTORS = [versionSkew, postureDivergence, refinementConflict] as DetectorPlugin<
   Record<string, unknown>
@@ -24,6 +26,39 @@ async function detect(
 ): Promise<DriftFinding[]> {
   const view = "signatures" in table ? table as FederationView : _view(table as _ViewTable);
   return await plugin.detect(view, options);
+}
+
+/**
+ * The hub's own view of a table: one signed packet per environment, each holding its entries in a
+ * canon file, ingested by `ingestFiles` as the CLI ingests them. `reversed` hands the packets over
+ * in the opposite order and writes each canon file's entries backwards, so that whatever order the
+ * detectors see is the hub's doing.
+ */
+async function hubView(table: _ViewTable, reversed = false): Promise<FederationView> {
+  const signer = await hmacSigner();
+  const environments = Object.keys(table);
+  const dir = await Deno.makeTempDir({ prefix: "detectors_test_" });
+  try {
+    const paths: string[] = [];
+    for (const environmentId of reversed ? [...environments].reverse() : environments) {
+      const pairs = Object.entries(table[environmentId]);
+      const entries = Object.fromEntries(reversed ? pairs.reverse() : pairs);
+      const packet = await buildTestPacket({
+        environmentId,
+        signer,
+        files: { "canon_entry.json": json({ environmentId, entries }) },
+      });
+      const path = `${dir}/${packet.name}.zip`;
+      await Deno.writeFile(path, packet.bytes);
+      paths.push(path);
+    }
+    const keyring = keyringOf(...environments.map((env): [string, typeof signer] => [env, signer]));
+    const { outcomes, state } = await ingestFiles(paths, { keyring });
+    assert.deepEqual(outcomes.map(({ kind }) => kind), paths.map(() => "accepted"));
+    return state.view();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** What a table case expects: no finding, or the one finding's key fields. */
@@ -225,12 +260,17 @@ Deno.test("version-skew resolves: the highest rev is the source, the ones behind
   }
 });
 
-Deno.test("version-skew matches entries by signatureId, not by key", async () => {
-  const findings = await detect(versionSkew, {
+Deno.test("version-skew matches the hub's entries by signatureId, not by key", async () => {
+  const view = await hubView({
     A: { "local-key": { signatureId: "sig-042", rev: 2 } },
     B: { "sig-042": { rev: 5 } },
   });
+  const findings = await detect(versionSkew, view);
   assertOne(findings, { environments: ["A", "B"], severity: "high" }, "VERSION_SKEW");
+  assert.deepEqual(view.entries("sig-042").map(({ environmentId, key }) => [environmentId, key]), [
+    ["A", "local-key"],
+    ["B", "sig-042"],
+  ]);
 });
 
 Deno.test("posture-divergence compares the confidence spread with the threshold as decimals", async (t) => {
@@ -737,20 +777,18 @@ function mixedTable(): _ViewTable {
   return table;
 }
 
-Deno.test("detectors are deterministic: the same view gives deeply equal findings", async (t) => {
+Deno.test("detectors are deterministic: the same packets in any order give deeply equal findings", async (t) => {
   const table = mixedTable();
-  const reversed: _ViewTable = Object.fromEntries(
-    Object.entries(table).reverse().map((
-      [env, entries],
-    ) => [env, Object.fromEntries(Object.entries(entries).reverse())]),
-  );
+  const view = await hubView(table);
+  const reversed = await hubView(table, true);
   for (const plugin of DETECTORS) {
     await t.step(plugin.name, async () => {
-      const first = await detect(plugin, table);
+      const first = await detect(plugin, view);
       assert.ok(first.length > 0, `${plugin.name} finds drift in the mixed table`);
-      assert.deepEqual(await detect(plugin, table), first);
-      assert.deepEqual(await detect(plugin, reversed), first);
-      assert.deepEqual(first.map(driftIdOf), (await detect(plugin, reversed)).map(driftIdOf));
+      assert.deepEqual(await detect(plugin, view), first);
+      const other = await detect(plugin, reversed);
+      assert.deepEqual(other, first);
+      assert.deepEqual(other.map(driftIdOf), first.map(driftIdOf));
       for (const finding of first) {
         assert.deepEqual(JSON.parse(JSON.stringify(finding)), finding, "evidence is plain JSON");
         assert.deepEqual(finding.environments, [...new Set(finding.environments)].sort());
