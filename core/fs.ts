@@ -195,11 +195,12 @@ export function readRegularFile(path: string, options: ReadRegularOptions): Uint
     const rest: Uint8Array[] = [];
     let total = bytes.length;
     for (;;) {
-      const chunk = readUpTo(fd, Math.min(64 * 1024, maxBytes - total + 1));
-      if (chunk.length === 0) break;
-      total += chunk.length;
+      // Into a reused buffer: almost always this read finds the end at once.
+      const n = readSync(fd, scratch, 0, Math.min(scratch.length, maxBytes - total + 1), null);
+      if (n === 0) break;
+      total += n;
       if (total > maxBytes) tooLarge(`more than ${maxBytes}`);
-      rest.push(chunk);
+      rest.push(scratch.slice(0, n));
     }
     if (rest.length === 0) return bytes;
     const whole = new Uint8Array(total);
@@ -217,6 +218,9 @@ export function readRegularFile(path: string, options: ReadRegularOptions): Uint
     closeSync(fd);
   }
 }
+
+/** Where {@link readRegularFile} looks past a file's stated end. */
+const scratch = new Uint8Array(64 * 1024);
 
 /** Read from the file's position until `length` bytes or the end, whichever comes first. */
 function readUpTo(fd: number, length: number): Uint8Array {
