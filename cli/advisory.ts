@@ -139,8 +139,10 @@ export function advisoryCommand() {
     .option("--out <file>", "write to this file (atomically) instead of stdout")
     .addOption(storeOption())
     .action(async (options) => {
+      const path = storePath(options.store);
+      guardFiles([{ flag: "--out", path: options.out }], ledgerInputs(path));
       const advisories = await withLedger(
-        storePath(options.store),
+        path,
         false,
         (ledger) => listAdvisories(ledger),
       );

@@ -620,6 +620,58 @@ export async function writeChunksAtomic(
   }
 }
 
+/**
+ * Create a file with `bytes` unless something is already there, atomically:
+ * the bytes go to a temporary file beside the target, which is then linked to
+ * it (a link, unlike a rename, never replaces an existing file). Nothing
+ * half-written is ever visible at the target; the temporary file is removed
+ * in every case.
+ * @param path the target file
+ * @param bytes what to write
+ * @returns `written`; or, when something was there, `identical` (a regular
+ *   file holding these bytes) or `different`
+ * @example
+ * ```ts
+ * import { writeNewFileAtomic } from "./fs.ts";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const bytes = new TextEncoder().encode("{}");
+ * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, bytes), "written");
+ * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, bytes), "identical");
+ * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, new Uint8Array(1)), "different");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeNewFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+): Promise<"written" | "identical" | "different"> {
+  const temp = makeTempBeside(path);
+  try {
+    await writeAll(temp.file, bytes);
+    try {
+      await Deno.link(temp.temp, path);
+      return "written";
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  } catch (error) {
+    throw new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
+  } finally {
+    await discard(temp);
+  }
+  let existing: Uint8Array;
+  try {
+    existing = readRegularFile(path, { what: "file", maxBytes: bytes.length });
+  } catch (error) {
+    if (error instanceof PacketError) return "different"; // not a file, or larger
+    throw error;
+  }
+  return existing.length === bytes.length && existing.every((b, i) => b === bytes[i])
+    ? "identical"
+    : "different";
+}
+
 /** A file being written atomically: nothing appears at the target until {@link AtomicWriter.commit}. */
 export interface AtomicWriter {
   /** Append text (buffered). */

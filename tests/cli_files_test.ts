@@ -111,6 +111,20 @@ Deno.test("gate validate, verify, federate and hub replay reject packets that ar
         expected,
       );
     });
+    await t.step("migrate", async () => {
+      const run = await runJrm([
+        "migrate",
+        "--packets",
+        ...paths,
+        "--out-dir",
+        `${w.dir}/migrated`,
+        "--allow-unsigned",
+        "--json",
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      const results = JSON.parse(run.stdout).results as { source: string; reasonCode: string }[];
+      assert.deepEqual(Object.fromEntries(results.map((r) => [r.source, r.reasonCode])), expected);
+    });
     await t.step("hub replay", async () => {
       const run = await runJrm([
         "hub",
@@ -487,6 +501,12 @@ Deno.test("an output that is an input or another output is a usage error before 
       [
         "advisory publish --out = --store",
         ["advisory", "publish", "--from", report, "--store", store, "--out", store],
+        store,
+        /is the ledger/,
+      ],
+      [
+        "advisory export --out = --store",
+        ["advisory", "export", "--store", alias(store), "--out", store],
         store,
         /is the ledger/,
       ],
