@@ -278,14 +278,6 @@ export function resolveNow(flag?: string): string {
   return new Date().toISOString();
 }
 
-/** Characters a terminal acts on or that break a line: written as `\u{…}` by {@link escapeText}. */
-const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
-
-/** A file name or other untrusted text, safe to print: controls written as `\u{…}`. */
-export function escapeText(text: string): string {
-  return text.replace(UNSAFE_TEXT, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`);
-}
-
 /** One input of a command, for {@link guardFiles}: what it is and its path (undefined: not given). */
 export interface CommandInput {
   what: string;
@@ -342,7 +334,7 @@ export function ledgerInputs(path: string | undefined): CommandInput[] {
  */
 export async function packetFiles(inputs: string[], guard: ProtectedOutputs): Promise<string[]> {
   const { files, warnings } = await expandPackets(inputs);
-  for (const warning of warnings) err(`warning: ${escapeText(warning.message)}`);
+  for (const warning of warnings) err(`warning: ${escapeForTerminal(warning.message)}`);
   for (const file of files) guard.checkInput(file, "packet");
   return files;
 }
