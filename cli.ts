@@ -14,6 +14,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
 import { err, errRaw, outRaw } from "./cli/common.ts";
+import { cleanUpOnSignals } from "./cli/signals.ts";
 import { advisoryCommand } from "./cli/advisory.ts";
 import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
@@ -75,6 +76,8 @@ export function buildProgram() {
  * @returns 0, 1 or 2
  */
 export async function main(args: string[]): Promise<number> {
+  // A run ended by SIGINT or SIGTERM leaves no temporary output file behind.
+  using _signals = cleanUpOnSignals();
   const debug = args.includes("--debug");
   try {
     await buildProgram().parseAsync(args, { from: "user" });

@@ -61,7 +61,7 @@ export { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from ".
 export { buildPacket, packetNameFor, signedBytes, signManifest } from "./core/writer.ts";
 export type { BuildOptions, SignOptions } from "./core/writer.ts";
 
-export { enforceScope, redact, REDACTED, validate } from "./core/gate.ts";
+export { enforceScope, redact, REDACTED, validate, validateFile } from "./core/gate.ts";
 export type {
   GateOptions,
   GateResult,
@@ -118,7 +118,10 @@ export type {
   IngestOutcome,
   PacketRecord,
 } from "./core/hub.ts";
-export { expandInputs } from "./core/inputs.ts";
+export { expandInputs, expandPackets } from "./core/inputs.ts";
+export type { ExpandedInputs, InputWarning } from "./core/inputs.ts";
+export { protectOutputs, readRegularFile } from "./core/fs.ts";
+export type { NamedOutput, ProtectedOutputs, ReadRegularOptions } from "./core/fs.ts";
 
 export { buildReport, parseReport, REPORT_VERSION, ReportSchema } from "./core/report.ts";
 export type { FederationReport, ReportDrift } from "./core/report.ts";

@@ -30,7 +30,7 @@ import { writeFileAtomic } from "../core/fs.ts";
 import { readAnyReportFile, referenceAdvisories } from "../core/reference_report.ts";
 import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
 import { escapeForTerminal } from "../core/text.ts";
-import { color, out, outJson } from "./common.ts";
+import { color, guardFiles, ledgerInputs, out, outJson } from "./common.ts";
 
 /**
  * The `advisory` command group.
@@ -61,10 +61,14 @@ export function advisoryCommand() {
     .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
-      const { report, origin } = await readAnyReportFile(options.from);
-      const now = timeToRecord(options.now);
       const path = storePath(options.store);
       const outFile = options.out;
+      guardFiles([{ flag: "--out", path: outFile }], [
+        { what: "report", path: options.from },
+        ...ledgerInputs(path),
+      ]);
+      const { report, origin } = await readAnyReportFile(options.from);
+      const now = timeToRecord(options.now);
       const result = await withLedger(path, true, (ledger) =>
         publish(ledger, report, {
           now,
@@ -135,8 +139,10 @@ export function advisoryCommand() {
     .option("--out <file>", "write to this file (atomically) instead of stdout")
     .addOption(storeOption())
     .action(async (options) => {
+      const path = storePath(options.store);
+      guardFiles([{ flag: "--out", path: options.out }], ledgerInputs(path));
       const advisories = await withLedger(
-        storePath(options.store),
+        path,
         false,
         (ledger) => listAdvisories(ledger),
       );

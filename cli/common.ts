@@ -8,6 +8,9 @@
 import { type Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import type { ArchiveLimits } from "../core/archive.ts";
 import { UsageError } from "../core/errors.ts";
+import { type ProtectedOutputs, protectOutputs } from "../core/fs.ts";
+import { DEFAULT_CONFIG_FILE } from "../core/config.ts";
+import { expandPackets } from "../core/inputs.ts";
 import { createSigner, loadKeyring, singleKeyKeyring } from "../core/keyring.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from "../core/text.ts";
@@ -273,4 +276,65 @@ export function resolveNow(flag?: string): string {
     return new Date(Number(epoch) * 1000).toISOString();
   }
   return new Date().toISOString();
+}
+
+/** One input of a command, for {@link guardFiles}: what it is and its path (undefined: not given). */
+export interface CommandInput {
+  what: string;
+  path: string | undefined;
+}
+
+/**
+ * Declare a command's outputs and refuse, before anything is read, any output
+ * that is another output or one of the inputs (packets, keys, config, ledger,
+ * plugins, reports). Files read later through core/fs.ts (the key files a
+ * keyring names, a config's plugins) are checked as they are read.
+ * @param outputs the outputs, by flag
+ * @param inputs the inputs known now
+ * @returns the protected outputs
+ */
+export function guardFiles(
+  outputs: { flag: string; path: string | undefined }[],
+  inputs: CommandInput[],
+): ProtectedOutputs {
+  const guard = protectOutputs(outputs);
+  for (const { what, path } of inputs) {
+    if (path === undefined || path === "") continue;
+    guard.checkInput(path, what);
+  }
+  return guard;
+}
+
+/** The inputs every command with `--config` reads: the config named, or the default one when present. */
+export function configInput(path: string | undefined): CommandInput {
+  if (path !== undefined) return { what: "config", path };
+  try {
+    Deno.lstatSync(DEFAULT_CONFIG_FILE);
+    return { what: "config", path: DEFAULT_CONFIG_FILE };
+  } catch {
+    return { what: "config", path: undefined };
+  }
+}
+
+/** A ledger and the files SQLite keeps beside it. */
+export function ledgerInputs(path: string | undefined): CommandInput[] {
+  if (path === undefined) return [];
+  return ["", "-wal", "-shm", "-journal"].map((suffix) => ({
+    what: "ledger",
+    path: path + suffix,
+  }));
+}
+
+/**
+ * Expand packet inputs (files, directories, globs), print the links followed
+ * on stderr (escaped), and refuse any packet that is one of the outputs.
+ * @param inputs what `--packet`/`--packets` gave
+ * @param guard the command's outputs
+ * @returns the packet files
+ */
+export async function packetFiles(inputs: string[], guard: ProtectedOutputs): Promise<string[]> {
+  const { files, warnings } = await expandPackets(inputs);
+  for (const warning of warnings) err(`warning: ${escapeForTerminal(warning.message)}`);
+  for (const file of files) guard.checkInput(file, "packet");
+  return files;
 }

@@ -11,7 +11,6 @@ import { resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
 import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
 import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
-import { expandInputs } from "../core/inputs.ts";
 import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
@@ -19,10 +18,15 @@ import { builtinRegistry } from "../plugins/builtin.ts";
 import {
   collect,
   color,
+  type CommandInput,
+  configInput,
   err,
+  guardFiles,
+  ledgerInputs,
   limitsFrom,
   out,
   outJson,
+  packetFiles,
   resolveKeyring,
   resolveNow,
   setExitCode,
@@ -86,17 +90,37 @@ type HubFlags = {
   maxDepth?: number;
 };
 
+/**
+ * Declare the outputs and resolve the packets, refusing any output that is an
+ * input or another output before a byte is read.
+ * @returns the packet files
+ */
+async function guardHubFiles(
+  flags: HubFlags,
+  outputs: { flag: string; path: string | undefined }[],
+  inputs: CommandInput[] = [],
+): Promise<string[]> {
+  if (!flags.packets || flags.packets.length === 0) {
+    throw new UsageError("Give the packets to ingest with --packets");
+  }
+  const guard = guardFiles(outputs, [
+    { what: "keyring", path: flags.keyring },
+    { what: "key file", path: flags.keyFile },
+    configInput(flags.config),
+    ...flags.plugin.map((path) => ({ what: "plugin file", path })),
+    ...inputs,
+  ]);
+  return await packetFiles(flags.packets, guard);
+}
+
 async function ingestFromFlags(
   flags: HubFlags,
+  files: string[],
   config: Config,
   registry: PluginRegistry,
   graphSink?: (record: GraphRecord) => Promise<void>,
 ): Promise<Ingestion> {
-  if (!flags.packets || flags.packets.length === 0) {
-    throw new UsageError("Give the packets to ingest with --packets");
-  }
   const keyring = await resolveKeyring(registry, flags);
-  const files = await expandInputs(flags.packets);
   const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
   const requireSignature = flags.requireSignature ?? config.requireSignature;
   if (!keyring) {
@@ -214,6 +238,15 @@ export function federateCommand() {
         new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
       ),
   ).action(async (flags) => {
+    const files = await guardHubFiles(
+      flags,
+      [
+        { flag: "--out", path: flags.out },
+        { flag: "--graph-out", path: flags.graphOut },
+        { flag: "--html", path: flags.html },
+      ],
+      ledgerInputs(flags.store),
+    );
     const config = await loadConfig(flags.config);
     const registry = await registryFor(config, flags.plugin);
     const optionFlags = parseOptionFlags(flags.option);
@@ -228,6 +261,7 @@ export function federateCommand() {
     try {
       const ingestion = await ingestFromFlags(
         flags,
+        files,
         config,
         registry,
         graph ? (record) => graph!.write(JSON.stringify(record) + "\n") : undefined,
@@ -281,9 +315,10 @@ export function hubCommand() {
         .requiredOption("--out <path>", "where to write the state (JSON)")
         .option("--now <iso>", "the state's generatedAt (default: SOURCE_DATE_EPOCH, else now)"),
     ).action(async (flags) => {
+      const files = await guardHubFiles(flags, [{ flag: "--out", path: flags.out }]);
       const config = await loadConfig(flags.config);
       const registry = await registryFor(config, flags.plugin);
-      const ingestion = await ingestFromFlags(flags, config, registry);
+      const ingestion = await ingestFromFlags(flags, files, config, registry);
       const rejected = ingestion.outcomes.filter((o) => o.kind === "rejected");
       const state = {
         generatedAt: resolveNow(flags.now),

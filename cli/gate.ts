@@ -8,8 +8,8 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import { readInputFile, writeFileAtomic } from "../core/fs.ts";
-import { type GateResult, redact, validate } from "../core/gate.ts";
-import { expandInputs } from "../core/inputs.ts";
+import { resolveLimits } from "../core/archive.ts";
+import { type GateResult, redact, validate, validateFile } from "../core/gate.ts";
 import { DATA_FILES, readPacket } from "../core/packet.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { Keyring } from "../core/signer.ts";
@@ -19,9 +19,11 @@ import {
   collect,
   color,
   err,
+  guardFiles,
   limitsFrom,
   out,
   outJson,
+  packetFiles,
   parseCount,
   resolveKeyring,
   resolveSigner,
@@ -64,13 +66,12 @@ async function gateFiles(
   } & Parameters<typeof limitsFrom>[0],
 ): Promise<void> {
   if (packets.length === 0) throw new UsageError("Give at least one --packet");
+  // No outputs: the guard only clears what an earlier command in this process declared.
+  const files = await packetFiles(packets, guardFiles([], []));
   const keyring = await resolveKeyring(registry, options);
-  const files = await expandInputs(packets);
   const results: GateResult[] = [];
   for (const file of files) {
-    const bytes = await readInputFile(file, "packet");
-    const result = await validate(bytes, {
-      source: file,
+    const result = await validateFile(file, {
       keyring,
       requireSignature: options.requireSignature,
       allowedEnvs: options.allowEnv && options.allowEnv.length > 0 ? options.allowEnv : undefined,
@@ -152,13 +153,12 @@ export function gateCommand(registry: PluginRegistry) {
       .option("--json", "print only JSON on stdout"),
   ).action(async (options) => {
     if (options.field.length === 0) throw new UsageError("Give at least one --field");
-    if (await samePath(options.packet, options.out)) {
-      throw new UsageError(
-        `--out "${options.out}" is the input packet; redaction never rewrites its input`,
-      );
-    }
+    guardFiles([{ flag: "--out", path: options.out }], [
+      { what: "packet", path: options.packet },
+      { what: "key file", path: options.keyFile },
+    ]);
     const signer = await resolveSigner(registry, options);
-    const bytes = await readInputFile(options.packet, "packet");
+    const bytes = await readPacketInput(options.packet);
     // Re-signing must never bless a packet that was not trustworthy to begin with.
     const keyring = signer ? new Keyring([{ environment: "*", signer }]) : undefined;
     const checked = await validate(bytes, { source: options.packet, keyring });
@@ -186,13 +186,9 @@ export function gateCommand(registry: PluginRegistry) {
   return gate;
 }
 
-async function samePath(a: string, b: string): Promise<boolean> {
-  try {
-    const [x, y] = await Promise.all([Deno.realPath(a), Deno.realPath(b)]);
-    return x === y;
-  } catch {
-    return false;
-  }
+/** A packet a command rewrites: unreadable is a usage error, bounded as every packet read. */
+function readPacketInput(path: string): Promise<Uint8Array> {
+  return readInputFile(path, "packet", resolveLimits().maxTotalBytes);
 }
 
 /** `jrm sign`. */
@@ -209,9 +205,14 @@ export function signCommand(registry: PluginRegistry) {
       )
       .option("--json", "print only JSON on stdout"),
   ).action(async (options) => {
+    // Without --out the packet is rewritten in place, on purpose; --out must be another file.
+    guardFiles([{ flag: "--out", path: options.out }], [
+      { what: "packet", path: options.packet },
+      { what: "key file", path: options.keyFile },
+    ]);
     const signer = await resolveSigner(registry, options);
     if (!signer) throw new UsageError("Signing needs a key: --key-file or --key-env");
-    const bytes = await readInputFile(options.packet, "packet");
+    const bytes = await readPacketInput(options.packet);
     const checked = await validate(bytes, { source: options.packet });
     if (!checked.accepted) {
       if (!options.json) printResult(checked);
@@ -272,10 +273,16 @@ export function packCommand(registry: PluginRegistry) {
       .option("--json", "print only JSON on stdout"),
   ).action(async (options) => {
     if (options.part < 1) throw new UsageError("--part must be 1 or more");
+    guardFiles([{ flag: "--out", path: options.out }], [
+      ...DATA_FILES.map((name) => ({ what: "data file", path: `${options.dir}/${name}` })),
+      { what: "key file", path: options.keyFile },
+    ]);
     const signer = await resolveSigner(registry, options);
     const files = new Map<string, Uint8Array>();
+    // A data file becomes one entry: it may not be larger than an entry may inflate to.
+    const maxBytes = resolveLimits().maxEntryBytes;
     for (const name of DATA_FILES) {
-      files.set(name, await readInputFile(`${options.dir}/${name}`, "data file"));
+      files.set(name, await readInputFile(`${options.dir}/${name}`, "data file", maxBytes));
     }
     const { name, bytes } = await buildPacket(files, {
       environmentId: options.env,

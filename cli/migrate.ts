@@ -9,12 +9,11 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
-import { describeFsError, readInputFile } from "../core/fs.ts";
-import { expandInputs } from "../core/inputs.ts";
+import { writeNewFileAtomic } from "../core/fs.ts";
 import { createSigner } from "../core/keyring.ts";
 import {
   isUtcOffset,
-  migratePacket,
+  migrateFile,
   MIGRATION_SIGNER_ID,
   type MigrationResult,
 } from "../core/migrate.ts";
@@ -24,9 +23,11 @@ import { escapeForTerminal } from "../core/text.ts";
 import {
   color,
   err,
+  guardFiles,
   limitsFrom,
   out,
   outJson,
+  packetFiles,
   resolveKeyring,
   setExitCode,
   withKeyringOptions,
@@ -89,6 +90,8 @@ export function migrateCommand(registry: PluginRegistry) {
     if (options.signKeyFile === undefined && options.signKeyId !== undefined) {
       throw new UsageError("--sign-key-id needs --sign-key-file");
     }
+    // Outputs are made with a link, never over an existing file, so no input can be overwritten.
+    const files = await packetFiles(packets, guardFiles([], []));
     const keyring = await resolveKeyring(registry, options);
     if (!keyring && !options.allowUnsigned) {
       throw new UsageError(
@@ -98,12 +101,9 @@ export function migrateCommand(registry: PluginRegistry) {
     const signer = options.signKeyFile === undefined
       ? undefined
       : await signingKey(registry, options.signKeyFile, options.signAlgorithm, options.signKeyId);
-    const files = await expandInputs(packets);
     const done: Migrated[] = [];
     for (const file of files) {
-      const bytes = await readInputFile(file, "packet");
-      const result = await migratePacket(bytes, {
-        source: file,
+      const result = await migrateFile(file, {
         keyring,
         allowUnsigned: options.allowUnsigned,
         signer,
@@ -168,7 +168,7 @@ async function signingKey(
 async function place(result: MigrationResult, outDir: string): Promise<Migrated> {
   if (!result.accepted) return { result, outcome: "refused", out: null };
   const target = `${outDir.replace(/\/+$/, "") || "/"}/${result.packetName}.zip`;
-  const written = await writeNew(target, result.bytes!);
+  const written = await writeNewFileAtomic(target, result.bytes!);
   if (written === "written") return { result, outcome: "migrated", out: target };
   if (written === "identical") return { result, outcome: "unchanged", out: target };
   const violation = {
@@ -181,40 +181,6 @@ async function place(result: MigrationResult, outDir: string): Promise<Migrated>
     outcome: "refused",
     out: null,
   };
-}
-
-/**
- * Create `path` with `bytes` unless something is there: the bytes go to a
- * temporary file beside it, which is then linked to the target (a link, unlike
- * a rename, never replaces an existing file). Nothing half-written is ever
- * visible at the target.
- */
-async function writeNew(
-  path: string,
-  bytes: Uint8Array,
-): Promise<"written" | "identical" | "different"> {
-  const slash = path.lastIndexOf("/");
-  const dir = path.slice(0, slash) || "/";
-  let temp: string | undefined;
-  try {
-    await Deno.mkdir(dir, { recursive: true });
-    temp = await Deno.makeTempFile({ dir, prefix: `.${path.slice(slash + 1)}.`, suffix: ".tmp" });
-    await Deno.writeFile(temp, bytes);
-    try {
-      await Deno.link(temp, path);
-      return "written";
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-    const existing = await Deno.readFile(path);
-    return existing.length === bytes.length && existing.every((b, i) => b === bytes[i])
-      ? "identical"
-      : "different";
-  } catch (error) {
-    throw new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
-  } finally {
-    if (temp !== undefined) await Deno.remove(temp).catch(() => {});
-  }
 }
 
 /** One packet as `--json` gives it: the gate's result fields, plus where it went. */

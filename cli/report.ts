@@ -14,7 +14,7 @@ import { callHook, type PluginRegistry } from "../core/plugin.ts";
 import { type FederationReport, readReportFile } from "../core/report.ts";
 import { openLedger, resolveStorePath } from "../core/store.ts";
 import { loadConfig } from "../core/config.ts";
-import { collect, out } from "./common.ts";
+import { collect, configInput, guardFiles, ledgerInputs, out } from "./common.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
 import { registryFor } from "./federate.ts";
 
@@ -84,9 +84,18 @@ export function reportCommand() {
         throw new UsageError("Give --html <path> or --format <name> --out <path>");
       }
       if (flags.format && !flags.out) throw new UsageError("--format needs --out <path>");
+      const store = flags.store ?? storeFromEnv();
+      guardFiles(
+        [{ flag: "--html", path: flags.html }, { flag: "--out", path: flags.out }],
+        [
+          { what: "report", path: flags.from },
+          configInput(flags.config),
+          ...flags.plugin.map((path) => ({ what: "plugin file", path })),
+          ...ledgerInputs(store),
+        ],
+      );
       const report = await readReportFile(flags.from);
       const registry = await registryFor(await loadConfig(flags.config), flags.plugin);
-      const store = flags.store ?? storeFromEnv();
       if (flags.html) {
         await renderReport(registry, report, "html", flags.html, store);
         out(`Wrote "${esc(flags.html)}"`);

@@ -24,8 +24,12 @@
  * a packet does not need is refused rather than interpreted: ZIP64 (reported
  * as `ARCHIVE_CORRUPT`, "ZIP64 archives are not supported", since it is not a
  * compression method), multi-disk archives, encryption, methods other than
- * stored and deflate, and the Info-ZIP Unicode Path extra field (which some
- * readers would use as the entry's name instead of the one checked here).
+ * stored and deflate, the Info-ZIP Unicode Path extra field (which some
+ * readers would use as the entry's name instead of the one checked here), and
+ * every entry that is not a regular file (`ARCHIVE_SPECIAL_ENTRY`): a
+ * symbolic link, device, FIFO, socket or directory by its external attributes
+ * (Unix mode or MS-DOS bits), or a directory by its trailing `/`, which
+ * `unzip` would make into something other than a file.
  *
  * Checks run cheapest first, and nothing is inflated before the whole
  * structure has passed: end record, central directory, declared sizes
@@ -224,7 +228,8 @@ function hex32(value: number): string {
 
 /**
  * Why a name is unsafe to extract or ambiguous between readers, or undefined
- * when it is safe. A trailing `/` (a directory entry) is allowed.
+ * when it is safe. A trailing `/` (a directory entry) is left to
+ * {@link specialEntryKind}.
  */
 function unsafeNameReason(name: string): string | undefined {
   if (name === "") return "is empty";
@@ -239,6 +244,45 @@ function unsafeNameReason(name: string): string | undefined {
     if (segment === "") return "has an empty path segment";
     if (segment === "." || segment === "..") return `has a "${segment}" path segment`;
   }
+  return undefined;
+}
+
+/** Unix file types (the `S_IFMT` bits of a mode) other than a regular file. */
+const UNIX_FILE_TYPES: Record<number, string> = {
+  0o010000: "a FIFO",
+  0o020000: "a character device",
+  0o040000: "a directory",
+  0o060000: "a block device",
+  0o120000: "a symbolic link",
+  0o140000: "a socket",
+};
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+/** MS-DOS/Windows attribute bits of things that are not regular files. */
+const DOS_DIRECTORY = 0x10;
+const DOS_DEVICE = 0x40;
+const DOS_REPARSE_POINT = 0x400;
+
+/**
+ * What an entry is when it is not a regular file, from its name and its
+ * external attributes; undefined for a regular file. Unix mode bits (the
+ * attributes' high 16 bits) are read whatever host "version made by" names:
+ * Info-ZIP's unzip reads them for MS-DOS hosts too (PKZIP for Unix writes
+ * them so), and `unzip` makes a link, a FIFO or a device of what they say,
+ * so another reader would see another packet. A mode with no file type (all
+ * zero) says nothing and is accepted.
+ */
+function specialEntryKind(name: string, madeBy: number, external: number): string | undefined {
+  const mode = external >>> 16;
+  const type = mode & S_IFMT;
+  if (type !== 0 && type !== S_IFREG) {
+    const host = madeBy >>> 8;
+    return UNIX_FILE_TYPES[type] ??
+      `a special file (mode 0o${mode.toString(8)}, made on host ${host})`;
+  }
+  if ((external & DOS_DIRECTORY) !== 0 || name.endsWith("/")) return "a directory";
+  if ((external & DOS_DEVICE) !== 0) return "a device";
+  if ((external & DOS_REPARSE_POINT) !== 0) return "a reparse point (a link)";
   return undefined;
 }
 
@@ -397,6 +441,7 @@ function readCentralDirectory(
     if (view.getUint32(at, true) !== CENTRAL_SIGNATURE) {
       fail("ARCHIVE_CORRUPT", `Central directory record ${index} has a bad signature`);
     }
+    const madeBy = view.getUint16(at + 4, true);
     const flags = view.getUint16(at + 8, true);
     const method = view.getUint16(at + 10, true);
     const crc = view.getUint32(at + 16, true);
@@ -406,6 +451,7 @@ function readCentralDirectory(
     const extraLength = view.getUint16(at + 30, true);
     const commentLength = view.getUint16(at + 32, true);
     const startDisk = view.getUint16(at + 34, true);
+    const externalAttributes = view.getUint32(at + 38, true);
     const localOffset = view.getUint32(at + 42, true);
     const nameStart = at + CENTRAL_HEADER_SIZE;
     const extraStart = nameStart + nameLength;
@@ -437,6 +483,14 @@ function readCentralDirectory(
     const unsafe = unsafeNameReason(name);
     if (unsafe) {
       fail("ARCHIVE_UNSAFE_PATH", `Entry ${quote(name)} is unsafe: its name ${unsafe}`, name);
+    }
+    const special = specialEntryKind(name, madeBy, externalAttributes);
+    if (special) {
+      fail(
+        "ARCHIVE_SPECIAL_ENTRY",
+        `Entry ${quote(name)} is ${special}, not a regular file`,
+        name,
+      );
     }
     const key = collisionKey(name);
     const earlier = namesSeen.get(key);
@@ -890,7 +944,7 @@ function measureOverrun(
  * @param bytes the whole archive
  * @param limits limits to override; the rest come from {@linkcode DEFAULT_LIMITS}
  * @param options an {@linkcode InflateArena} to inflate into
- * @returns the entries, in central directory order, directory entries (names ending in `/`) included
+ * @returns the entries, in central directory order
  * @throws {PacketError} when the archive breaks a rule; its `violation` carries the code and the entry
  * @throws {UsageError} when a limit is invalid
  *

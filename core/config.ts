@@ -27,7 +27,7 @@ import type { ArchiveLimits } from "./archive.ts";
 import type { DetectorRun } from "./drift.ts";
 import { PacketError, UsageError } from "./errors.ts";
 import { parseJson } from "./json.ts";
-import { describeFsError } from "./fs.ts";
+import { readRegularFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import type { PluginRegistry } from "./plugin.ts";
 
 /** The default config file name, looked for in the working directory. */
@@ -76,26 +76,24 @@ export interface Config extends z.infer<typeof ConfigSchema> {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function loadConfig(path?: string): Promise<Config> {
+export function loadConfig(path?: string): Promise<Config> {
+  try {
+    return Promise.resolve(loadConfigNow(path));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function loadConfigNow(path?: string): Config {
   let file = path;
   let text: string | undefined;
   if (file === undefined) {
-    try {
-      text = await Deno.readTextFile(DEFAULT_CONFIG_FILE);
+    if (exists(DEFAULT_CONFIG_FILE)) {
       file = DEFAULT_CONFIG_FILE;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw new UsageError(
-          `Cannot read config "${DEFAULT_CONFIG_FILE}": ${describeFsError(error)}`,
-        );
-      }
+      text = readConfigText(file);
     }
   } else {
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      throw new UsageError(`Cannot read config "${file}": ${describeFsError(error)}`);
-    }
+    text = readConfigText(file);
   }
   const config = text === undefined
     ? ConfigSchema.parse({})
@@ -109,6 +107,28 @@ export async function loadConfig(path?: string): Promise<Config> {
     ) => (p.startsWith("/") || /^[a-z]+:/i.test(p) ? p : dir + p)),
     archiveLimits: config.limits,
   };
+}
+
+/** Whether a path names anything at all (a broken link does not). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    return true; // there, but not for us: reading it says why
+  }
+}
+
+function readConfigText(file: string): string {
+  try {
+    return new TextDecoder().decode(
+      readRegularFile(file, { what: "config", maxBytes: SMALL_FILE_LIMIT }),
+    );
+  } catch (error) {
+    if (error instanceof PacketError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /**

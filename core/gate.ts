@@ -20,7 +20,7 @@ import {
   readPacket,
   type ReadResult,
 } from "./packet.ts";
-import { inspect, type Inspection } from "./inspect.ts";
+import { inspect, type Inspection, readPacketFile } from "./inspect.ts";
 // The schemas that decide what the reader's plain checks refuse: loaded wherever the gate is.
 import "./packet_schemas.ts";
 import { FALLBACK_ENVIRONMENT, type Keyring, type Signer } from "./signer.ts";
@@ -34,7 +34,7 @@ import {
 
 /** Canon entries as JSON text (defined with the packet reader). */
 export type { CanonTexts } from "./packet.ts";
-export { inspect, inspectFile } from "./inspect.ts";
+export { inspect, inspectFile, readPacketFile } from "./inspect.ts";
 export type { Inspection } from "./inspect.ts";
 
 /** What was found of a packet's signature. */
@@ -116,6 +116,31 @@ export async function validate(
     ? readPacket(input, { source: options.source, limits: options.limits })
     : input;
   return { ...(await judge(inspect(read), options)), packet: read.packet };
+}
+
+/**
+ * Read a packet file (through the one bounded path: only a regular file, no
+ * larger than `limits.maxTotalBytes`) and decide whether it can be trusted.
+ * A file that cannot be read is a rejected packet with the violation that
+ * says why (`FILE_NOT_REGULAR`, `LIMIT_TOTAL_SIZE`, `FILE_UNREADABLE` …).
+ * @param path the packet file
+ * @param options keys, scope and limits (`source` defaults to `path`)
+ * @returns the verdict
+ * @example
+ * ```ts
+ * import { validateFile } from "./gate.ts";
+ * import assert from "node:assert/strict";
+ * const result = await validateFile("/dev/zero");
+ * assert.equal(result.reasonCode, "FILE_NOT_REGULAR");
+ * ```
+ */
+export async function validateFile(path: string, options: GateOptions = {}): Promise<GateResult> {
+  const source = options.source ?? path;
+  const bytes = readPacketFile(path, options.limits);
+  if (!(bytes instanceof Uint8Array)) {
+    return await judge({ source, violations: [bytes] }, options);
+  }
+  return await validate(bytes, { ...options, source });
 }
 
 /**

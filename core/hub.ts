@@ -19,6 +19,7 @@
 import { readArchiveEntry, readLeadingEntry, resolveLimits } from "./archive.ts";
 import type { EnvironmentEntry, EnvironmentSummary, FederationView, Provenance } from "./drift.ts";
 import { PacketError } from "./errors.ts";
+import { readRegularFile } from "./fs.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
 import { defaultWorkers, InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
@@ -468,30 +469,24 @@ const MAX_PEEKED_MANIFEST = 1024 * 1024;
 function peekOrder(path: string, options: IngestOptions): OrderKey {
   const unknown = { ...UNREADABLE, path };
   const limits = resolveLimits(options.limits);
-  let head: Uint8Array;
-  try {
-    using file = Deno.openSync(path);
-    const buffer = new Uint8Array(HEAD_BYTES);
-    let filled = 0;
-    for (let n; filled < buffer.length && (n = file.readSync(buffer.subarray(filled))) !== null;) {
-      filled += n;
+  const read = (head?: number) => {
+    try {
+      return readRegularFile(path, { what: "packet", maxBytes: limits.maxTotalBytes, head });
+    } catch (error) {
+      if (error instanceof PacketError) return undefined; // it goes last; the full read says why
+      throw error;
     }
-    head = buffer.subarray(0, filled);
-  } catch {
-    return unknown; // unreadable: it goes last, and the full read says why
-  }
+  };
+  const head = read(HEAD_BYTES);
+  if (head === undefined) return unknown;
   let data = readLeadingEntry(
     head,
     MANIFEST_FILE,
     Math.min(MAX_PEEKED_MANIFEST, limits.maxEntryBytes),
   );
   if (data === undefined) {
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(path);
-    } catch {
-      return unknown;
-    }
+    const bytes = read();
+    if (bytes === undefined) return unknown;
     try {
       data = readArchiveEntry(bytes, MANIFEST_FILE, limits)?.data;
     } catch (error) {

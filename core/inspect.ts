@@ -11,11 +11,11 @@
  * @module
  */
 
-import { type ArchiveLimits, InflateArena } from "./archive.ts";
+import { type ArchiveLimits, InflateArena, resolveLimits } from "./archive.ts";
 import { makeCanonTexts } from "./canon_texts.ts";
 import type { CanonicalForm } from "./canonical_json.ts";
-import type { Violation } from "./errors.ts";
-import { describeFsError } from "./fs.ts";
+import { PacketError, type Violation } from "./errors.ts";
+import { readRegularFile } from "./fs.ts";
 import {
   type CanonTexts,
   DATA_FILES,
@@ -82,11 +82,10 @@ function packCanon(inspection: Inspection): void {
  * @returns the inspection
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { inspect } from "./inspect.ts";
  * import { readPacket } from "./packet.ts";
  * const inspection = inspect(readPacket(new Uint8Array([1]), { source: "x.zip" }));
- * assert.equal(inspection.violations[0].code, "ARCHIVE_NOT_ZIP");
+ * console.assert(inspection.violations[0].code === "ARCHIVE_NOT_ZIP");
  * ```
  */
 export function inspect(read: ReadResult): Inspection {
@@ -109,28 +108,56 @@ export function inspect(read: ReadResult): Inspection {
 }
 
 /**
+ * Read a packet file through the one bounded path (`readRegularFile`): only
+ * a regular file (a symbolic link to one is followed), no larger than the
+ * archive's total limit (`maxTotalBytes`), checked before a byte is read.
+ * @param path the packet file
+ * @param limits archive limits; `maxTotalBytes` bounds the file
+ * @returns the bytes, or the violation that says why they cannot be read
+ *   (`FILE_UNREADABLE`, `FILE_NOT_REGULAR`, `LIMIT_TOTAL_SIZE`, `FILE_CHANGED`)
+ * @example
+ * ```ts
+ * import { readPacketFile } from "./inspect.ts";
+ * import assert from "node:assert/strict";
+ * const read = readPacketFile("/dev/zero");
+ * assert.ok(!(read instanceof Uint8Array) && read.code === "FILE_NOT_REGULAR");
+ * ```
+ */
+export function readPacketFile(
+  path: string,
+  limits?: Partial<ArchiveLimits>,
+): Uint8Array | Violation {
+  try {
+    return readRegularFile(path, {
+      what: "packet",
+      maxBytes: resolveLimits(limits).maxTotalBytes,
+    });
+  } catch (error) {
+    if (error instanceof PacketError) return error.violation;
+    throw error;
+  }
+}
+
+/**
  * Read a packet file and inspect it: what the hub's workers do with each
- * path. A file that cannot be read is one `FILE_UNREADABLE` violation, not an
- * error, so one vanished file never ends a run. The canon entries come as
- * text (`canonTexts`; `canonEntry.entries` is empty).
+ * path. A file that cannot be read is one violation (see
+ * {@link readPacketFile}), not an error, so one vanished file never ends a
+ * run. The canon entries come as text (`canonTexts`; `canonEntry.entries` is
+ * empty).
  * @param path the packet file
  * @param limits archive and JSON limits
  * @returns the inspection, with the archive's digest when the file was read
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { inspectFile } from "./inspect.ts";
- * const inspection = inspectFile("no/such/packet.zip");
- * assert.equal(inspection.violations[0].code, "FILE_UNREADABLE");
+ * import assert from "node:assert/strict";
+ * assert.equal(inspectFile("no/such/packet.zip").violations[0].code, "FILE_UNREADABLE");
+ * assert.equal(inspectFile("/dev/zero").violations[0].code, "FILE_NOT_REGULAR");
  * ```
  */
 export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Inspection {
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (error) {
-    return { source: path, violations: [unreadable(path, error)] };
-  }
+  const bytes = readPacketFile(path, limits);
+  if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
   const inspection = inspect(
     readPacket(bytes, {
       source: path,
@@ -151,14 +178,6 @@ export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Insp
  * and inspectFile returns before anything reads again.
  */
 const inspectArena = new InflateArena();
-
-/** The violation of a packet file that cannot be read. */
-function unreadable(path: string, error: unknown): Violation {
-  return {
-    code: "FILE_UNREADABLE",
-    message: `Cannot read packet "${path}": ${describeFsError(error)}`,
-  };
-}
 
 function checkContents(packet: Packet): Violation[] {
   const violations: Violation[] = [];

@@ -23,7 +23,7 @@
 
 import { z } from "zod";
 import { UsageError } from "./errors.ts";
-import { readInputFile } from "./fs.ts";
+import { readInputFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import { parseJsonFile } from "./config.ts";
 import type { PluginRegistry } from "./plugin.ts";
 import { type KeyMaterial, Keyring, type KeyringEntry, readKeyEnv, readKeyFile } from "./signer.ts";
@@ -125,7 +125,7 @@ export async function singleKeyKeyring(
  * ```
  */
 export async function loadKeyring(registry: PluginRegistry, path: string): Promise<Keyring> {
-  const bytes = await readInputFile(path, "keyring");
+  const bytes = await readInputFile(path, "keyring", SMALL_FILE_LIMIT);
   const keys = parseJsonFile(
     new TextDecoder().decode(bytes),
     `Keyring "${path}"`,

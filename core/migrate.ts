@@ -18,7 +18,7 @@
 
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import type { Violation } from "./errors.ts";
-import { type GateResult, judge, type SignatureStatus, validate } from "./gate.ts";
+import { type GateResult, judge, readPacketFile, type SignatureStatus, validate } from "./gate.ts";
 import type { ArchiveLimits } from "./archive.ts";
 import { readArchive, resolveLimits } from "./archive.ts";
 import { type Manifest, MANIFEST_FILE, MANIFEST_KEYS, readPacket, sha256Ref } from "./packet.ts";
@@ -406,6 +406,30 @@ async function chooseSigner(
   const own = entries.find((entry) => entry.environment === env && entry.signer.canSign) ??
     entries.find((entry) => entry.environment === "*" && entry.signer.canSign);
   return own ? { signer: own.signer, keyId: own.signer.keyId } : {};
+}
+
+/**
+ * Read a legacy packet file through the gate's bounded read (only a regular
+ * file, no larger than `limits.maxTotalBytes`) and migrate it; a file that
+ * cannot be read is refused with the violation that says why.
+ * @param path the legacy packet file
+ * @param options as for {@link migratePacket} (`source` defaults to `path`)
+ * @returns the result
+ * @example
+ * ```ts
+ * import { migrateFile } from "./migrate.ts";
+ * import assert from "node:assert/strict";
+ * const result = await migrateFile("/dev/zero");
+ * assert.equal(result.reasonCode, "FILE_NOT_REGULAR");
+ * ```
+ */
+export async function migrateFile(
+  path: string,
+  options: MigrateOptions = {},
+): Promise<MigrationResult> {
+  const bytes = readPacketFile(path, options.limits);
+  if (!(bytes instanceof Uint8Array)) return result(options.source ?? path, [bytes]);
+  return await migratePacket(bytes, { ...options, source: options.source ?? path });
 }
 
 /**

@@ -11,8 +11,9 @@
  */
 
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { PluginError, UsageError } from "./errors.ts";
+import { checkRegularFile } from "./fs.ts";
 import type { DriftFinding, FederationView } from "./drift.ts";
 import type { KeyMaterial, SignerCreation } from "./signer.ts";
 
@@ -293,6 +294,19 @@ export class PluginRegistry {
   }
 }
 
+/** The file a `file:` URL names; undefined for other URLs (and bad ones: import() says why). */
+function localPath(url: string): string | undefined {
+  if (!url.toLowerCase().startsWith("file:")) return undefined;
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The largest plugin module file loaded: far more than any hand-written one. */
+const MAX_PLUGIN_BYTES = 64 * 1024 * 1024;
+
 /**
  * Import a plugin module and register its default export (one plugin or a
  * list). Every problem is a {@link UsageError} naming the file.
@@ -321,9 +335,11 @@ export async function loadPluginModule(
   } else {
     // A URL (file:, https:, jsr:, npm:) as given; a path from the working directory.
     // pathToFileURL escapes "#", "?" and "%", which a URL built by hand would misread.
-    const url = /^[a-z][a-z0-9+.-]+:/i.test(specifier)
-      ? specifier
-      : pathToFileURL(resolve(specifier)).href;
+    const isUrl = /^[a-z][a-z0-9+.-]+:/i.test(specifier);
+    const url = isUrl ? specifier : pathToFileURL(resolve(specifier)).href;
+    // import() would wait on a FIFO and read a device without end: refuse them first.
+    const path = isUrl ? localPath(url) : specifier;
+    if (path !== undefined) checkRegularFile(path, "plugin file", MAX_PLUGIN_BYTES);
     try {
       module = await import(url);
     } catch (error) {

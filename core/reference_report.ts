@@ -21,7 +21,7 @@ import { z } from "zod";
 import type { Advisory, ReportOrigin } from "./advisory.ts";
 import { SEVERITIES } from "./drift.ts";
 import { PacketError, UsageError } from "./errors.ts";
-import { readInputFile } from "./fs.ts";
+import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";
 import { type FederationReport, parseReport, REPORT_VERSION } from "./report.ts";
 
@@ -176,7 +176,7 @@ export interface ReadReport {
  * ```
  */
 export async function readAnyReportFile(path: string): Promise<ReadReport> {
-  const bytes = await readInputFile(path, "report");
+  const bytes = await readInputFile(path, "report", REPORT_FILE_LIMIT);
   let value: unknown;
   try {
     value = parseJson(bytes, { file: path, maxDepth: 256 });

@@ -10,7 +10,7 @@
 
 import { z } from "zod";
 import { PacketError, UsageError } from "./errors.ts";
-import { readInputFile } from "./fs.ts";
+import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";
 import {
   type DetectionResult,
@@ -270,7 +270,7 @@ export function buildReport(
  * ```
  */
 export async function readReportFile(path: string): Promise<FederationReport> {
-  const bytes = await readInputFile(path, "report");
+  const bytes = await readInputFile(path, "report", REPORT_FILE_LIMIT);
   let value: unknown;
   try {
     value = parseJson(bytes, { file: path, maxDepth: 256 });

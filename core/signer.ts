@@ -11,7 +11,7 @@
  */
 
 import { UsageError } from "./errors.ts";
-import { describeFsError } from "./fs.ts";
+import { describeFsError, readInputFile, SMALL_FILE_LIMIT } from "./fs.ts";
 
 /** The signature object a manifest carries under `signature`. */
 export interface PacketSignature {
@@ -208,13 +208,8 @@ function isOwnKey(entry: KeyringEntry, environment: string): boolean {
  * ```
  */
 export async function readKeyFile(path: string, keyId?: string): Promise<KeyMaterial> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    throw new UsageError(`Cannot read key file "${path}": ${describeFsError(error)}`);
-  }
-  bytes = trimTrailingNewline(bytes);
+  // A key is small: /dev/zero or a FIFO given as one is refused, never read without end.
+  const bytes = trimTrailingNewline(await readInputFile(path, "key file", SMALL_FILE_LIMIT));
   if (bytes.length === 0) throw new UsageError(`Key file "${path}" is empty`);
   return { bytes, origin: `file "${path}"`, keyId };
 }

@@ -28,7 +28,7 @@
 import { mkdirSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { UsageError } from "./errors.ts";
-import { describeFsError } from "./fs.ts";
+import { checkRegularFile, describeFsError } from "./fs.ts";
 
 /** Where the ledger lives when neither `--store` nor `JRM_STORE` says. */
 export const DEFAULT_STORE_PATH = ".jrm/ledger.sqlite";
@@ -287,6 +287,8 @@ export function resolveStorePath(option?: string, envValue?: string): string {
  */
 export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledger {
   const create = options.create ?? true;
+  // SQLite would block reading a FIFO and take a device for a database: refuse them first.
+  checkRegularFile(path, "ledger", Number.MAX_SAFE_INTEGER);
   if (!create && !fileExists(path)) {
     throw new UsageError(`No ledger at "${path}" (publish a report first, or give --store)`);
   }

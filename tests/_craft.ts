@@ -34,7 +34,14 @@ export interface CraftEntry {
   /** Overrides of the local header. */
   local?: Partial<CraftHeader>;
   /** Overrides of the central record. */
-  central?: Partial<CraftHeader> & { localOffset?: number; disk?: number };
+  central?: Partial<CraftHeader> & {
+    localOffset?: number;
+    disk?: number;
+    /** "Version made by": host in the high byte (3 = Unix, 0 = MS-DOS); 0x031e by default. */
+    madeBy?: number;
+    /** External attributes: a Unix mode in the high 16 bits, MS-DOS bits in the low; a 0644 regular file by default. */
+    externalAttributes?: number;
+  };
   /** Write a data descriptor after the data (sets flag bit 3); fields override the honest values. */
   descriptor?: {
     signature?: boolean;
@@ -176,11 +183,15 @@ export function craftZip(entries: CraftEntry[], options: CraftOptions = {}): Uin
   entries.forEach((entry, index) => {
     const { central } = resolve(entry);
     const name = nameBytes(central.name);
-    out.u32(0x02014b50).u16(0x031e).u16(20).u16(central.flags).u16(central.method)
+    out.u32(0x02014b50).u16(entry.central?.madeBy ?? 0x031e).u16(20).u16(central.flags).u16(
+      central.method,
+    )
       .u16(0).u16(0x0021)
       .u32(central.crc32).u32(central.compressedSize).u32(central.uncompressedSize)
       .u16(name.length).u16(central.extra.length).u16(0)
-      .u16(entry.central?.disk ?? 0).u16(0).u32(0o100644 << 16)
+      .u16(entry.central?.disk ?? 0).u16(0).u32(
+        entry.central?.externalAttributes ?? 0o100644 * 0x10000,
+      )
       .u32(entry.central?.localOffset ?? offsets[index])
       .bytes(name).bytes(central.extra);
   });

@@ -174,12 +174,11 @@ Deno.test("readArchive() returns stored entries as views into the archive", () =
   assert.deepEqual(deflated.data, manifest.data);
 });
 
-Deno.test("readArchive() accepts data descriptors, a comment and directory entries", async (t) => {
+Deno.test("readArchive() accepts data descriptors, a comment and extra fields", async (t) => {
   const cases: [string, Uint8Array][] = [
     ["signed data descriptor", craftZip([{ ...manifest, descriptor: {} }, canon])],
     ["unsigned data descriptor", craftZip([{ ...manifest, descriptor: { signature: false } }])],
     ["archive comment", craftZip([manifest], { comment: text("made by a test") })],
-    ["directory entry", craftZip([{ name: "dir/", method: 0 }, manifest])],
     [
       "harmless extra field",
       craftZip([{ ...manifest, local: { extra: extraField(0x5455, new Uint8Array(5)) } }]),
@@ -465,6 +464,69 @@ Deno.test("readArchive() rejects an entry with an unsafe name", async (t) => {
     const extra = extraField(0x7075, concat(new Uint8Array(5), text("../evil")));
     refuse(craftZip([{ ...manifest, central: { extra } }]), "ARCHIVE_UNSAFE_PATH", "manifest.json");
   });
+});
+
+Deno.test("readArchive() refuses an entry that is not a regular file, by its attributes or name", async (t) => {
+  const UNIX = 0x031e;
+  const DOS = 0x0014;
+  const unix = (mode: number) => mode * 0x10000;
+  // [what, made by, external attributes, name, the kind named in the message]
+  const cases: [string, number, number, string, string][] = [
+    ["Unix symbolic link", UNIX, unix(0o120777), "canon_entry.json", "a symbolic link"],
+    ["Unix directory", UNIX, unix(0o040755) | 0x10, "canon_entry.json", "a directory"],
+    ["Unix FIFO", UNIX, unix(0o010644), "canon_entry.json", "a FIFO"],
+    ["Unix character device", UNIX, unix(0o020644), "canon_entry.json", "a character device"],
+    ["Unix block device", UNIX, unix(0o060644), "canon_entry.json", "a block device"],
+    ["Unix socket", UNIX, unix(0o140755), "canon_entry.json", "a socket"],
+    ["Unix file type no system has", UNIX, unix(0o030644), "canon_entry.json", "a special file"],
+    // Info-ZIP's unzip reads Unix modes from MS-DOS-host entries too (PKZIP for Unix writes them).
+    [
+      "symbolic link from an MS-DOS host",
+      DOS,
+      unix(0o120777),
+      "canon_entry.json",
+      "a symbolic link",
+    ],
+    [
+      "symbolic link from a macOS host",
+      0x131e,
+      unix(0o120755),
+      "canon_entry.json",
+      "a symbolic link",
+    ],
+    ["MS-DOS directory bit", DOS, 0x10, "canon_entry.json", "a directory"],
+    ["MS-DOS device bit", DOS, 0x40, "canon_entry.json", "a device"],
+    ["Windows reparse point (a link)", 0x0a14, 0x400 | 0x20, "canon_entry.json", "a reparse point"],
+    ["directory by its name", UNIX, unix(0o100644), "logs/", "a directory"],
+    ["directory by its name, no attributes", DOS, 0, "logs/", "a directory"],
+  ];
+  for (const [what, madeBy, externalAttributes, name, kind] of cases) {
+    await t.step(what, () => {
+      const special = { ...canon, name, central: { madeBy, externalAttributes } };
+      refuse(
+        craftZip([manifest, special]),
+        "ARCHIVE_SPECIAL_ENTRY",
+        name,
+        new RegExp(
+          `^Entry ${JSON.stringify(name).replace("/", "\\/")} is ${kind}.*, not a regular file$`,
+        ),
+      );
+    });
+  }
+  const regular: [string, number, number][] = [
+    ["Unix regular file", UNIX, unix(0o100755)],
+    ["Unix mode with no file type", UNIX, unix(0o000644)],
+    ["MS-DOS archive and read-only bits", DOS, 0x21],
+    ["no attributes at all", DOS, 0],
+  ];
+  for (const [what, madeBy, externalAttributes] of regular) {
+    await t.step(`accepts: ${what}`, () => {
+      const entries = readArchive(
+        craftZip([manifest, { ...canon, central: { madeBy, externalAttributes } }]),
+      );
+      assert.deepEqual(entries.map((e) => e.name), ["manifest.json", "canon_entry.json"]);
+    });
+  }
 });
 
 Deno.test("readArchive() rejects an encrypted entry", async (t) => {

@@ -360,14 +360,23 @@ Deno.test("ingestFiles() rejects an unreadable packet file and goes on", async (
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/not-a-file.zip`);
+    await Deno.symlink(`${dir}/nowhere.zip`, `${dir}/dangling.zip`);
     const good = [...Deno.readDirSync(`${REPO}fixtures/packets`)]
       .map((e) => `${REPO}fixtures/packets/${e.name}`).slice(0, 2);
-    const { outcomes } = await ingestFiles([`${dir}/not-a-file.zip`, ...good], { workers: 0 });
+    const { outcomes } = await ingestFiles(
+      [`${dir}/not-a-file.zip`, `${dir}/dangling.zip`, ...good],
+      { workers: 0 },
+    );
     assert.equal(outcomes.filter((o) => o.kind === "accepted").length, 2);
-    const rejected = outcomes.find((o) => o.kind === "rejected");
-    assert.ok(rejected?.kind === "rejected");
-    assert.equal(rejected.result.reasonCode, "FILE_UNREADABLE");
-    assert.match(rejected.result.violations[0].message, /not-a-file\.zip": is a directory/);
+    const rejected = outcomes.flatMap((o) => o.kind === "rejected" ? [o.result] : [])
+      .sort((a, b) => a.source < b.source ? -1 : 1);
+    assert.deepEqual(rejected.map((r) => [r.reasonCode, r.violations[0].message]), [
+      ["FILE_UNREADABLE", `Cannot read packet "${dir}/dangling.zip": not found`],
+      [
+        "FILE_NOT_REGULAR",
+        `Cannot read packet "${dir}/not-a-file.zip": it is a directory, not a regular file`,
+      ],
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
