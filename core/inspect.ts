@@ -82,10 +82,11 @@ function packCanon(inspection: Inspection): void {
  * @returns the inspection
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inspect } from "./inspect.ts";
  * import { readPacket } from "./packet.ts";
  * const inspection = inspect(readPacket(new Uint8Array([1]), { source: "x.zip" }));
- * console.assert(inspection.violations[0].code === "ARCHIVE_NOT_ZIP");
+ * assert.equal(inspection.violations[0].code, "ARCHIVE_NOT_ZIP");
  * ```
  */
 export function inspect(read: ReadResult): Inspection {
