@@ -221,6 +221,60 @@ export const REPORT_ORIGINS = ["jrm", "reference"] as const;
 /** A kind of report: jrm's own, or the reference hub's (core/reference_report.ts). */
 export type ReportOrigin = typeof REPORT_ORIGINS[number];
 
+/**
+ * No advisory has this id (exit code 1 on the command line, 404 over HTTP).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AdvisoryNotFound } from "./advisory.ts";
+ * const error = new AdvisoryNotFound("adv-1", 'No advisory "adv-1"');
+ * assert.equal(error.exitCode, 1);
+ * ```
+ */
+export class AdvisoryNotFound extends UsageError {
+  /** The id asked for. */
+  readonly advisoryId: string;
+  /**
+   * @param advisoryId the id asked for
+   * @param message one line
+   */
+  constructor(advisoryId: string, message: string) {
+    super(message, 1);
+    this.name = "AdvisoryNotFound";
+    this.advisoryId = advisoryId;
+  }
+}
+
+/**
+ * The advisory was already decided or resolved (exit code 1, HTTP 409).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AdvisoryNotPublished } from "./advisory.ts";
+ * const error = new AdvisoryNotPublished("adv-1", "accepted", "Cannot accept");
+ * assert.equal(error.status, "accepted");
+ * ```
+ */
+export class AdvisoryNotPublished extends UsageError {
+  /** The advisory. */
+  readonly advisoryId: string;
+  /** Its status. */
+  readonly status: AdvisoryStatus;
+  /**
+   * @param advisoryId the advisory
+   * @param status its status
+   * @param message one line
+   */
+  constructor(advisoryId: string, status: AdvisoryStatus, message: string) {
+    super(message, 1);
+    this.name = "AdvisoryNotPublished";
+    this.advisoryId = advisoryId;
+    this.status = status;
+  }
+}
+
 /** Who publish-driven transitions are recorded as when no `by` is given. */
 export const DEFAULT_PUBLISHER = "jrm";
 
@@ -469,7 +523,7 @@ export async function publish(
  * using ledger = openLedger(":memory:");
  * assert.throws(
  *   () => accept(ledger, "adv-00000000000000000000", { by: "alice" }),
- *   /^UsageError: No advisory "adv-00000000000000000000"/,
+ *   /^AdvisoryNotFound: No advisory "adv-00000000000000000000"/,
  * );
  * ```
  */
@@ -613,11 +667,12 @@ function decide(
     if (row === undefined) throw unknownAdvisory(ledger, advisoryId);
     if (row.status !== "published") {
       const verb = to === "accepted" ? "accept" : "decline";
-      throw new UsageError(
+      throw new AdvisoryNotPublished(
+        advisoryId,
+        row.status as AdvisoryStatus,
         `Cannot ${verb} advisory "${advisoryId}": it is ${row.status}${
           lastTransitionNote(db, advisoryId, row.status)
         }; only a published advisory can be accepted or declined`,
-        1,
       );
     }
     setStatus(db, advisoryId, to, at);
@@ -637,7 +692,7 @@ function lastTransitionNote(db: DatabaseSync, advisoryId: string, status: string
 }
 
 function unknownAdvisory(ledger: Ledger, advisoryId: string): UsageError {
-  return new UsageError(`No advisory "${advisoryId}" in ledger "${ledger.path}"`, 1);
+  return new AdvisoryNotFound(advisoryId, `No advisory "${advisoryId}" in ledger "${ledger.path}"`);
 }
 
 // ---------------------------------------------------------------- planning
