@@ -76,6 +76,10 @@ export interface HtmlAdvisory {
   status: string;
   /** When it last changed, ISO 8601. */
   updatedAt: string;
+  /** Who accepted or declined it, from its history; null while undecided. */
+  decidedBy?: string | null;
+  /** Why, as the operator said; null when no reason was given. */
+  decisionReason?: string | null;
 }
 
 /**
@@ -428,7 +432,39 @@ function advisoriesFrom(context: Record<string, unknown>): HtmlAdvisory[] | null
     recommendation: text(a.recommendation),
     status: text(a.status),
     updatedAt: text(a.updatedAt),
+    ...lastDecision(a),
   }));
+}
+
+/** The operator and reason of an advisory's latest accept or decline, from its history. */
+function lastDecision(
+  advisory: Record<string, unknown>,
+): { decidedBy: string | null; decisionReason: string | null } {
+  if (typeof advisory.decidedBy === "string") {
+    return {
+      decidedBy: advisory.decidedBy,
+      decisionReason: typeof advisory.decisionReason === "string" ? advisory.decisionReason : null,
+    };
+  }
+  const history = Array.isArray(advisory.history) ? advisory.history.filter(isRecord) : [];
+  const decision = history.findLast((h) => h.to === "accepted" || h.to === "declined");
+  if (decision === undefined) return { decidedBy: null, decisionReason: null };
+  return {
+    decidedBy: typeof decision.by === "string" ? decision.by : null,
+    decisionReason: typeof decision.reason === "string" ? decision.reason : null,
+  };
+}
+
+/** The page's refresh interval from the render context: a whole number of seconds, or none. */
+function refreshFrom(context: Record<string, unknown>): number | null {
+  const given = context.refreshSeconds;
+  if (given === undefined || given === null) return null;
+  if (typeof given !== "number" || !Number.isInteger(given) || given < 1) {
+    throw new TypeError(
+      `Cannot render the HTML report: "refreshSeconds" must be a whole number of seconds`,
+    );
+  }
+  return given;
 }
 
 /** A class-name-safe form of a value: known statuses and severities pass, anything else is `other`. */
@@ -645,7 +681,7 @@ function advisoriesSection(advisories: HtmlAdvisory[] | null): SafeHtml {
     );
   const table = sorted.length === 0 ? "" : markup`
 <table class="grid" id="advisories-table">
-<thead><tr><th scope="col">Status</th><th scope="col">Advisory</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Signature</th><th scope="col">Source</th><th scope="col">Targets</th><th scope="col">Recommendation</th><th scope="col">Updated</th></tr></thead>
+<thead><tr><th scope="col">Status</th><th scope="col">Advisory</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Signature</th><th scope="col">Source</th><th scope="col">Targets</th><th scope="col">Recommendation</th><th scope="col">Decision</th><th scope="col">Updated</th></tr></thead>
 <tbody>${
     sorted.map((a) =>
       markup`
@@ -655,7 +691,11 @@ function advisoriesSection(advisories: HtmlAdvisory[] | null): SafeHtml {
         badge(`sev-${classOf(a.severity)}`, a.severity)
       }</td><td>${a.signatureId}</td><td>${a.sourceEnv ?? "—"}</td><td>${
         a.targetEnvs.join(", ") || "—"
-      }</td><td>${a.recommendation}</td><td class="nowrap">${a.updatedAt}</td></tr>`
+      }</td><td>${a.recommendation}</td><td>${
+        a.decidedBy
+          ? markup`${a.decidedBy}${a.decisionReason ? markup`: ${a.decisionReason}` : ""}`
+          : "—"
+      }</td><td class="nowrap">${a.updatedAt}</td></tr>`
     )
   }</tbody>
 </table>`;
@@ -1038,6 +1078,7 @@ const htmlReporter = defineReporter<FederationReport>({
   description: "one self-contained HTML page: summary, drift matrix, rejected packets, advisories",
   async render(report, context) {
     const advisories = advisoriesFrom(context ?? {});
+    const refresh = refreshFrom(context ?? {});
     const matrix = driftMatrix(report);
     const csp = [
       "default-src 'none'",
@@ -1053,7 +1094,10 @@ const htmlReporter = defineReporter<FederationReport>({
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${new SafeHtml(csp)}">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="no-referrer">${
+      refresh === null ? "" : markup`
+<meta http-equiv="refresh" content="${String(refresh)}">`
+    }
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="jrm-federation html reporter 1.1.0">
 <title>JRM federation report ${report.generatedAt}</title>
