@@ -9,7 +9,7 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { UsageError } from "../core/errors.ts";
-import { readInputFile } from "../core/fs.ts";
+import { readInputFile, SMALL_FILE_LIMIT } from "../core/fs.ts";
 import { parseJson } from "../core/json.ts";
 import { fromHex } from "../core/hex.ts";
 
@@ -107,7 +107,7 @@ export async function loadOperators(path: string): Promise<Operator[]> {
       }); run chmod 600 on it`,
     );
   }
-  const bytes = await readInputFile(path, "operators file");
+  const bytes = await readInputFile(path, "operators file", SMALL_FILE_LIMIT);
   return parseOperators(new TextDecoder().decode(bytes), path);
 }
 

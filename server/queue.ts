@@ -16,10 +16,10 @@ import { HttpError } from "./http_error.ts";
  * import assert from "node:assert/strict";
  * import { SerialQueue } from "./queue.ts";
  * const queue = new SerialQueue(1);
- * let release!: () => void;
- * const first = queue.run(() => new Promise<number>((resolve) => (release = () => resolve(1))));
+ * const { promise, resolve } = Promise.withResolvers<number>();
+ * const first = queue.run(() => promise);
  * await assert.rejects(queue.run(() => Promise.resolve(2)), /queue is full/);
- * release();
+ * resolve(1);
  * assert.equal(await first, 1);
  * assert.equal(await queue.run(() => Promise.resolve(3)), 3);
  * ```
