@@ -67,8 +67,9 @@ async function gateFiles(
 ): Promise<void> {
   if (packets.length === 0) throw new UsageError("Give at least one --packet");
   // No outputs: the guard only clears what an earlier command in this process declared.
-  const files = await packetFiles(packets, guardFiles([], []));
+  const guard = guardFiles([], []);
   const keyring = await resolveKeyring(registry, options);
+  const files = await packetFiles(packets, guard);
   const results: GateResult[] = [];
   for (const file of files) {
     const result = await validateFile(file, {

@@ -91,7 +91,7 @@ export function migrateCommand(registry: PluginRegistry) {
       throw new UsageError("--sign-key-id needs --sign-key-file");
     }
     // Outputs are made with a link, never over an existing file, so no input can be overwritten.
-    const files = await packetFiles(packets, guardFiles([], []));
+    const guard = guardFiles([], []);
     const keyring = await resolveKeyring(registry, options);
     if (!keyring && !options.allowUnsigned) {
       throw new UsageError(
@@ -101,6 +101,7 @@ export function migrateCommand(registry: PluginRegistry) {
     const signer = options.signKeyFile === undefined
       ? undefined
       : await signingKey(registry, options.signKeyFile, options.signAlgorithm, options.signKeyId);
+    const files = await packetFiles(packets, guard);
     const done: Migrated[] = [];
     for (const file of files) {
       const result = await migrateFile(file, {
