@@ -333,6 +333,15 @@ function identify(path: string): Identity {
   }
 }
 
+/** What `path` is when it exists and is not a regular file (a link is followed); else undefined. */
+function existingNonRegular(path: string): string | undefined {
+  try {
+    return nonRegularKind(Deno.statSync(path));
+  } catch {
+    return undefined; // not there (or not ours to see): writing it says what is wrong
+  }
+}
+
 function absolute(path: string): string {
   return path.startsWith("/") ? path : `${Deno.cwd().replace(/\/+$/, "")}/${path}`;
 }
@@ -355,13 +364,19 @@ export class ProtectedOutputs {
   readonly #outputs: (NamedOutput & { id: Identity })[];
 
   /**
-   * Resolve the outputs and refuse two that lead to one file.
+   * Resolve the outputs and refuse two that lead to one file, or one that is not a regular file.
    * @param outputs the outputs, by flag
-   * @throws {UsageError} when two outputs are the same file
+   * @throws {UsageError} when two outputs are the same file, or one is a device, FIFO, socket or directory
    */
   constructor(outputs: readonly NamedOutput[]) {
     this.#outputs = [];
     for (const output of outputs) {
+      const kind = existingNonRegular(output.path);
+      if (kind) {
+        throw new UsageError(
+          `${output.flag} "${output.path}" is ${kind}; an output is a regular file, written whole`,
+        );
+      }
       const id = identify(output.path);
       const clash = this.#outputs.find((other) => sameFile(other.id, id));
       if (clash) {
@@ -399,11 +414,13 @@ let guard: ProtectedOutputs | undefined;
  * through this module ({@link readRegularFile}, {@link checkRegularFile})
  * refuses a file that is one of them, so an output can never overwrite an
  * input (the same file by device and inode, or, for an output that does not
- * exist yet, by the real path of its directory and its name). Replaces what
- * an earlier call declared.
+ * exist yet, by the real path of its directory and its name). An output
+ * that exists and is not a regular file (a device, FIFO, socket or directory)
+ * is refused too: writing it would replace it. Replaces what an earlier call
+ * declared.
  * @param outputs the outputs, by flag; undefined paths are skipped
  * @returns the protected outputs, to check inputs read by other means
- * @throws {UsageError} when two outputs are the same file
+ * @throws {UsageError} when two outputs are the same file, or one is not a regular file
  * @example
  * ```ts
  * import { protectOutputs } from "./fs.ts";
@@ -510,6 +527,11 @@ function makeTempBeside(path: string): TempFile {
     Deno.mkdirSync(dir, { recursive: true });
   } catch (error) {
     throw new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
+  }
+  // Renaming over /dev/null or a FIFO would replace it (as root, in /dev): refuse instead.
+  const kind = existingNonRegular(path);
+  if (kind) {
+    throw new UsageError(`Cannot write "${path}": it is ${kind}, not a regular file`, 1);
   }
   sweepStaleTemps(dir);
   for (let attempt = 0;; attempt++) {
@@ -639,6 +661,7 @@ export async function writeChunksAtomic(
  * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, bytes), "written");
  * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, bytes), "identical");
  * assert.equal(await writeNewFileAtomic(`${dir}/a.json`, new Uint8Array(1)), "different");
+ * assert.equal(await writeNewFileAtomic(dir, bytes), "different");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -646,6 +669,7 @@ export async function writeNewFileAtomic(
   path: string,
   bytes: Uint8Array,
 ): Promise<"written" | "identical" | "different"> {
+  if (existingNonRegular(path)) return "different"; // a FIFO or a directory is no copy of a file
   const temp = makeTempBeside(path);
   try {
     await writeAll(temp.file, bytes);
@@ -700,7 +724,12 @@ export interface AtomicWriter {
  * ```
  */
 export function openAtomic(path: string): Promise<AtomicWriter> {
-  const temp = makeTempBeside(path);
+  let temp: TempFile;
+  try {
+    temp = makeTempBeside(path);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const encoder = new TextEncoder();
   let buffer = "";
   let done = false;

@@ -537,6 +537,25 @@ Deno.test("an output that is an input or another output is a usage error before 
         assert.deepEqual(Deno.readDirSync(w.dir).toArray().map((e) => e.name).sort(), beforeNames);
       });
     }
+    await t.step("an output that is a FIFO or a directory", async () => {
+      const fifo = `${w.dir}/fifo`;
+      assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+      for (
+        const [flag, path, kind] of [["--html", fifo, "a FIFO"], [
+          "--graph-out",
+          w.packets,
+          "a directory",
+        ]]
+      ) {
+        const line = oneErrorLine(await runJrm(federate(flag, path)), 2);
+        assert.equal(
+          line,
+          `error: ${flag} "${path}" is ${kind}; an output is a regular file, written whole`,
+        );
+      }
+      assert.ok(Deno.lstatSync(fifo).isFifo);
+      await Deno.remove(fifo);
+    });
     await t.step("sign without --out still rewrites the packet in place", async () => {
       const run = await runJrm(["sign", "--packet", packet, "--key-file", w.key]);
       assert.equal(run.code, 0, run.stderr);

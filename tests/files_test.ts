@@ -415,6 +415,35 @@ async function newFileMode(dir: string): Promise<number> {
   return mode;
 }
 
+Deno.test("outputs that exist and are not regular files are refused, not replaced", async () => {
+  const s = await specials();
+  try {
+    for (
+      const [path, kind] of [[s.fifo, "a FIFO"], [s.fifoLink, "a FIFO"], [s.socket, "a socket"], [
+        s.directory,
+        "a directory",
+      ]]
+    ) {
+      assert.throws(() => protectOutputs([{ flag: "--out", path }]), {
+        name: "UsageError",
+        message: `--out "${path}" is ${kind}; an output is a regular file, written whole`,
+      });
+      for (const write of [() => writeFileAtomic(path, "x"), () => openAtomic(path)]) {
+        await assert.rejects(write, {
+          name: "UsageError",
+          message: `Cannot write "${path}": it is ${kind}, not a regular file`,
+        });
+      }
+    }
+    assert.ok(Deno.lstatSync(s.fifo).isFifo && Deno.lstatSync(s.fifoLink).isSymlink);
+    assert.ok(Deno.statSync(s.socket).isSocket && Deno.statSync(s.directory).isDirectory);
+    assert.deepEqual(Deno.readDirSync(s.dir).toArray().filter((e) => e.name.endsWith(".tmp")), []);
+  } finally {
+    protectOutputs([]);
+    await s.close();
+  }
+});
+
 Deno.test("atomic writers keep an existing file's mode and give a new one 0666 less the umask", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "jrm_files_test_" });
   try {
