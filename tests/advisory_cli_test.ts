@@ -305,6 +305,7 @@ Deno.test("advisory publish refuses a bad report and leaves the ledger as it was
     }
     await t.step("an --out that cannot be written", async () => {
       const changed = await writeReport(`${dir}/changed.json`, [X, Y]);
+      // Its directory would be a file: the write fails once the advisories are made.
       assertFails(
         await jrm([
           "publish",
@@ -313,10 +314,19 @@ Deno.test("advisory publish refuses a bad report and leaves the ledger as it was
           "--store",
           store,
           "--out",
-          dir,
+          `${changed}/advisories.json`,
         ]),
         1,
-        /^Cannot write ".*": is a directory$/,
+        /^Cannot write ".*changed\.json\/advisories\.json": /,
+      );
+      assert.equal(rows(store), before);
+    });
+    await t.step("an --out that is a directory", async () => {
+      const changed = await writeReport(`${dir}/changed.json`, [X, Y]);
+      assertFails(
+        await jrm(["publish", "--from", changed, "--store", store, "--out", dir]),
+        2,
+        /^--out ".*" is a directory; an output is a regular file, written whole$/,
       );
       assert.equal(rows(store), before);
     });
