@@ -122,6 +122,19 @@ export { expandInputs, expandPackets } from "./core/inputs.ts";
 export type { ExpandedInputs, InputWarning } from "./core/inputs.ts";
 export { protectOutputs, readRegularFile } from "./core/fs.ts";
 export type { NamedOutput, ProtectedOutputs, ReadRegularOptions } from "./core/fs.ts";
+export {
+  compareWindowOrder,
+  DEFAULT_MAX_CLOCK_SKEW,
+  futureTimeViolations,
+  judgeEquivocation,
+  orderKeyId,
+  packetOrderKey,
+  resolveClock,
+  samePacketKey,
+} from "./core/order.ts";
+export type { CandidateVerdict, Clock, PacketCandidate, PacketOrderKey } from "./core/order.ts";
+export { compareInstants, formatInstant, parseInstant } from "./core/instant.ts";
+export type { Instant } from "./core/instant.ts";
 
 export { buildReport, parseReport, REPORT_VERSION, ReportSchema } from "./core/report.ts";
 export type { FederationReport, ReportDrift } from "./core/report.ts";

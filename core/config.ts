@@ -13,7 +13,7 @@
  *   "disabledDetectors": ["version-skew"],
  *   "allowEnvs": ["SOC_EAST", "SOC_WEST"],
  *   "requireSignature": true,
- *   "limits": { "maxEntryBytes": 268435456 }
+ *   "limits": { "maxEntryBytes": 268435456, "maxClockSkew": 900 }
  * }
  * ```
  *
@@ -47,6 +47,8 @@ export const ConfigSchema = z.strictObject({
     maxTotalBytes: z.int().positive().optional(),
     maxCompressionRatio: z.number().positive().optional(),
     maxJsonDepth: z.int().positive().optional(),
+    /** Seconds a packet's windowEnd or createdAt may be ahead of the clock. */
+    maxClockSkew: z.int().min(0).optional(),
   }).default({}),
 });
 
@@ -58,6 +60,8 @@ export interface Config extends z.infer<typeof ConfigSchema> {
   pluginPaths: string[];
   /** Limits as the archive reader takes them. */
   archiveLimits: Partial<ArchiveLimits>;
+  /** The clock check's settings (`limits.maxClockSkew`). */
+  clock: { maxClockSkew?: number };
 }
 
 /**
@@ -105,7 +109,18 @@ function loadConfigNow(path?: string): Config {
     pluginPaths: config.plugins.map((
       p,
     ) => (p.startsWith("/") || /^[a-z]+:/i.test(p) ? p : dir + p)),
-    archiveLimits: config.limits,
+    ...splitLimits(config.limits),
+  };
+}
+
+/** The config's limits: the archive reader's, and the clock check's. */
+function splitLimits(
+  limits: z.infer<typeof ConfigSchema>["limits"],
+): Pick<Config, "archiveLimits" | "clock"> {
+  const { maxClockSkew, ...archiveLimits } = limits;
+  return {
+    archiveLimits,
+    clock: maxClockSkew === undefined ? {} : { maxClockSkew },
   };
 }
 
@@ -170,7 +185,7 @@ export function parseJsonFile<T>(text: string, label: string, schema: z.ZodType<
 
 /** The configuration used when there is no config file. */
 export function defaultConfig(): Config {
-  return { ...ConfigSchema.parse({}), pluginPaths: [], archiveLimits: {} };
+  return { ...ConfigSchema.parse({}), pluginPaths: [], archiveLimits: {}, clock: {} };
 }
 
 /**

@@ -48,6 +48,7 @@ export const VIOLATION_CODES = [
   "ENVIRONMENT_MISMATCH",
   "PACKET_NAME_MISMATCH",
   "WINDOW_INVALID",
+  "WINDOW_IN_FUTURE",
   // signature
   "SIGNATURE_MISSING",
   "SIGNATURE_INVALID",
@@ -60,6 +61,8 @@ export const VIOLATION_CODES = [
   "MIGRATE_MANIFEST_INVALID",
   "MIGRATE_TIME_INVALID",
   "MIGRATE_OUTPUT_CONFLICT",
+  // among packets
+  "EQUIVOCATION",
 ] as const;
 
 /** A stable machine code naming one kind of violation. */
@@ -73,6 +76,8 @@ export interface Violation {
   message: string;
   /** The archive entry concerned, when there is one. */
   entry?: string;
+  /** For `EQUIVOCATION`: the digests of the packets that contradict this one, sorted. */
+  equivocatesWith?: string[];
 }
 
 /**

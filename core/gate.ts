@@ -2,10 +2,11 @@
  * The gate: whether a packet can be trusted.
  *
  * {@link validate} checks everything the packet format promises (archive
- * safety, schemas, hashes, environment and name agreement) and, when keys are
- * configured, the signature. {@link enforceScope} limits accepted packets to
- * a set of environments. {@link redact} makes a new packet with sensitive
- * fields replaced, hashes recomputed and the signature renewed or removed.
+ * safety, schemas, hashes, environment and name agreement, no time in the
+ * future) and, when keys are configured, the signature. {@link enforceScope}
+ * limits accepted packets to a set of environments. {@link redact} makes a
+ * new packet with sensitive fields replaced, hashes recomputed and the
+ * signature renewed or removed.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import {
   type ReadResult,
 } from "./packet.ts";
 import { inspect, type Inspection, readPacketFile } from "./inspect.ts";
+import { futureTimeViolations, resolveClock } from "./order.ts";
 // The schemas that decide what the reader's plain checks refuse: loaded wherever the gate is.
 import "./packet_schemas.ts";
 import { FALLBACK_ENVIRONMENT, type Keyring, type Signer } from "./signer.ts";
@@ -76,6 +78,14 @@ export interface GateOptions {
   allowedEnvs?: readonly string[];
   /** Archive and JSON limits. */
   limits?: Partial<ArchiveLimits>;
+  /**
+   * The clock's time, RFC 3339: a `windowEnd` or `createdAt` later than it
+   * plus {@link GateOptions.maxClockSkew} gets `WINDOW_IN_FUTURE`. Default:
+   * the current time.
+   */
+  now?: string;
+  /** How far ahead of the clock (whole seconds) a packet's times may be; default 900. */
+  maxClockSkew?: number;
 }
 
 function verdict(
@@ -144,9 +154,10 @@ export async function validateFile(path: string, options: GateOptions = {}): Pro
 }
 
 /**
- * Finish a verdict: scope and signature checks on an inspection.
+ * Finish a verdict: the clock (times in the future), scope and signature
+ * checks on an inspection.
  * @param inspection what {@link inspect} found
- * @param options keys and scope
+ * @param options keys, scope and clock
  * @returns the verdict (without the packet)
  * @example
  * ```ts
@@ -167,6 +178,7 @@ export async function judge(
   const violations = [...inspection.violations];
   const manifest = inspection.manifest;
   if (!manifest) return verdict(inspection.source, violations, "unchecked");
+  violations.push(...futureTimeViolations(manifest, resolveClock(options)));
   if (options.allowedEnvs) {
     violations.push(...scopeViolations(manifest.environmentId, options.allowedEnvs));
   }

@@ -3,12 +3,17 @@
  * folds them into per-environment state, in window order.
  *
  * - Every packet passes the gate; a rejected one is kept with its reasons.
- * - The same content given twice (same digest) is ingested once and counted
- *   as a duplicate.
- * - Packets are folded in window order (`windowEnd`, then `part`) whatever
- *   order they were named in: the hub first reads each archive's manifest to
- *   learn its window, then reads the packets whole in that order. An older
- *   window never overwrites a newer one, even when folded later.
+ * - The same packet given twice (the same manifest but for its signature, in
+ *   any zip bytes) is ingested once and counted as a duplicate.
+ * - Packets are folded in window order (`windowEnd`, then `part`, then
+ *   `createdAt`, as instants) whatever order they were named in: the hub
+ *   first reads each archive's manifest to learn its place, then reads the
+ *   packets whole in that order. An older window never overwrites a newer
+ *   one, even when folded later.
+ * - Two different packets of one environment with one place in that order
+ *   are equivocation: both are refused and neither changes the state (see
+ *   core/order.ts). Packets that share a place are judged together before
+ *   any of them is folded, so the result does not depend on their names.
  * - Packets are read one at a time and dropped once folded, so memory holds
  *   the state, not the packets. The merged memory graph is handed to a sink
  *   as it is built.
@@ -23,9 +28,20 @@ import { readRegularFile } from "./fs.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
 import { defaultWorkers, InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
-import { type CanonEntry, MANIFEST_FILE, type Packet } from "./packet.ts";
+import { type CanonEntry, type Manifest, MANIFEST_FILE, type Packet } from "./packet.ts";
 import { type CanonTexts, decodeCanonTexts, sameCanonKeys } from "./canon_texts.ts";
-import { parseDateTime } from "./writer.ts";
+import { compareInstants, formatInstant, type Instant, parseInstant } from "./instant.ts";
+import {
+  compareWindowOrder,
+  equivocationViolation,
+  judgeEquivocation,
+  orderKeyId,
+  type PacketCandidate,
+  type PacketOrderKey,
+  packetOrderKey,
+  preferred,
+  resolveClock,
+} from "./order.ts";
 
 /** One record of the merged memory graph, as the graph sink receives it. */
 export type GraphRecord =
@@ -56,14 +72,23 @@ export interface PacketRecord extends Provenance {
 /** What happened to one input. */
 export type IngestOutcome =
   | { kind: "accepted"; record: PacketRecord }
-  | { kind: "rejected"; result: GateResult; packetName?: string; environmentId?: string }
+  | {
+    kind: "rejected";
+    result: GateResult;
+    packetName?: string;
+    environmentId?: string;
+    /** `sha256:` digest of the archive, when it could be read. */
+    digest?: string;
+  }
   | { kind: "duplicate"; source: string; digest: string; duplicateOf: string };
 
 interface EnvironmentState {
   environmentId: string;
-  packets: PacketRecord[];
+  packets: { record: PacketRecord; order: PacketOrderKey }[];
   windowStart: string;
   windowEnd: string;
+  windowStartAt: Instant;
+  windowEndAt: Instant;
   /** The entries held one by one, by signatureId. */
   canon: Map<string, HeldEntry>;
   /**
@@ -79,7 +104,7 @@ interface EnvironmentState {
 interface HeldPacket {
   texts: CanonTexts;
   provenance: Readonly<Provenance>;
-  order: [number, number];
+  order: PacketOrderKey;
 }
 
 /**
@@ -93,7 +118,7 @@ interface HeldEntry {
   entry?: Readonly<CanonEntry>;
   text?: string;
   provenance: Readonly<Provenance>;
-  order: [number, number];
+  order: PacketOrderKey;
 }
 
 function entryOf(held: HeldEntry): Readonly<CanonEntry> {
@@ -110,12 +135,9 @@ function entryOf(held: HeldEntry): Readonly<CanonEntry> {
   return held.entry;
 }
 
-function windowKey(windowEnd: string, part: number): [number, number] {
-  return [parseDateTime(windowEnd), part];
-}
-
-function isNewer(a: [number, number], b: [number, number]): boolean {
-  return a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
+/** Whether `a` is at least as late as `b` in window order (the later call wins a tie). */
+function isNewer(a: PacketOrderKey, b: PacketOrderKey): boolean {
+  return compareWindowOrder(a, b) >= 0;
 }
 
 /**
@@ -146,7 +168,9 @@ export class FederationState {
    * @param graphSink receives graph nodes and edges not seen before
    * @returns the packet's record
    * @throws TypeError, before the state changes, when `canonTexts` do not
-   *   hold together or an entry in them is not a JSON object
+   *   hold together or an entry in them is not a JSON object, or when the
+   *   manifest's `windowStart`, `windowEnd` or `createdAt` is not an RFC 3339
+   *   date-time or its `part` not an integer
    */
   async fold(
     packet: Foldable,
@@ -156,8 +180,15 @@ export class FederationState {
     // changes), so the caller cannot change it.
     const given = packet.canonTexts;
     const texts = given && !ownedTexts.has(given) ? copyTexts(given) : given;
-    this.#view = undefined;
     const { manifest } = packet;
+    const order = packetOrderKey(manifest);
+    const windowStartAt = parseInstant(manifest.windowStart);
+    if (order === undefined || windowStartAt === undefined) {
+      throw new TypeError(
+        `Cannot fold packet "${manifest.packetName}": its windowStart, windowEnd, part or createdAt is malformed`,
+      );
+    }
+    this.#view = undefined;
     const env = manifest.environmentId;
     const record: PacketRecord = {
       environmentId: env,
@@ -175,20 +206,23 @@ export class FederationState {
         packets: [],
         windowStart: manifest.windowStart,
         windowEnd: manifest.windowEnd,
+        windowStartAt,
+        windowEndAt: order.windowEnd,
         canon: new Map(),
         graphNodes: 0,
         graphEdges: 0,
       };
       this.#envs.set(env, state);
     }
-    state.packets.push(record);
-    if (parseDateTime(manifest.windowStart) < parseDateTime(state.windowStart)) {
+    state.packets.push({ record, order });
+    if (compareInstants(windowStartAt, state.windowStartAt) < 0) {
       state.windowStart = manifest.windowStart;
+      state.windowStartAt = windowStartAt;
     }
-    if (parseDateTime(manifest.windowEnd) > parseDateTime(state.windowEnd)) {
+    if (compareInstants(order.windowEnd, state.windowEndAt) > 0) {
       state.windowEnd = manifest.windowEnd;
+      state.windowEndAt = order.windowEnd;
     }
-    const order = windowKey(manifest.windowEnd, manifest.part);
     const provenance: Provenance = Object.freeze({
       packetName: record.packetName,
       source: record.source,
@@ -326,9 +360,8 @@ export class FederationState {
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
       settle(state, true);
-      const packets = [...state.packets].sort((a, b) =>
-        parseDateTime(a.windowEnd) - parseDateTime(b.windowEnd) || a.part - b.part
-      );
+      const packets = [...state.packets].sort((a, b) => compareWindowOrder(a.order, b.order))
+        .map(({ record }) => record);
       const signatures: Record<string, unknown> = {};
       for (const id of [...state.canon.keys()].sort()) {
         const held = state.canon.get(id)!;
@@ -443,16 +476,27 @@ function freezeParsed(value: unknown): void {
   Object.freeze(value);
 }
 
-/** Where a file sits in window order: unreadable packets go last, by path. */
-interface OrderKey {
+/**
+ * A packet file's place in window order, as its manifest gave it when
+ * peeked; without a key (unreadable, or no usable manifest) it goes last.
+ */
+interface Peeked {
   path: string;
-  env: string;
-  windowEnd: number;
-  part: number;
+  key?: PacketOrderKey;
+  /** {@link orderKeyId} of the key. */
+  id?: string;
 }
 
-/** Packets whose window is unknown go last, in path order. */
-const UNREADABLE = { env: "\uffff", windowEnd: Number.MAX_SAFE_INTEGER, part: 0 };
+/** Window order, then environment, then path; packets without a key last, by path. */
+function comparePeeked(a: Peeked, b: Peeked): number {
+  if (a.key && b.key) {
+    const byOrder = compareWindowOrder(a.key, b.key);
+    if (byOrder !== 0) return byOrder;
+    const [x, y] = [a.key.environmentId, b.key.environmentId];
+    if (x !== y) return x < y ? -1 : 1;
+  } else if (a.key || b.key) return a.key ? -1 : 1;
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
 
 /** How much of a packet file is read first to find its manifest. */
 const HEAD_BYTES = 16 * 1024;
@@ -466,8 +510,8 @@ const MAX_PEEKED_MANIFEST = 1024 * 1024;
  * directory. This is only the order: the packet is read in full (and every
  * rule checked) later, and its manifest must then agree with what was peeked.
  */
-function peekOrder(path: string, options: IngestOptions): OrderKey {
-  const unknown = { ...UNREADABLE, path };
+function peekOrder(path: string, options: IngestOptions): Peeked {
+  const unknown: Peeked = { path };
   const limits = resolveLimits(options.limits);
   const read = (head?: number) => {
     try {
@@ -494,47 +538,51 @@ function peekOrder(path: string, options: IngestOptions): OrderKey {
       throw error;
     }
   }
-  return (data && orderKeyOf(path, data)) ?? unknown;
+  const key = data && orderKeyOf(data);
+  return key ? { path, key, id: orderKeyId(key) } : unknown;
 }
 
-/** The order key a manifest gives, or undefined when it has no usable window. */
-function orderKeyOf(path: string, data: Uint8Array): OrderKey | undefined {
+/** The order key a manifest gives, or undefined when it has no usable one. */
+function orderKeyOf(data: Uint8Array): PacketOrderKey | undefined {
   try {
-    const manifest = parseJson(data, { file: MANIFEST_FILE }) as Record<string, unknown>;
-    return orderKeyOfManifest(path, manifest);
+    return packetOrderKey(parseJson(data, { file: MANIFEST_FILE }) as Record<string, unknown>);
   } catch (error) {
     if (error instanceof PacketError) return undefined;
     throw error;
   }
 }
 
-function orderKeyOfManifest(
-  path: string,
-  manifest: Record<string, unknown> | undefined,
-): OrderKey | undefined {
-  const windowEnd = parseDateTime(String(manifest?.windowEnd));
-  const part = Number(manifest?.part);
-  if (!Number.isFinite(windowEnd) || !Number.isFinite(part)) return undefined;
-  return { path, env: String(manifest!.environmentId), windowEnd, part };
-}
-
 /** What {@link ingestFiles} gives. */
 export interface Ingestion {
   /** The folded state. */
   state: FederationState;
-  /** What happened to each input, in the order it was folded. */
+  /** What happened to each input, in the order it was decided. */
   outcomes: IngestOutcome[];
 }
 
+/** A packet of a group sharing one place in window order that passed every other check. */
+interface Held {
+  candidate: PacketCandidate;
+  result: GateResult;
+  manifest: Manifest;
+  /** Kept only while it could be the one folded (see {@link ingestFiles}). */
+  inspection?: Inspection;
+}
+
 /**
- * Ingest packet files: gate each, drop duplicates, fold the accepted ones in
- * window order. Reading and inspecting packets (inflate, hash, parse, schema
- * checks) runs on worker threads when there are enough packets to pay for
- * them; signatures, scope and folding stay on this thread, in window order.
- * At most a few packets are in flight at once, so memory does not grow with
- * the number of packets.
+ * Ingest packet files: gate each, drop duplicates, refuse equivocation, fold
+ * the accepted ones in window order. Reading and inspecting packets
+ * (inflate, hash, parse, schema checks) runs on worker threads when there are
+ * enough packets to pay for them; signatures, scope and folding stay on this
+ * thread, in window order. At most a few packets are in flight at once, so
+ * memory does not grow with the number of packets. Packets that share a
+ * place in window order (environment, `windowEnd`, `part`, `createdAt`) are
+ * all judged before any is folded: one of them alone (or copies of one) is
+ * folded once, different ones are all refused (`EQUIVOCATION`); of such a
+ * group only the packet that may still be folded is held in memory.
  * @param paths packet files (see `expandInputs` for directories and globs)
- * @param options gate options, progress, graph sink, and `workers` (0 to inspect on this thread)
+ * @param options gate options (with the clock: `now`, `maxClockSkew`),
+ *   progress, graph sink, and `workers` (0 to inspect on this thread)
  * @returns the state and every input's outcome
  * @example
  * ```ts
@@ -551,6 +599,14 @@ export async function ingestFiles(
   paths: readonly string[],
   options: IngestOptions = {},
 ): Promise<Ingestion> {
+  // One clock for the whole run: whether a packet is "in the future" must not depend on when,
+  // in the run, it was judged.
+  const clock = resolveClock(options);
+  const judgeOptions = {
+    ...options,
+    now: formatInstant(clock.now),
+    maxClockSkew: clock.maxClockSkew,
+  };
   // Workers start first (or were started by the program): they load during the peek below.
   const workers = options.workers ?? defaultWorkers(paths.length);
   const pool = adoptPool(workers);
@@ -559,15 +615,12 @@ export async function ingestFiles(
   const seen = new Map<string, string>();
   try {
     const order = paths.map((path) => peekOrder(path, options));
-    order.sort((a, b) =>
-      a.windowEnd - b.windowEnd || a.part - b.part ||
-      (a.env < b.env ? -1 : a.env > b.env ? 1 : 0) ||
-      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    );
+    order.sort(comparePeeked);
     // A bounded window of packets in flight; results are folded strictly in order.
     const inFlight: Promise<Inspection>[] = [];
     const depth = Math.max(1, workers * 3);
     let next = 0;
+    let done = 0;
     // Until a worker has loaded, this thread inspects packets itself, one per turn of the
     // event loop (so a worker's "ready" is heard); the others wait for a worker.
     let inlineThisTurn = false;
@@ -584,41 +637,104 @@ export async function ingestFiles(
       // With no pool, or every worker failed to load, this thread does it all.
       return pool?.ready ? pool.inspect(path, options.limits) : inspectFile(path, options.limits);
     };
-    for (let done = 0; done < order.length; done++) {
+    const take = (): Promise<Inspection> => {
       while (next < order.length && inFlight.length < depth) {
         const pending = launch(order[next++].path);
-        // Awaited below in order; if an earlier one throws, this one must not become an
-        // unhandled rejection.
+        // Awaited in order; if an earlier one throws, this one must not become an unhandled
+        // rejection.
         pending.catch(() => {});
         inFlight.push(pending);
       }
-      const inspection = await inFlight.shift()!;
-      const path = inspection.source;
-      changedSincePeek(inspection, order[done]);
-      // An unreadable file has no digest; it is never anyone's duplicate.
-      const digest = inspection.digest ?? `unreadable:${path}`;
-      const first = seen.get(digest);
-      if (first !== undefined) {
-        outcomes.push({ kind: "duplicate", source: path, digest, duplicateOf: first });
-      } else {
+      return inFlight.shift()!;
+    };
+    const decided = (outcome: IngestOutcome) => {
+      outcomes.push(outcome);
+      options.onProgress?.(++done, order.length);
+    };
+    const reject = (inspection: Inspection, result: GateResult) =>
+      decided({
+        kind: "rejected",
+        result,
+        packetName: inspection.manifest?.packetName,
+        environmentId: inspection.manifest?.environmentId,
+        ...(inspection.digest ? { digest: inspection.digest } : {}),
+      });
+    for (let start = 0; start < order.length;) {
+      // The packets that share this place in window order (one, unless it is contested).
+      let end = start + 1;
+      const id = order[start].id;
+      if (id !== undefined) { while (end < order.length && order[end].id === id) end++; }
+      const group: Held[] = [];
+      for (let i = start; i < end; i++) {
+        const inspection = await take();
+        const path = inspection.source;
+        changedSincePeek(inspection, order[i]);
+        // An unreadable file has no digest; it is never anyone's duplicate.
+        const digest = inspection.digest ?? `unreadable:${path}`;
+        const first = seen.get(digest);
+        if (first !== undefined) {
+          decided({ kind: "duplicate", source: path, digest, duplicateOf: first });
+          continue;
+        }
         seen.set(digest, path);
-        const result = await judge(inspection, options);
-        if (inspection.canonTexts) ownedTexts.add(inspection.canonTexts);
-        if (result.accepted) {
-          outcomes.push({
+        const result = await judge(inspection, judgeOptions);
+        if (!result.accepted) {
+          reject(inspection, result);
+          continue;
+        }
+        // Accepted, so its manifest was read and its key is the peeked one (else FILE_CHANGED).
+        const candidate: PacketCandidate = {
+          source: path,
+          digest,
+          orderKey: order[i].key!,
+          sameness: inspection.sameness!,
+        };
+        const held: Held = { candidate, result, manifest: inspection.manifest!, inspection };
+        // Only the copy that would be folded is kept: the preferred one while every packet of the
+        // group is one packet, none once two differ (then all are refused).
+        const kept = group.find((other) => other.inspection !== undefined);
+        if (group.some((other) => other.candidate.sameness !== candidate.sameness)) {
+          for (const other of group) other.inspection = undefined;
+          held.inspection = undefined;
+        } else if (kept && preferred(kept.candidate, candidate)) held.inspection = undefined;
+        else if (kept) kept.inspection = undefined;
+        group.push(held);
+      }
+      const verdicts = judgeEquivocation(group.map((held) => held.candidate));
+      for (const [i, held] of group.entries()) {
+        const verdict = verdicts[i];
+        if (verdict.kind === "accepted") {
+          const inspection = held.inspection!;
+          if (inspection.canonTexts) ownedTexts.add(inspection.canonTexts);
+          decided({
             kind: "accepted",
             record: await state.fold(inspection as Foldable, options.graphSink),
           });
+          held.inspection = undefined;
+        } else if (verdict.kind === "duplicate") {
+          decided({
+            kind: "duplicate",
+            source: held.candidate.source,
+            digest: held.candidate.digest,
+            duplicateOf: group[verdict.of].candidate.source,
+          });
         } else {
-          outcomes.push({
+          const violation = equivocationViolation(held.manifest, verdict.conflictsWith);
+          decided({
             kind: "rejected",
-            result,
-            packetName: inspection.manifest?.packetName,
-            environmentId: inspection.manifest?.environmentId,
+            result: {
+              ...held.result,
+              accepted: false,
+              reasonCode: violation.code,
+              violations: [...held.result.violations, violation],
+            },
+            packetName: held.manifest.packetName,
+            environmentId: held.manifest.environmentId,
+            digest: held.candidate.digest,
           });
         }
       }
-      options.onProgress?.(done + 1, order.length);
+      start = end;
     }
   } finally {
     pool?.close();
@@ -640,27 +756,22 @@ function adoptPool(workers: number): InspectorPool | undefined {
  * another window, and folding it there would break the order. Such a packet
  * gets a `FILE_CHANGED` violation (so it is rejected).
  */
-function changedSincePeek(inspection: Inspection, peeked: OrderKey): void {
+function changedSincePeek(inspection: Inspection, peeked: Peeked): void {
   if (!inspection.manifest) return;
-  const now = orderKeyOfManifest(inspection.source, inspection.manifest);
-  if (
-    now && peeked.env === now.env && peeked.windowEnd === now.windowEnd &&
-    peeked.part === now.part
-  ) {
-    return;
-  }
-  const window = (key: OrderKey | undefined) =>
-    key && key.env !== UNREADABLE.env
-      ? `environment ${key.env}, window end ${
-        new Date(key.windowEnd).toISOString()
-      }, part ${key.part}`
+  const now = packetOrderKey(inspection.manifest);
+  if (now && peeked.id === orderKeyId(now)) return;
+  const window = (key: PacketOrderKey | undefined) =>
+    key
+      ? `environment ${key.environmentId}, window end ${
+        formatInstant(key.windowEnd)
+      }, part ${key.part}, created ${formatInstant(key.createdAt)}`
       : "no readable manifest";
   inspection.violations.push({
     code: "FILE_CHANGED",
     entry: MANIFEST_FILE,
     message:
       `Packet "${inspection.source}" changed while it was being read: its manifest first gave ${
-        window(peeked)
+        window(peeked.key)
       }, then ${window(now)}`,
   });
 }

@@ -26,7 +26,9 @@ import {
   type ReadResult,
   sha256Ref,
 } from "./packet.ts";
-import { CANONICAL_FORMS, packetNameFor, parseDateTime, signedBytes } from "./writer.ts";
+import { compareInstants, parseInstant } from "./instant.ts";
+import { samePacketKey } from "./order.ts";
+import { CANONICAL_FORMS, packetNameFor, signedBytes } from "./writer.ts";
 
 /**
  * Everything the gate can decide about a packet without keys or scope: what
@@ -49,6 +51,12 @@ export interface Inspection {
   memoryGraph?: Packet["memoryGraph"];
   /** The canonical bytes the signature covers, when signed with a known canonicalization. */
   signedBytes?: Uint8Array;
+  /**
+   * What every archive of this packet shares (`samePacketKey` in
+   * core/order.ts: the manifest without its signature), when the manifest
+   * could be read.
+   */
+  sameness?: string;
   /**
    * `canon_entry.json`'s entries as JSON text in one buffer, for a cheap
    * hand-over between threads ({@link inspectFile} gives them so, and
@@ -94,6 +102,9 @@ export function inspect(read: ReadResult): Inspection {
   const packet = read.packet;
   const signature = packet.manifest.signature;
   const form = (signature?.canonicalization ?? "deepsigma-v1") as CanonicalForm;
+  const signed = signature && CANONICAL_FORMS.includes(form)
+    ? signedBytes(packet.manifestTree, form)
+    : undefined;
   return {
     source: read.source,
     digest: packet.digest,
@@ -102,9 +113,11 @@ export function inspect(read: ReadResult): Inspection {
     canonEntry: packet.canonEntry,
     ...(packet.canonTexts ? { canonTexts: packet.canonTexts } : {}),
     memoryGraph: packet.memoryGraph,
-    signedBytes: signature && CANONICAL_FORMS.includes(form)
-      ? signedBytes(packet.manifestTree, form)
-      : undefined,
+    signedBytes: signed,
+    // The sameness key hashes the deepsigma-v1 bytes, which a default signature already made.
+    sameness: signed && form === "deepsigma-v1"
+      ? sha256Ref(signed)
+      : samePacketKey(packet.manifestTree),
   };
 }
 
@@ -259,9 +272,9 @@ function checkContents(packet: Packet): Violation[] {
     }
   }
 
-  const start = parseDateTime(manifest.windowStart);
-  const end = parseDateTime(manifest.windowEnd);
-  if (!(start <= end)) {
+  const start = parseInstant(manifest.windowStart);
+  const end = parseInstant(manifest.windowEnd);
+  if (start && end && compareInstants(start, end) > 0) {
     violations.push({
       code: "WINDOW_INVALID",
       entry: MANIFEST_FILE,

@@ -16,7 +16,11 @@ import { z } from "zod";
 import type { Violation } from "./errors.ts";
 import { _useSchemaCheck, type DataFile, MANIFEST_FILE } from "./packet.ts";
 
-const isoDateTime = z.iso.datetime({ offset: true, local: true });
+// RFC 3339: seconds and an offset are required; a local time names no instant.
+const isoDateTime = z.iso.datetime({
+  offset: true,
+  error: "must be an RFC 3339 date-time with an offset (Z or ±hh:mm)",
+});
 const Sha256RefSchema = z.string().regex(
   /^sha256:[0-9a-f]{64}$/,
   'must be "sha256:" and 64 lowercase hex',

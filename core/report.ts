@@ -34,6 +34,7 @@ const ViolationSchema = z.looseObject({
   code: z.string(),
   message: z.string(),
   entry: z.string().optional(),
+  equivocatesWith: z.array(z.string()).optional(),
 });
 
 /** What the drift's detector decided (see `Resolution` in `core/drift.ts`). */
@@ -69,6 +70,8 @@ export const RejectedPacketSchema = z.looseObject({
   source: z.string(),
   packetName: z.string().nullable(),
   environmentId: z.string().nullable(),
+  /** `sha256:` digest of the archive; null when it could not be read (absent in older reports). */
+  digest: z.string().nullable().optional(),
   reasonCode: z.string(),
   violations: z.array(ViolationSchema),
 });
@@ -212,6 +215,7 @@ export function buildReport(
         source: outcome.result.source,
         packetName: outcome.packetName ?? null,
         environmentId: outcome.environmentId ?? null,
+        digest: outcome.digest ?? null,
         reasonCode: outcome.result.reasonCode,
         violations: outcome.result.violations.map((violation) => ({ ...violation })),
       }]

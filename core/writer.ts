@@ -10,6 +10,7 @@
 import { writeArchive } from "./archive.ts";
 import { type CanonicalForm, canonicalize } from "./canonical_json.ts";
 import { UsageError } from "./errors.ts";
+import { formatInstant, parseInstant } from "./instant.ts";
 import { DATA_FILES, MANIFEST_FILE, sha256Ref } from "./packet.ts";
 import type { PacketSignature, Signer } from "./signer.ts";
 
@@ -161,9 +162,9 @@ export function describeFiles(
 export interface BuildOptions {
   /** The producing environment. */
   environmentId: string;
-  /** Window start, ISO 8601 (UTC `Z` recommended). */
+  /** Window start, RFC 3339 (UTC `Z` recommended). */
   windowStart: string;
-  /** Window end, ISO 8601. */
+  /** Window end, RFC 3339. */
   windowEnd: string;
   /** Part number, from 1. */
   part: number;
@@ -176,31 +177,14 @@ export interface BuildOptions {
 }
 
 /**
- * An ISO 8601 date-time as milliseconds since the epoch. A date-time without
- * an offset is read as UTC, not as the host's local time, so that a packet's
- * name and window check give the same verdict on every host.
- * @param iso the date-time, e.g. `2026-02-28T10:00:00Z` or `2026-02-28T10:00:00`
- * @returns milliseconds since the epoch, or NaN when `iso` is not a date-time
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseDateTime } from "./writer.ts";
- * assert.equal(parseDateTime("2026-02-28T10:00:00"), Date.UTC(2026, 1, 28, 10));
- * assert.equal(parseDateTime("2026-02-28T10:00:00+01:00"), Date.UTC(2026, 1, 28, 9));
- * ```
- */
-export function parseDateTime(iso: string): number {
-  return Date.parse(/T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(iso) ? `${iso}Z` : iso);
-}
-
-/**
  * The packet name the spec gives a packet:
  * `JRM_X_PACKET_<ENV>_<YYYYMMDDTHHMMSS>_<YYYYMMDDTHHMMSS>_partNN`, times in UTC.
  * @param environmentId the environment
- * @param windowStart window start, ISO 8601
- * @param windowEnd window end, ISO 8601
+ * @param windowStart window start, RFC 3339
+ * @param windowEnd window end, RFC 3339
  * @param part the part number
  * @returns the name, without `.zip`
+ * @throws UsageError when a time is not an RFC 3339 date-time with an offset
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -218,9 +202,11 @@ export function packetNameFor(
   part: number,
 ): string {
   const stamp = (iso: string) => {
-    const date = new Date(parseDateTime(iso));
-    if (Number.isNaN(date.getTime())) throw new UsageError(`"${iso}" is not an ISO 8601 date-time`);
-    return date.toISOString().slice(0, 19).replace(/[-:]/g, "");
+    const instant = parseInstant(iso);
+    if (instant === undefined) {
+      throw new UsageError(`"${iso}" is not an RFC 3339 date-time with an offset`);
+    }
+    return formatInstant(instant).slice(0, 19).replace(/[-:]/g, "");
   };
   return `JRM_X_PACKET_${environmentId}_${stamp(windowStart)}_${stamp(windowEnd)}_part${
     String(part).padStart(2, "0")

@@ -516,6 +516,26 @@ const CONTENT_CASES: RejectCase[] = [
       })).bytes,
   },
   {
+    what: "whose window ends in year 9999",
+    code: "WINDOW_IN_FUTURE",
+    codes: ["WINDOW_IN_FUTURE", "WINDOW_IN_FUTURE"],
+    entry: MANIFEST_FILE,
+    message:
+      /windowEnd "9999-12-31T23:59:59Z", later than the clock \(2026-03-01T00:00:00.000Z\) plus the allowed skew of 900 seconds/,
+    packet: async () => (await buildTestPacket({ windowEnd: "9999-12-31T23:59:59Z" })).bytes,
+    options: () => ({ now: "2026-03-01T00:00:00Z" }),
+  },
+  {
+    what: "created later than the clock plus the skew",
+    code: "WINDOW_IN_FUTURE",
+    entry: MANIFEST_FILE,
+    message: /createdAt "2026-03-01T00:15:00.000001Z"/,
+    packet: async () =>
+      (await buildTestPacket({ editManifest: (m) => m.createdAt = "2026-03-01T00:15:00.000001Z" }))
+        .bytes,
+    options: () => ({ now: "2026-03-01T00:00:00Z" }),
+  },
+  {
     what: "whose window starts after it ends",
     code: "WINDOW_INVALID",
     entry: MANIFEST_FILE,
@@ -532,14 +552,37 @@ Deno.test("validate() rejects a packet whose contents disagree with its manifest
   await rejectTable(t, CONTENT_CASES);
 });
 
-Deno.test("validate() reads a window without an offset as UTC", async () => {
-  const { bytes } = await buildTestPacket({
-    windowStart: "2026-02-28T10:00:00",
-    windowEnd: "2026-02-28T10:10:00",
+Deno.test("validate() refuses a time without an offset: it names no instant (RFC 3339)", async (t) => {
+  for (const field of ["windowStart", "windowEnd", "createdAt"]) {
+    for (const local of ["2026-02-28T10:00:00", "2026-02-28T10:00", "2026-02-28T10:00Z"]) {
+      await t.step(`${field} ${local}`, async () => {
+        const { bytes } = await buildTestPacket({
+          windowStart: "2026-02-28T09:00:00Z",
+          editManifest: (m) => m[field] = local,
+        });
+        const result = await validate(bytes, { now: "2026-03-01T00:00:00Z" });
+        assert.equal(result.reasonCode, "SCHEMA_INVALID", JSON.stringify(result.violations));
+        assert.match(result.violations[0].message, new RegExp(`"${field}"`));
+        assert.match(result.violations[0].message, /RFC 3339 date-time with an offset/);
+      });
+    }
+  }
+});
+
+Deno.test("validate() compares times as instants at the precision written", async () => {
+  // The same instant in another offset, and a windowStart later than windowEnd by 1 µs.
+  const shifted = await buildTestPacket({
+    windowStart: "2026-02-28T11:00:00+01:00",
+    windowEnd: "2026-02-28T10:10:00Z",
     editManifest: (m) =>
       m.packetName = "JRM_X_PACKET_SOC_EAST_20260228T100000_20260228T101000_part01",
   });
-  assert.deepEqual((await validate(bytes)).violations, []);
+  assert.deepEqual((await validate(shifted.bytes)).violations, []);
+  const inverted = await buildTestPacket({
+    windowStart: "2026-02-28T10:10:00.000001Z",
+    windowEnd: "2026-02-28T10:10:00Z",
+  });
+  assert.equal((await validate(inverted.bytes)).reasonCode, "WINDOW_INVALID");
 });
 
 Deno.test("validate() reports every violation it finds, not only the first", async () => {
@@ -884,7 +927,8 @@ Deno.test("the rejection tables cover every violation code the gate can produce"
     ...SIGNATURE_CASES,
   ].map((c) => c.code);
   // Asserted by the dedicated tests above, with their messages.
-  const dedicated: ViolationCode[] = ["MANIFEST_SNAKE_CASE", "SCOPE_VIOLATION"];
+  // EQUIVOCATION is a verdict among packets, not on one: tests/order_test.ts.
+  const dedicated: ViolationCode[] = ["MANIFEST_SNAKE_CASE", "SCOPE_VIOLATION", "EQUIVOCATION"];
   const covered = new Set([...tabled, ...dedicated]);
   // Archive-level codes are covered against readArchive() in archive_test.ts;
   // FILE_UNREADABLE and FILE_CHANGED are never given for bytes already read (hub_test.ts);

@@ -403,8 +403,9 @@ Deno.test("ingestFiles() rejects a packet rewritten with another window after it
     assert.equal(
       rejected.result.violations[0].message,
       `Packet "${dir}/b.zip" changed while it was being read: its manifest first gave ` +
-        "environment SOC_EAST, window end 2026-02-28T10:20:00.000Z, part 1, then " +
-        "environment SOC_EAST, window end 2026-02-28T10:20:00.000Z, part 2",
+        "environment SOC_EAST, window end 2026-02-28T10:20:00.000Z, part 1, created " +
+        "2026-02-28T10:20:00.000Z, then environment SOC_EAST, window end " +
+        "2026-02-28T10:20:00.000Z, part 2, created 2026-02-28T10:20:00.000Z",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -442,6 +443,7 @@ function foldable(
       windowStart: "2026-02-28T09:00:00Z",
       windowEnd,
       part,
+      createdAt: windowEnd,
     },
     canonEntry: { environmentId: env, entries: asText ? {} : structuredClone(entries) },
     memoryGraph: { nodesAdded: [], edgesAdded: [] },
