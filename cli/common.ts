@@ -11,7 +11,9 @@ import { UsageError } from "../core/errors.ts";
 import { type ProtectedOutputs, protectOutputs } from "../core/fs.ts";
 import { DEFAULT_CONFIG_FILE } from "../core/config.ts";
 import { expandPackets } from "../core/inputs.ts";
+import { formatInstant, type Instant, instantFromMillis, parseInstant } from "../core/instant.ts";
 import { createSigner, loadKeyring, singleKeyKeyring } from "../core/keyring.ts";
+import { DEFAULT_MAX_CLOCK_SKEW } from "../core/order.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from "../core/text.ts";
 import {
@@ -253,29 +255,77 @@ export function limitsFrom(options: {
   return limits;
 }
 
+/** Add `--now` and `--max-clock-skew`: every command that reads packets checks their times against a clock. */
+export function withClockOptions<A extends unknown[], O extends OptionValues>(
+  command: Command<A, O>,
+) {
+  return command
+    .option(
+      "--now <time>",
+      "the clock (RFC 3339): packets' times are checked against it, outputs stamped with it (default: the current time; SOURCE_DATE_EPOCH stamps outputs only)",
+    )
+    .option(
+      "--max-clock-skew <seconds>",
+      `how far a packet's windowEnd or createdAt may be ahead of the clock (default ${DEFAULT_MAX_CLOCK_SKEW})`,
+      parseCount("--max-clock-skew"),
+    );
+}
+
+/** The clock of one run, from `--now` and `--max-clock-skew`. */
+export interface RunClock {
+  /** The time packets are checked against, RFC 3339: `--now`, else the current time. */
+  now: string;
+  /** Seconds a packet's times may be ahead of `now`. */
+  maxClockSkew: number;
+  /** What outputs are stamped with: `--now`, else `SOURCE_DATE_EPOCH`, else `now`. */
+  stamp: string;
+}
+
 /**
- * The time a report is stamped with: `--now`, else `SOURCE_DATE_EPOCH`
- * (seconds), else the current time; so runs can be made byte-identical.
+ * The clock of one run. `SOURCE_DATE_EPOCH` only stamps outputs (so runs can
+ * be made byte-identical): it never moves the clock packets are checked
+ * against. The skew comes from the flag, else the config, else the default.
+ * @param flags `--now` and `--max-clock-skew`
+ * @param configSkew the config file's `limits.maxClockSkew`, if any
+ * @returns the clock
+ * @throws UsageError when `--now` is not an RFC 3339 date-time with an offset, or `SOURCE_DATE_EPOCH` not whole seconds
  */
-export function resolveNow(flag?: string): string {
-  if (flag !== undefined) {
-    const time = Date.parse(flag);
-    if (Number.isNaN(time)) throw new UsageError(`--now "${flag}" is not an ISO 8601 date-time`);
-    return new Date(time).toISOString();
-  }
+export function resolveRunClock(
+  flags: { now?: string; maxClockSkew?: number },
+  configSkew?: number,
+): RunClock {
+  let now: Instant;
+  if (flags.now !== undefined) {
+    const given = parseInstant(flags.now);
+    if (given === undefined) {
+      throw new UsageError(
+        `--now "${flags.now}" is not an RFC 3339 date-time with an offset (such as 2026-03-01T00:00:00Z)`,
+      );
+    }
+    now = given;
+  } else now = instantFromMillis(Date.now());
+  const text = formatInstant(now);
+  return {
+    now: text,
+    maxClockSkew: flags.maxClockSkew ?? configSkew ?? DEFAULT_MAX_CLOCK_SKEW,
+    stamp: flags.now !== undefined ? text : sourceDateEpoch() ?? text,
+  };
+}
+
+/** `SOURCE_DATE_EPOCH` as an RFC 3339 time, when set. */
+function sourceDateEpoch(): string | undefined {
   let epoch: string | undefined;
   try {
     epoch = Deno.env.get("SOURCE_DATE_EPOCH");
   } catch {
     epoch = undefined;
   }
-  if (epoch !== undefined && epoch !== "") {
-    if (!/^\d+$/.test(epoch)) {
-      throw new UsageError(`SOURCE_DATE_EPOCH "${epoch}" is not a whole number of seconds`);
-    }
-    return new Date(Number(epoch) * 1000).toISOString();
+  if (epoch === undefined || epoch === "") return undefined;
+  // Up to 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+  if (!/^\d+$/.test(epoch) || Number(epoch) > 253402300799) {
+    throw new UsageError(`SOURCE_DATE_EPOCH "${epoch}" is not a whole number of seconds`);
   }
-  return new Date().toISOString();
+  return formatInstant({ seconds: Number(epoch), fraction: "" });
 }
 
 /** One input of a command, for {@link guardFiles}: what it is and its path (undefined: not given). */

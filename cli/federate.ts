@@ -28,8 +28,10 @@ import {
   outJson,
   packetFiles,
   resolveKeyring,
-  resolveNow,
+  resolveRunClock,
+  type RunClock,
   setExitCode,
+  withClockOptions,
   withKeyringOptions,
   withLimitOptions,
 } from "./common.ts";
@@ -55,7 +57,7 @@ export async function registryFor(config: Config, pluginFlags: string[]): Promis
 function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
   command: Command<A, O>,
 ) {
-  return withLimitOptions(withKeyringOptions(
+  return withClockOptions(withLimitOptions(withKeyringOptions(
     command
       .option("--packets <paths...>", "packet files, directories or globs")
       .option(
@@ -68,7 +70,7 @@ function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
       .option("--plugin <path>", "load a plugin module (repeatable)", collect, [] as string[])
       .option("--config <path>", "config file (default: ./jrm.config.json when present)")
       .option("--json", "print only JSON on stdout"),
-  ));
+  )));
 }
 
 type HubFlags = {
@@ -88,6 +90,8 @@ type HubFlags = {
   maxTotalBytes?: number;
   maxRatio?: number;
   maxDepth?: number;
+  now?: string;
+  maxClockSkew?: number;
 };
 
 /**
@@ -118,6 +122,7 @@ async function ingestFromFlags(
   files: string[],
   config: Config,
   registry: PluginRegistry,
+  clock: RunClock,
   graphSink?: (record: GraphRecord) => Promise<void>,
 ): Promise<Ingestion> {
   const keyring = await resolveKeyring(registry, flags);
@@ -133,6 +138,8 @@ async function ingestFromFlags(
       requireSignature,
       allowedEnvs: allowEnvs,
       limits: { ...config.archiveLimits, ...limitsFrom(flags) },
+      now: clock.now,
+      maxClockSkew: clock.maxClockSkew,
       onProgress: (done, total) => bar.update(done, total),
       graphSink,
     });
@@ -233,7 +240,6 @@ export function federateCommand() {
         "--threshold <decimal>",
         "shorthand for --option posture-divergence.threshold=<decimal>",
       )
-      .option("--now <iso>", "the report's generatedAt (default: SOURCE_DATE_EPOCH, else now)")
       .addOption(
         new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
       ),
@@ -248,13 +254,14 @@ export function federateCommand() {
       ledgerInputs(flags.store),
     );
     const config = await loadConfig(flags.config);
+    const clock = resolveRunClock(flags, config.clock.maxClockSkew);
     const registry = await registryFor(config, flags.plugin);
     const optionFlags = parseOptionFlags(flags.option);
     if (flags.threshold !== undefined) {
       (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
     }
     const detectors = resolveDetectorRuns(registry, config, optionFlags);
-    const generatedAt = resolveNow(flags.now);
+    const generatedAt = clock.stamp;
     let graph: AtomicWriter | undefined;
     if (flags.graphOut) graph = await openAtomic(flags.graphOut);
     let report: FederationReport;
@@ -264,6 +271,7 @@ export function federateCommand() {
         files,
         config,
         registry,
+        clock,
         graph ? (record) => graph!.write(JSON.stringify(record) + "\n") : undefined,
       );
       const detection = await runDetectors(ingestion.state.view(), detectors);
@@ -312,20 +320,21 @@ export function hubCommand() {
         .description(
           "ingest packets in window order and write the per-environment state detection reads",
         )
-        .requiredOption("--out <path>", "where to write the state (JSON)")
-        .option("--now <iso>", "the state's generatedAt (default: SOURCE_DATE_EPOCH, else now)"),
+        .requiredOption("--out <path>", "where to write the state (JSON)"),
     ).action(async (flags) => {
       const files = await guardHubFiles(flags, [{ flag: "--out", path: flags.out }]);
       const config = await loadConfig(flags.config);
+      const clock = resolveRunClock(flags, config.clock.maxClockSkew);
       const registry = await registryFor(config, flags.plugin);
-      const ingestion = await ingestFromFlags(flags, files, config, registry);
+      const ingestion = await ingestFromFlags(flags, files, config, registry, clock);
       const rejected = ingestion.outcomes.filter((o) => o.kind === "rejected");
       const state = {
-        generatedAt: resolveNow(flags.now),
+        generatedAt: clock.stamp,
         ...ingestion.state.toJSON(),
         packetsRejected: rejected.map((o) => o.kind === "rejected" ? o.result.source : "").sort(),
         duplicates: ingestion.outcomes.flatMap((o) => o.kind === "duplicate" ? [o.source] : [])
           .sort(),
+        equivocations: equivocations(ingestion),
       };
       await writeFileAtomic(flags.out, JSON.stringify(state, null, 2) + "\n");
       if (flags.json) outJson(state);
@@ -380,6 +389,23 @@ export function pluginsCommand() {
       }),
   );
   return plugins;
+}
+
+/** The packets refused for equivocation, each with its digest and the digests it contradicts. */
+function equivocations(
+  ingestion: Ingestion,
+): { source: string; digest: string | null; equivocatesWith: string[] }[] {
+  return ingestion.outcomes.flatMap((outcome) => {
+    if (outcome.kind !== "rejected") return [];
+    const violation = outcome.result.violations.find((v) => v.code === "EQUIVOCATION");
+    return violation
+      ? [{
+        source: outcome.result.source,
+        digest: outcome.digest ?? null,
+        equivocatesWith: violation.equivocatesWith ?? [],
+      }]
+      : [];
+  }).sort((a, b) => a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
 }
 
 /** How many inputs a report accounts for: accepted, rejected and duplicates. */

@@ -10,6 +10,14 @@ import { UsageError } from "../core/errors.ts";
 import { readInputFile, writeFileAtomic } from "../core/fs.ts";
 import { resolveLimits } from "../core/archive.ts";
 import { type GateResult, redact, validate, validateFile } from "../core/gate.ts";
+import { parseInstant } from "../core/instant.ts";
+import {
+  equivocationViolation,
+  judgeEquivocation,
+  type PacketCandidate,
+  packetOrderKey,
+  samePacketKey,
+} from "../core/order.ts";
 import { DATA_FILES, readPacket } from "../core/packet.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
 import { Keyring } from "../core/signer.ts";
@@ -26,8 +34,10 @@ import {
   packetFiles,
   parseCount,
   resolveKeyring,
+  resolveRunClock,
   resolveSigner,
   setExitCode,
+  withClockOptions,
   withKeyOptions,
   withKeyringOptions,
   withLimitOptions,
@@ -35,16 +45,12 @@ import {
 
 /** A gate result as printed with `--json`: no packet bytes. */
 export function resultJson(result: GateResult): Record<string, unknown> {
-  return {
-    source: result.source,
-    accepted: result.accepted,
-    reasonCode: result.reasonCode,
-    signature: result.signature,
+  return checkedJson({
+    result,
     packetName: result.packet?.manifest.packetName ?? null,
     environmentId: result.packet?.manifest.environmentId ?? null,
     digest: result.packet?.digest ?? null,
-    violations: result.violations,
-  };
+  });
 }
 
 function printResult(result: GateResult): void {
@@ -56,6 +62,27 @@ function printResult(result: GateResult): void {
   }
 }
 
+/** One packet's verdict as `gate validate` prints it, without the packet's bytes. */
+interface Checked {
+  result: GateResult;
+  packetName: string | null;
+  environmentId: string | null;
+  digest: string | null;
+}
+
+function checkedJson(checked: Checked): Record<string, unknown> {
+  return {
+    source: checked.result.source,
+    accepted: checked.result.accepted,
+    reasonCode: checked.result.reasonCode,
+    signature: checked.result.signature,
+    packetName: checked.packetName,
+    environmentId: checked.environmentId,
+    digest: checked.digest,
+    violations: checked.result.violations,
+  };
+}
+
 async function gateFiles(
   registry: PluginRegistry,
   packets: string[],
@@ -63,33 +90,72 @@ async function gateFiles(
     requireSignature?: boolean;
     allowEnv?: string[];
     json?: boolean;
+    now?: string;
+    maxClockSkew?: number;
   } & Parameters<typeof limitsFrom>[0],
 ): Promise<void> {
   if (packets.length === 0) throw new UsageError("Give at least one --packet");
+  const clock = resolveRunClock(options);
   // No outputs: the guard only clears what an earlier command in this process declared.
   const guard = guardFiles([], []);
   const keyring = await resolveKeyring(registry, options);
   const files = await packetFiles(packets, guard);
-  const results: GateResult[] = [];
+  const checked: Checked[] = [];
+  const candidates: { index: number; candidate: PacketCandidate }[] = [];
   for (const file of files) {
-    const result = await validateFile(file, {
+    const { packet, ...result } = await validateFile(file, {
       keyring,
       requireSignature: options.requireSignature,
       allowedEnvs: options.allowEnv && options.allowEnv.length > 0 ? options.allowEnv : undefined,
       limits: limitsFrom(options),
+      now: clock.now,
+      maxClockSkew: clock.maxClockSkew,
     });
-    results.push(result);
-    if (!options.json) printResult(result);
+    const orderKey = packet && packetOrderKey(packet.manifest);
+    if (result.accepted && packet && orderKey) {
+      candidates.push({
+        index: checked.length,
+        candidate: {
+          source: file,
+          digest: packet.digest,
+          orderKey,
+          sameness: samePacketKey(packet.manifestTree),
+        },
+      });
+    }
+    checked.push({
+      result,
+      packetName: packet?.manifest.packetName ?? null,
+      environmentId: packet?.manifest.environmentId ?? null,
+      digest: packet?.digest ?? null,
+    });
   }
-  const rejected = results.filter((r) => !r.accepted).length;
+  // Packets that passed every check may still contradict each other: judged among them all.
+  const verdicts = judgeEquivocation(candidates.map((c) => c.candidate));
+  verdicts.forEach((verdict, i) => {
+    if (verdict.kind !== "equivocation") return;
+    const item = checked[candidates[i].index];
+    const violation = equivocationViolation(
+      { packetName: item.packetName!, environmentId: item.environmentId! },
+      verdict.conflictsWith,
+    );
+    item.result = {
+      ...item.result,
+      accepted: false,
+      reasonCode: violation.code,
+      violations: [...item.result.violations, violation],
+    };
+  });
+  const rejected = checked.filter((c) => !c.result.accepted).length;
   if (options.json) {
     outJson({
-      accepted: results.length - rejected,
+      accepted: checked.length - rejected,
       rejected,
-      results: results.map(resultJson),
+      results: checked.map(checkedJson),
     });
-  } else if (results.length > 1) {
-    out(`${results.length - rejected} accepted, ${rejected} rejected`);
+  } else {
+    for (const item of checked) printResult(item.result);
+    if (checked.length > 1) out(`${checked.length - rejected} accepted, ${rejected} rejected`);
   }
   if (!keyring) {
     err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
@@ -103,7 +169,7 @@ export function gateCommand(registry: PluginRegistry) {
     "decide whether packets can be trusted: integrity, signature, scope, redaction",
   );
 
-  withLimitOptions(withKeyringOptions(
+  withClockOptions(withLimitOptions(withKeyringOptions(
     gate.command("validate")
       .description("check packets: archive safety, schemas, hashes, names and signatures")
       .option(
@@ -120,11 +186,11 @@ export function gateCommand(registry: PluginRegistry) {
         [] as string[],
       )
       .option("--json", "print only JSON on stdout"),
-  )).action(async (options) => {
+  ))).action(async (options) => {
     await gateFiles(registry, options.packet, options as never);
   });
 
-  withKeyringOptions(
+  withClockOptions(withKeyringOptions(
     gate.command("scope")
       .description("check that packets come from allowed environments")
       .option(
@@ -135,12 +201,12 @@ export function gateCommand(registry: PluginRegistry) {
       )
       .option("--allow-env <env>", "an allowed environment (repeatable)", collect, [] as string[])
       .option("--json", "print only JSON on stdout"),
-  ).action(async (options) => {
+  )).action(async (options) => {
     if (options.allowEnv.length === 0) throw new UsageError("Give at least one --allow-env");
     await gateFiles(registry, options.packet, options as never);
   });
 
-  withKeyOptions(
+  withClockOptions(withKeyOptions(
     gate.command("redact")
       .description('write a copy of a packet with sensitive fields replaced by "[REDACTED]"')
       .requiredOption("--packet <path>", "the packet to redact (left untouched)")
@@ -152,8 +218,9 @@ export function gateCommand(registry: PluginRegistry) {
         [] as string[],
       )
       .option("--json", "print only JSON on stdout"),
-  ).action(async (options) => {
+  )).action(async (options) => {
     if (options.field.length === 0) throw new UsageError("Give at least one --field");
+    const clock = resolveRunClock(options);
     guardFiles([{ flag: "--out", path: options.out }], [
       { what: "packet", path: options.packet },
       { what: "key file", path: options.keyFile },
@@ -162,7 +229,12 @@ export function gateCommand(registry: PluginRegistry) {
     const bytes = await readPacketInput(options.packet);
     // Re-signing must never bless a packet that was not trustworthy to begin with.
     const keyring = signer ? new Keyring([{ environment: "*", signer }]) : undefined;
-    const checked = await validate(bytes, { source: options.packet, keyring });
+    const checked = await validate(bytes, {
+      source: options.packet,
+      keyring,
+      now: clock.now,
+      maxClockSkew: clock.maxClockSkew,
+    });
     if (!checked.accepted) {
       if (options.json) outJson({ redacted: false, input: resultJson(checked) });
       else printResult(checked);
@@ -194,7 +266,7 @@ function readPacketInput(path: string): Promise<Uint8Array> {
 
 /** `jrm sign`. */
 export function signCommand(registry: PluginRegistry) {
-  return withKeyOptions(
+  return withClockOptions(withKeyOptions(
     new Command("sign")
       .description("sign a packet's manifest (rewrites the packet atomically)")
       .requiredOption("--packet <path>", "the packet to sign")
@@ -205,7 +277,8 @@ export function signCommand(registry: PluginRegistry) {
           .choices(["deepsigma-v1", "jcs"] as const).default("deepsigma-v1" as const),
       )
       .option("--json", "print only JSON on stdout"),
-  ).action(async (options) => {
+  )).action(async (options) => {
+    const clock = resolveRunClock(options);
     // Without --out the packet is rewritten in place, on purpose; --out must be another file.
     guardFiles([{ flag: "--out", path: options.out }], [
       { what: "packet", path: options.packet },
@@ -214,7 +287,11 @@ export function signCommand(registry: PluginRegistry) {
     const signer = await resolveSigner(registry, options);
     if (!signer) throw new UsageError("Signing needs a key: --key-file or --key-env");
     const bytes = await readPacketInput(options.packet);
-    const checked = await validate(bytes, { source: options.packet });
+    const checked = await validate(bytes, {
+      source: options.packet,
+      now: clock.now,
+      maxClockSkew: clock.maxClockSkew,
+    });
     if (!checked.accepted) {
       if (!options.json) printResult(checked);
       throw new UsageError(
@@ -241,7 +318,7 @@ export function signCommand(registry: PluginRegistry) {
 
 /** `jrm verify`. */
 export function verifyCommand(registry: PluginRegistry) {
-  return withKeyringOptions(
+  return withClockOptions(withKeyringOptions(
     new Command("verify")
       .description("check a packet's signature (and everything the gate checks)")
       .option(
@@ -251,7 +328,7 @@ export function verifyCommand(registry: PluginRegistry) {
         [] as string[],
       )
       .option("--json", "print only JSON on stdout"),
-  ).action(async (options) => {
+  )).action(async (options) => {
     if (!options.keyFile && !options.keyEnv && !options.keyring) {
       throw new UsageError("Verifying needs a key: --key-file, --key-env or --keyring");
     }
@@ -261,19 +338,32 @@ export function verifyCommand(registry: PluginRegistry) {
 
 /** `jrm pack`. */
 export function packCommand(registry: PluginRegistry) {
-  return withKeyOptions(
+  return withClockOptions(withKeyOptions(
     new Command("pack")
       .description("build a packet from a directory holding the six data files")
       .requiredOption("--dir <path>", "directory with the six data files")
       .requiredOption("--env <id>", "environment id")
-      .requiredOption("--window-start <iso>", "window start, ISO 8601")
-      .requiredOption("--window-end <iso>", "window end, ISO 8601")
+      .requiredOption("--window-start <time>", "window start, RFC 3339 (e.g. 2026-02-28T10:00:00Z)")
+      .requiredOption("--window-end <time>", "window end, RFC 3339")
       .requiredOption("--part <n>", "part number, from 1", parseCount("--part"))
       .requiredOption("--out <path>", "where to write the packet")
       .option("--signer-id <id>", "signerId to record", "local")
       .option("--json", "print only JSON on stdout"),
-  ).action(async (options) => {
+  )).action(async (options) => {
     if (options.part < 1) throw new UsageError("--part must be 1 or more");
+    for (
+      const [flag, value] of [["--window-start", options.windowStart], [
+        "--window-end",
+        options.windowEnd,
+      ]]
+    ) {
+      if (parseInstant(value) === undefined) {
+        throw new UsageError(
+          `${flag} "${value}" is not an RFC 3339 date-time with an offset (such as 2026-02-28T10:00:00Z)`,
+        );
+      }
+    }
+    const clock = resolveRunClock(options);
     guardFiles([{ flag: "--out", path: options.out }], [
       ...DATA_FILES.map((name) => ({ what: "data file", path: `${options.dir}/${name}` })),
       { what: "key file", path: options.keyFile },
@@ -293,7 +383,10 @@ export function packCommand(registry: PluginRegistry) {
       signer,
       sign: { signerId: options.signerId, keyId: options.keyId },
     });
-    const checked = await validate(readPacket(bytes, { source: options.out }));
+    const checked = await validate(readPacket(bytes, { source: options.out }), {
+      now: clock.now,
+      maxClockSkew: clock.maxClockSkew,
+    });
     if (!checked.accepted) {
       if (!options.json) printResult(checked);
       throw new UsageError(

@@ -126,10 +126,10 @@ Deno.test("jrm gate validate exits 0 when accepted, 1 when rejected, 2 for bad u
 Deno.test("jrm gate validate gives the same verdict in any time zone", async () => {
   const dir = await tempDir();
   try {
-    // Without an offset the window is UTC, so the name is the same everywhere.
+    // Times carry their offset, so the name (in UTC) is the same everywhere.
     const { bytes } = await buildTestPacket({
-      windowStart: "2026-02-28T10:00:00",
-      windowEnd: "2026-02-28T10:10:00",
+      windowStart: "2026-02-28T19:00:00+09:00",
+      windowEnd: "2026-02-28T10:10:00Z",
     });
     assert.equal(
       readPacket(bytes).packet?.manifest.packetName,
