@@ -29,7 +29,9 @@ import {
   outJson,
   packetFiles,
   resolveKeyring,
+  resolveRunClock,
   setExitCode,
+  withClockOptions,
   withKeyringOptions,
   withLimitOptions,
 } from "./common.ts";
@@ -58,7 +60,7 @@ interface Migrated {
  * ```
  */
 export function migrateCommand(registry: PluginRegistry) {
-  return withLimitOptions(withKeyringOptions(
+  return withClockOptions(withLimitOptions(withKeyringOptions(
     new Command("migrate")
       .description(
         "rewrite packets built by the reference pipeline (snake_case manifest) in the spec's form",
@@ -82,8 +84,9 @@ export function migrateCommand(registry: PluginRegistry) {
         parseOffset,
       )
       .option("--json", "print only JSON on stdout"),
-  )).action(async (options) => {
+  ))).action(async (options) => {
     const packets = options.packets ?? [];
+    const clock = resolveRunClock(options);
     if (packets.length === 0) {
       throw new UsageError("Give at least one legacy packet with --packets");
     }
@@ -111,6 +114,8 @@ export function migrateCommand(registry: PluginRegistry) {
         signKeyId: options.signKeyId,
         assumeOffset: options.assumeOffset,
         limits: limitsFrom(options),
+        now: clock.now,
+        maxClockSkew: clock.maxClockSkew,
       });
       const migrated = await place(result, options.outDir);
       done.push(migrated);

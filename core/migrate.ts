@@ -68,6 +68,10 @@ export interface MigrateOptions {
   assumeOffset?: string;
   /** Archive and JSON limits, as the gate takes them. */
   limits?: Partial<ArchiveLimits>;
+  /** The clock the migrated packet's times are checked against, RFC 3339 (the gate's `now`). */
+  now?: string;
+  /** Seconds its times may be ahead of the clock (the gate's `maxClockSkew`). */
+  maxClockSkew?: number;
 }
 
 /** The outcome of migrating one packet. */
@@ -533,6 +537,8 @@ export async function migratePacket(
     keyring,
     requireSignature: keyring !== undefined,
     limits: options.limits,
+    now: options.now,
+    maxClockSkew: options.maxClockSkew,
   });
   if (!verdict.accepted) {
     return result(source, verdict.violations, {

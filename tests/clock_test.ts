@@ -148,6 +148,7 @@ Deno.test("every command that reads packets refuses a --now that is not RFC 3339
       ["sign", "--packet", p, "--key-file", `${dir}/k.key`, "--out", `${dir}/s.zip`],
       ["federate", "--packets", p, "--out", `${dir}/f.json`],
       ["hub", "replay", "--packets", p, "--out", `${dir}/h.json`],
+      ["migrate", "--packets", p, "--out-dir", `${dir}/m`, "--allow-unsigned"],
       [
         "pack",
         ...["--dir", `${dir}/data`, "--env", "SOC_EAST", "--part", "1", "--out", `${dir}/n.zip`],
@@ -170,7 +171,7 @@ Deno.test("every command that reads packets refuses a --now that is not RFC 3339
         }
         const skew = await runJrm([...command, "--max-clock-skew", "-5"]);
         assertExit(skew, 2);
-        for (const out of ["r.zip", "s.zip", "f.json", "h.json", "n.zip"]) {
+        for (const out of ["r.zip", "s.zip", "f.json", "h.json", "n.zip", "m"]) {
           await assert.rejects(Deno.stat(`${dir}/${out}`), Deno.errors.NotFound);
         }
       });

@@ -6,12 +6,12 @@ _jrm_complete() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   path=""
   for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case " federate gate gate_validate gate_scope gate_redact sign verify pack hub hub_replay advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show report plugins plugins_list completions " in
+    case " federate gate gate_validate gate_scope gate_redact sign verify pack migrate hub hub_replay advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show advisory_export report plugins plugins_list completions " in
       *" ${path:+${path// /_}_}${word} "*) path="${path:+${path} }${word}" ;;
     esac
   done
   case "$path" in
-    '') candidates='federate gate sign verify pack hub advisory report plugins completions --version -V --debug --help -h' ;;
+    '') candidates='federate gate sign verify pack migrate hub advisory report plugins completions --version -V --debug --help -h' ;;
     'federate') candidates='--out --graph-out --html --store --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
     'gate') candidates='validate scope redact --help -h' ;;
     'gate validate') candidates='--packet --require-signature --allow-env --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
@@ -20,14 +20,16 @@ _jrm_complete() {
     'sign') candidates='--packet --out --signer-id --canonicalization --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
     'verify') candidates='--packet --json --key-file --key-env --algorithm --key-id --keyring --now --max-clock-skew --help -h' ;;
     'pack') candidates='--dir --env --window-start --window-end --part --out --signer-id --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
+    'migrate') candidates='--packets --out-dir --sign-key-file --sign-algorithm --sign-key-id --allow-unsigned --assume-offset --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
     'hub') candidates='replay --help -h' ;;
     'hub replay') candidates='--out --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
-    'advisory') candidates='publish accept decline list show --help -h' ;;
+    'advisory') candidates='publish accept decline list show export --help -h' ;;
     'advisory publish') candidates='--from --out --by --allow-older-report --store --now --json --help -h' ;;
     'advisory accept') candidates='--by --reason --store --now --json --help -h' ;;
     'advisory decline') candidates='--by --reason --store --now --json --help -h' ;;
     'advisory list') candidates='--status --type --env --store --json --help -h' ;;
     'advisory show') candidates='--store --json --help -h' ;;
+    'advisory export') candidates='--format --out --store --help -h' ;;
     'report') candidates='--from --html --format --out --store --plugin --config --help -h' ;;
     'plugins') candidates='list --help -h' ;;
     'plugins list') candidates='--plugin --config --json --help -h' ;;
