@@ -67,11 +67,17 @@ export interface ArchiveLimits {
   maxCompressionRatio: number;
   /** Deepest nesting of a JSON value; enforced by the JSON layer, not by the archive reader. */
   maxJsonDepth: number;
+  /**
+   * Most entries in one packet's `canon_entry.json`; enforced by the packet
+   * reader, which counts them before it builds any.
+   */
+  maxCanonEntries: number;
 }
 
 /**
  * The limits used when none are given: 64 entries, 256 MiB per entry, 1 GiB
- * in all, a compression ratio of 200, JSON nested 64 deep.
+ * in all, a compression ratio of 200, JSON nested 64 deep, 1,000,000 canon
+ * entries per packet.
  *
  * @example
  * ```ts
@@ -86,6 +92,7 @@ export const DEFAULT_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
   maxTotalBytes: 1024 * 1024 * 1024,
   maxCompressionRatio: 200,
   maxJsonDepth: 64,
+  maxCanonEntries: 1_000_000,
 });
 
 /**

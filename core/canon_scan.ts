@@ -19,7 +19,7 @@
 import { isUtf8 } from "node:buffer";
 import { PacketError } from "./errors.ts";
 import { parseJson } from "./json.ts";
-import { _withWasm, MAX_TRACKED_DEPTH } from "./jsonl_validate.ts";
+import { _wasmNamesSize, _withWasm, MAX_TRACKED_DEPTH } from "./jsonl_validate.ts";
 import { type CanonTexts, makeCanonTexts } from "./canon_texts.ts";
 
 /** What {@link scanCanonFile} gives. */
@@ -31,8 +31,6 @@ export interface ScannedCanon {
 }
 
 const decoder = new TextDecoder();
-/** Up to this size a file of very short entries is scanned again with room for them all. */
-const SMALL_FILE = 1024 * 1024;
 /** A key that may be an array index, which Object.keys lists before the others (up to 2^32 - 2). */
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
 
@@ -42,7 +40,10 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
  * checks it as it checks any parsed file (readPacket uses `fastCanonFileCheck`).
  * @param bytes the file
  * @param maxDepth the deepest nesting accepted
- * @returns the scanned file, or undefined for the exact path to decide
+ * @param maxEntries the most entries accepted: past it, the scan stops
+ * @returns the scanned file; `"too many"` when `entries` holds more than
+ *   `maxEntries` members (whatever the rest of the file holds); or undefined
+ *   for the exact path to decide
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -55,13 +56,26 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
  * assert.equal(scanCanonFile(new TextEncoder().encode('{"entries": {"s1": {"rev": -1}}}'), 64), undefined);
  * ```
  */
-export function scanCanonFile(bytes: Uint8Array, maxDepth: number): ScannedCanon | undefined {
+export function scanCanonFile(bytes: Uint8Array, maxDepth: number): ScannedCanon | undefined;
+export function scanCanonFile(
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxEntries: number,
+): ScannedCanon | "too many" | undefined;
+export function scanCanonFile(
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxEntries: number = Infinity,
+): ScannedCanon | "too many" | undefined {
   if (!(maxDepth >= 1) || !isUtf8(bytes)) return undefined;
-  // Room for an entry per 64 bytes first (real entries are longer), then, for a file small
-  // enough that 40 bytes per 5 of its bytes is no burden, per 5 bytes (`"":{}`).
-  for (const perEntry of bytes.length <= SMALL_FILE ? [64, 5] : [64]) {
-    const result = scan(bytes, maxDepth, perEntry);
+  // Room for an entry per 64 bytes first (real entries are longer), then per 5 bytes (`"":{}`,
+  // the shortest), both within the limit: a scan that runs out of room at the limit has found
+  // an entry past it.
+  for (const perEntry of [64, 5]) {
+    const room = Math.floor(bytes.length / perEntry) + 1;
+    const result = scan(bytes, maxDepth, Math.min(room, maxEntries));
     if (result !== "no room") return result;
+    if (room >= maxEntries) return "too many";
   }
   return undefined;
 }
@@ -69,11 +83,10 @@ export function scanCanonFile(bytes: Uint8Array, maxDepth: number): ScannedCanon
 function scan(
   bytes: Uint8Array,
   maxDepth: number,
-  perEntry: number,
+  maxEntries: number,
 ): ScannedCanon | undefined | "no room" {
   const n = bytes.length;
   const depthLimit = Math.min(maxDepth, MAX_TRACKED_DEPTH);
-  const maxEntries = Math.floor(n / perEntry) + 1;
   // Layout from the base: the bytes and 16 zero bytes; the walk's per-depth state; a header of
   // two i32 then ten i32 per entry; the entries' compact copies (never longer than the file); the
   // keys back to back (never longer either); two i32 of offsets per entry; packKeys's table.
@@ -84,12 +97,22 @@ function scan(
   const keysAt = align(dst + n + 16);
   const endsAt = align(keysAt + n);
   const tableAt = align(endsAt + maxEntries * 8);
-  const size = tableAt + 4 * tableSlots(maxEntries);
+  const namesAt = align(tableAt + 4 * tableSlots(maxEntries));
+  const size = namesAt + _wasmNamesSize(depthLimit, n);
   return _withWasm(size, undefined, ({ memory, base, scanCanon, packKeys }) => {
     const heap = new Uint8Array(memory.buffer, base);
     heap.set(bytes, 0);
     heap.fill(0, n, n + 16);
-    const count = scanCanon(base, n, depthLimit, base + stack, base + out, maxEntries, base + dst);
+    const count = scanCanon(
+      base,
+      n,
+      depthLimit,
+      base + stack,
+      base + out,
+      maxEntries,
+      base + dst,
+      base + namesAt,
+    );
     if (count === -2) return "no room" as const;
     if (count < 0) return undefined;
     const bits = Math.log2(tableSlots(count));
@@ -185,4 +208,81 @@ function withEscapedKeys(
 
 function align(offset: number): number {
   return Math.ceil(offset / 16) * 16;
+}
+
+/**
+ * Count the members of `canon_entry.json`'s `entries` (of every top-level
+ * member named `entries`, should there be two) without parsing the file, so
+ * that a file with too many is refused before any entry is built. It reads
+ * only the structure (strings, brackets, colons): on malformed JSON the count
+ * may be anything, and the parse that follows refuses the file.
+ * @param bytes the file
+ * @param stopAfter stop counting once the count passes this
+ * @returns the count, or `stopAfter + 1` when it passes `stopAfter`
+ * @example
+ * ```ts
+ * import { countCanonEntries } from "./canon_scan.ts";
+ * import assert from "node:assert/strict";
+ * const file = new TextEncoder().encode('{"entries": {"a": {"x": {"y": 1}}, "b": {}}, "k": {"c": 1}}');
+ * assert.equal(countCanonEntries(file, 10), 2);
+ * assert.equal(countCanonEntries(file, 1), 2);
+ * ```
+ */
+export function countCanonEntries(bytes: Uint8Array, stopAfter: number): number {
+  const n = bytes.length;
+  let depth = 0;
+  let count = 0;
+  /** The last member name read at depth 1 was `entries`. */
+  let named = false;
+  /** The object open at depth 2 is the value of `entries`. */
+  let inEntries = false;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i];
+    if (c === 0x22) {
+      const start = i + 1;
+      let escaped = false;
+      for (i = start; i < n; i++) {
+        const d = bytes[i];
+        if (d === 0x22) break;
+        if (d === 0x5c) {
+          escaped = true;
+          i++;
+        }
+      }
+      // A string followed by a colon is a member name.
+      let j = i + 1;
+      while (
+        j < n && (bytes[j] === 0x20 || bytes[j] === 0x0a || bytes[j] === 0x0d || bytes[j] === 0x09)
+      ) j++;
+      if (bytes[j] !== 0x3a) continue;
+      if (depth === 1) {
+        named = nameIsEntries(bytes, start, i, escaped);
+      } else if (depth === 2 && inEntries && ++count > stopAfter) {
+        return count;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth === 2) inEntries = c === 0x7b && named;
+    } else if (c === 0x7d || c === 0x5d) {
+      if (depth === 2) inEntries = false;
+      depth--;
+    }
+  }
+  return count;
+}
+
+const ENTRIES = new TextEncoder().encode("entries");
+
+/** Whether the member name at [start, end) is `entries`, escapes decoded. */
+function nameIsEntries(bytes: Uint8Array, start: number, end: number, escaped: boolean): boolean {
+  if (escaped) {
+    try {
+      return JSON.parse(decoder.decode(bytes.subarray(start - 1, end + 1))) === "entries";
+    } catch {
+      return false;
+    }
+  }
+  if (end - start !== ENTRIES.length) return false;
+  for (let k = 0; k < ENTRIES.length; k++) if (bytes[start + k] !== ENTRIES[k]) return false;
+  return true;
 }

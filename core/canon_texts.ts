@@ -98,6 +98,31 @@ export function decodeCanonTexts(
 }
 
 /**
+ * The keys of {@link CanonTexts} as strings, without decoding the texts.
+ * @param texts the packed entries
+ * @returns the keys, in order
+ * @throws TypeError when they do not hold together ({@link checkCanonTexts}), or the bytes are not UTF-8
+ * @example
+ * ```ts
+ * import { canonTextsKeys, makeCanonTexts } from "./canon_texts.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(canonTextsKeys(makeCanonTexts(["a", "b"], ["{}", "{}"], [])), ["a", "b"]);
+ * ```
+ */
+export function canonTextsKeys(texts: CanonTexts): string[] {
+  checkCanonTexts(texts);
+  const count = canonTextsCount(texts);
+  return pieces(
+    texts.bytes,
+    count === 0 ? 0 : texts.ends[count - 1],
+    texts.ends,
+    count,
+    count,
+    false,
+  );
+}
+
+/**
  * Check that packed entries hold together: offsets that rise and cover the
  * bytes exactly, renamed entries that exist. (Whether the bytes are UTF-8
  * and the texts JSON is found when they are decoded and parsed.)

@@ -49,6 +49,7 @@ export const ConfigSchema = z.strictObject({
     maxJsonDepth: z.int().positive().optional(),
     /** Seconds a packet's windowEnd or createdAt may be ahead of the clock. */
     maxClockSkew: z.int().min(0).optional(),
+    maxCanonEntries: z.int().positive().optional(),
   }).default({}),
 });
 

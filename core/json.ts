@@ -13,6 +13,18 @@
  * backslash, so when the text holds one and a parsed key does too, the text
  * is parsed again by a slower parser of our own that has no such cache.
  *
+ * I-JSON (RFC 7493), as the spec requires: an object with two members of the
+ * same name (at any depth) is `JSON_DUPLICATE_KEY`, and a string (a member
+ * name or a value) holding a lone surrogate, which only a `\uD800`-style
+ * escape can spell in UTF-8 text, is `JSON_LONE_SURROGATE`; `JSON.parse`
+ * would keep the last of two members and turn the surrogate into whatever
+ * the next reader makes of it. `JSON.parse` drops a duplicate silently, so
+ * the walk after it counts: every member has one colon outside strings, so
+ * the colons of the text, less those inside the parsed strings, equal the
+ * parsed members unless some were dropped. Only a text where they differ (or
+ * that holds a surrogate escape) is read again by the slow parser, which
+ * finds and names the member.
+ *
  * Decisions the spec leaves open:
  * - Bytes are decoded as strict UTF-8: a malformed sequence is `JSON_INVALID`.
  * - A leading byte order mark (U+FEFF) is rejected as `JSON_INVALID`, never
@@ -61,7 +73,9 @@ export interface _Place {
  * @throws {PacketError} `JSON_INVALID` for malformed UTF-8, a leading byte
  *   order mark or malformed JSON; `JSON_NON_FINITE` for a number that
  *   overflows to `Infinity` (such as `1e400`); `LIMIT_JSON_DEPTH` for nesting
- *   deeper than `maxDepth`
+ *   deeper than `maxDepth`; `JSON_DUPLICATE_KEY` for an object with two
+ *   members of one name; `JSON_LONE_SURROGATE` for a string holding a lone
+ *   surrogate
  *
  * @example
  * ```ts
@@ -75,6 +89,14 @@ export interface _Place {
  * assert.throws(
  *   () => parseJson("[[1]]", { maxDepth: 1, file: "manifest.json" }),
  *   (err) => err instanceof PacketError && err.violation.code === "LIMIT_JSON_DEPTH",
+ * );
+ * assert.throws(
+ *   () => parseJson('{"a": {"b": 1, "b": 2}}', { file: "x.json" }),
+ *   (err) => err instanceof PacketError && err.violation.code === "JSON_DUPLICATE_KEY",
+ * );
+ * assert.throws(
+ *   () => parseJson('["sig:\\ud800"]'),
+ *   (err) => err instanceof PacketError && err.violation.code === "JSON_LONE_SURROGATE",
  * );
  * ```
  */
@@ -197,8 +219,9 @@ export interface _NumberReader {
 
 /**
  * Parse one JSON text and check it, falling back to the slow parser when V8's
- * result may hold a wrong key (see the module doc). Internal: shared with
- * `canonical_json.ts`.
+ * result may hold a wrong key (see the module doc), may have dropped a
+ * duplicate member, or may hold a lone surrogate; the slow parser then
+ * decides and names the problem. Internal: shared with `canonical_json.ts`.
  * @param text the JSON text
  * @param place where the text came from, for messages
  * @param maxDepth the deepest nesting accepted
@@ -214,21 +237,108 @@ export function _parseDocument(
   numbers?: _NumberReader,
 ): unknown {
   let value: unknown;
-  let fast = true;
-  try {
-    value = JSON.parse(text, numbers?.reviver as Parameters<typeof JSON.parse>[1]);
-  } catch (err) {
-    if (err instanceof SyntaxError) throw _invalid(err, text, place);
-    // With a reviver, anything but a verdict sends the text to the slow parser:
-    // V8 applies a reviver recursively, so deep nesting exhausts the stack
-    // (RangeError), and after misreading a key it gives no number source.
-    if (numbers === undefined || err instanceof PacketError) throw err;
-    fast = false;
+  // A string given by a caller may hold a raw lone surrogate; decoded UTF-8 never does.
+  let fast = text.isWellFormed();
+  if (fast) {
+    try {
+      value = JSON.parse(text, numbers?.reviver as Parameters<typeof JSON.parse>[1]);
+    } catch (err) {
+      if (err instanceof SyntaxError) throw _invalid(err, text, place);
+      // With a reviver, anything but a verdict sends the text to the slow parser:
+      // V8 applies a reviver recursively, so deep nesting exhausts the stack
+      // (RangeError), and after misreading a key it gives no number source.
+      if (numbers === undefined || err instanceof PacketError) throw err;
+      fast = false;
+    }
   }
-  if (fast && !_checkTree(value, maxDepth, place, numbers?.leaf, mayHoldEscapes)) return value;
+  if (fast) {
+    const members = _checkTree(value, maxDepth, place, numbers?.leaf, mayHoldEscapes);
+    if (members >= 0 && _sureOfMembers(value, text, members, mayHoldEscapes, numbers?.leaf)) {
+      return value;
+    }
+  }
   value = _parseSlow(text, place, numbers?.read ?? Number);
   _checkTree(value, maxDepth, place, numbers?.leaf, false);
   return value;
+}
+
+/** A `\u` escape of a surrogate (U+D800 to U+DFFF), paired or not. */
+const _SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** A `\u` escape of a colon, which the colon count cannot see. */
+const _COLON_ESCAPE = /\\u003[aA]/;
+
+/**
+ * Whether a tree that `JSON.parse` made from `text` is certainly the text's
+ * own: no member dropped as a duplicate (see the module doc), no lone
+ * surrogate from an escape.
+ * @param value the parsed tree
+ * @param text its text
+ * @param members how many members the tree's objects hold
+ * @param mayHoldEscapes whether the text holds a backslash at all
+ * @param leaf a class whose instances are leaves
+ * @returns false when the slow parser must decide
+ */
+function _sureOfMembers(
+  value: unknown,
+  text: string,
+  members: number,
+  mayHoldEscapes: boolean,
+  leaf: (abstract new (...args: never[]) => unknown) | undefined,
+): boolean {
+  const colons = _countColons(text);
+  const surrogates = mayHoldEscapes && _SURROGATE_ESCAPE.test(text);
+  // Each member has its colon, so more colons than members means colons in strings, or dropped
+  // members; the strings of the tree tell which.
+  if (colons === members && !surrogates) return true;
+  if (mayHoldEscapes && _COLON_ESCAPE.test(text)) return false;
+  const inStrings = _tallyStrings(value, leaf, surrogates);
+  return inStrings >= 0 && colons - inStrings === members;
+}
+
+/** How many `:` a text holds. */
+function _countColons(text: string): number {
+  let count = 0;
+  for (let i = text.indexOf(":"); i !== -1; i = text.indexOf(":", i + 1)) count++;
+  return count;
+}
+
+/** How many `:` a string holds. */
+function _colonsIn(s: string): number {
+  let count = 0;
+  for (let i = s.indexOf(":"); i !== -1; i = s.indexOf(":", i + 1)) count++;
+  return count;
+}
+
+/**
+ * Count the colons in every string of a parsed tree (member names and
+ * values), and look for lone surrogates.
+ * @returns the count, or -1 when `surrogates` is set and a string holds a lone one
+ */
+function _tallyStrings(
+  root: unknown,
+  leaf: (abstract new (...args: never[]) => unknown) | undefined,
+  surrogates: boolean,
+): number {
+  let count = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node === "string") {
+      if (surrogates && !node.isWellFormed()) return -1;
+      count += _colonsIn(node);
+    } else if (typeof node === "object" && node !== null && !(leaf && node instanceof leaf)) {
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) stack.push(node[i]);
+      } else {
+        for (const key in node) {
+          if (surrogates && !key.isWellFormed()) return -1;
+          count += _colonsIn(key);
+          stack.push((node as Record<string, unknown>)[key]);
+        }
+      }
+    }
+  }
+  return count;
 }
 
 /**
@@ -256,31 +366,57 @@ function _invalid(err: SyntaxError, text: string, place: _Place): PacketError {
 function _syntaxError(message: string, text: string, place: _Place, cause?: unknown): PacketError {
   const reason = message.replace(/ (?:in JSON )?at position \d+.*$/s, "");
   const position = /at position (\d+)/.exec(message);
-  let where = "";
-  if (position !== null) {
-    const offset = Number(position[1]);
-    let line = 1;
-    let lineStart = 0;
-    for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
-      line++;
-      lineStart = i + 1;
-    }
-    const column = offset - lineStart + 1;
-    // In JSON lines the text is one line, so the line is already named.
-    where = place.line === undefined ? ` at line ${line} column ${column}` : ` at column ${column}`;
-  }
+  const where = position === null ? "" : _where(text, Number(position[1]), place);
   return _error("JSON_INVALID", place, `${reason}${where}`, cause);
 }
 
+/** ` at line L column C` of an offset in `text` (only the column in JSON lines: the line is named). */
+function _where(text: string, offset: number, place: _Place): string {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  const column = offset - lineStart + 1;
+  return place.line === undefined ? ` at line ${line} column ${column}` : ` at column ${column}`;
+}
+
+/** The longest member name or string a message quotes whole. */
+const _SHOWN_LENGTH = 80;
+
 /**
- * Check nesting depth and that every number is finite, without recursion.
+ * A string from a packet as a message quotes it: in double quotes, cut at
+ * 80 code units, with `"` and `\` escaped and every control (C0, DEL, C1),
+ * line or paragraph separator, bidirectional or other format control, and
+ * lone surrogate written as `\u{XXXX}`, so it can neither break the line nor
+ * move the text around it. Internal: for the JSON layer's messages.
+ * @param s the string
+ * @returns the quoted string
+ */
+export function _quoted(s: string): string {
+  const cut = s.length > _SHOWN_LENGTH;
+  const shown = (cut ? s.slice(0, _SHOWN_LENGTH) : s).replace(
+    // deno-lint-ignore no-control-regex
+    /["\\\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) =>
+      c === '"' || c === "\\"
+        ? `\\${c}`
+        : `\\u{${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}}`,
+  );
+  return `"${shown}"${cut ? "…" : ""}`;
+}
+
+/**
+ * Check nesting depth and that every number is finite, without recursion,
+ * and count the members of the tree's objects.
  * Internal: shared with `canonical_json.ts`.
  * @param root the parsed value
  * @param maxDepth the deepest nesting accepted
  * @param place where the value came from, for messages
  * @param leaf a class whose instances are leaves, not containers
  * @param checkKeys whether to look for keys holding a backslash
- * @returns true, at once, when `checkKeys` is set and a key holds a backslash
+ * @returns the number of members, or -1, at once, when `checkKeys` is set and a key holds a backslash
  */
 export function _checkTree(
   root: unknown,
@@ -288,12 +424,13 @@ export function _checkTree(
   place: _Place,
   leaf: (abstract new (...args: never[]) => unknown) | undefined,
   checkKeys: boolean,
-): boolean {
+): number {
   if (typeof root !== "object" || root === null || (leaf !== undefined && root instanceof leaf)) {
     if (typeof root === "number" && !Number.isFinite(root)) throw _nonFinite(place);
-    return false;
+    return 0;
   }
   if (maxDepth < 1) throw _tooDeep(place, maxDepth);
+  let members = 0;
   // Only containers go on the stack; leaves are checked where they are met.
   const containers: object[] = [root];
   const depths: number[] = [1];
@@ -316,7 +453,8 @@ export function _checkTree(
       const record = node as Record<string, unknown>;
       // for-in allocates no key array; JSON.parse objects have only own enumerable keys.
       for (const key in record) {
-        if (checkKeys && key.includes("\\")) return true;
+        members++;
+        if (checkKeys && key.includes("\\")) return -1;
         const child = record[key];
         if (typeof child === "object") {
           if (child === null || (leaf !== undefined && child instanceof leaf)) continue;
@@ -329,7 +467,7 @@ export function _checkTree(
       }
     }
   }
-  return false;
+  return members;
 }
 
 const _NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
@@ -359,15 +497,16 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
       c = text.charCodeAt(++at);
     }
   };
-  const readString = (): string => {
+  const readString = (isKey: boolean): string => {
     if (text.charCodeAt(at) !== 0x22) fail("Expected double-quoted string");
-    at++;
+    const start = at++;
     let out = "";
     let runStart = at;
     for (;;) {
       const c = text.charCodeAt(at);
       if (c === 0x22) {
         out += text.slice(runStart, at++);
+        if (!out.isWellFormed()) throw _loneSurrogate(out, isKey, text, start, place);
         return out;
       }
       if (c === 0x5c) {
@@ -394,9 +533,18 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
       }
     }
   };
-  const readKey = (): string => {
+  const readKey = (container: Record<string, unknown>): string => {
     skipSpace();
-    const key = readString();
+    const start = at;
+    const key = readString(true);
+    // I-JSON: one name, one member; JSON.parse would keep the last silently.
+    if (Object.hasOwn(container, key)) {
+      throw _error(
+        "JSON_DUPLICATE_KEY",
+        place,
+        `the member name ${_quoted(key)} appears twice in one object${_where(text, start, place)}`,
+      );
+    }
     skipSpace();
     if (text.charCodeAt(at) !== 0x3a) fail("Expected ':' after property name");
     at++;
@@ -415,8 +563,9 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
         at++;
         value = {};
       } else {
-        containers.push({});
-        keys.push(readKey());
+        const object = {};
+        containers.push(object);
+        keys.push(readKey(object));
         continue;
       }
     } else if (c === 0x5b) {
@@ -431,7 +580,7 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
         continue;
       }
     } else if (c === 0x22) {
-      value = readString();
+      value = readString(false);
     } else if (text.startsWith("true", at)) {
       value = true;
       at += 4;
@@ -470,7 +619,7 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
       skipSpace();
       const next = text.charCodeAt(at++);
       if (next === 0x2c) {
-        if (!Array.isArray(container)) keys[keys.length - 1] = readKey();
+        if (!Array.isArray(container)) keys[keys.length - 1] = readKey(container);
         break;
       }
       if (next !== (Array.isArray(container) ? 0x5d : 0x7d)) {
@@ -481,6 +630,39 @@ function _parseSlow(text: string, place: _Place, readNumber: (source: string) =>
       keys.pop();
     }
   }
+}
+
+/** The `JSON_LONE_SURROGATE` error of a string read from `text` at `start`. */
+function _loneSurrogate(
+  s: string,
+  isKey: boolean,
+  text: string,
+  start: number,
+  place: _Place,
+): PacketError {
+  let unit = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      unit = c;
+      break;
+    }
+  }
+  const hex = unit.toString(16).toUpperCase();
+  return _error(
+    "JSON_LONE_SURROGATE",
+    place,
+    `the ${isKey ? "member name" : "string"} ${_quoted(s)} holds a lone surrogate (U+${hex})${
+      _where(text, start, place)
+    }`,
+  );
 }
 
 /** A character for a message: quoted when printable ASCII, else as U+XXXX. */

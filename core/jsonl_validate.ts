@@ -7,10 +7,12 @@
  * building a single value: grammar as V8's `JSON.parse` accepts it, nesting
  * depth as `_checkTree` counts it, numbers that overflow to `Infinity`, and
  * the types (and, for chosen fields, the values) of a record's top-level
- * fields. It only ever says "valid" (the record count) or "not sure" (`-1`):
- * invalid input, and anything it cannot decide cheaply (a top-level key
- * holding an escape, nesting deeper than {@linkcode MAX_TRACKED_DEPTH}), goes
- * back to the exact path, which decides and words the error.
+ * fields, and I-JSON (no object with two members of one name, no lone
+ * surrogate). It only ever says "valid" (the record count) or "not sure"
+ * (`-1`): invalid input, and anything it cannot decide cheaply (a member name
+ * holding an escape, an object of more than {@linkcode MAX_COMPARED_MEMBERS}
+ * members, nesting deeper than {@linkcode MAX_TRACKED_DEPTH}), goes back to
+ * the exact path, which decides and words the error.
  *
  * @module
  */
@@ -92,6 +94,25 @@ export type RecordTypesCheck = (types: Uint8Array) => boolean;
  */
 export const MAX_TRACKED_DEPTH = 4096;
 
+/**
+ * The most members of one object whose names the walks compare (each new
+ * name with the object's earlier ones; a record's captured fields are not
+ * counted, they are told apart by their types); a larger object makes them
+ * answer "not sure", and the exact path, linear in any case, decides.
+ *
+ * @example
+ * ```ts
+ * import { MAX_COMPARED_MEMBERS, validateJsonLines } from "./jsonl_validate.ts";
+ * const wide = (n: number) =>
+ *   JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, k) => [`k${k}`, k])));
+ * const lines = (text: string) => validateJsonLines(new TextEncoder().encode(text), 64);
+ * console.assert(lines(wide(MAX_COMPARED_MEMBERS)) === 1);
+ * console.assert(lines(wide(MAX_COMPARED_MEMBERS + 1)) === -1);
+ * console.assert(lines('{"a":1,"a":1}') === -1);
+ * ```
+ */
+export const MAX_COMPARED_MEMBERS = 32;
+
 const SPACE = 0x20;
 const TAB = 0x09;
 const CR = 0x0d;
@@ -128,6 +149,30 @@ const _encoder = new TextEncoder();
 let _escaped = false;
 
 /**
+ * Skip a `\\u` escape whose four hex digits are checked.
+ * @param bytes the text
+ * @param i the index of its backslash
+ * @returns the index after it (and after the low half of a surrogate pair), or -1 for a lone
+ *   surrogate, which I-JSON refuses
+ */
+function _skipUnicodeEscape(bytes: Uint8Array, i: number): number {
+  if ((bytes[i + 2] | 0x20) !== 0x64) return i + 6; // not \\uD...: no surrogate
+  const second = bytes[i + 3] | 0x20;
+  if (second === 0x38 || second === 0x39 || second === 0x61 || second === 0x62) {
+    // A high surrogate, D800 to DBFF: a low one, DC00 to DFFF, must follow at once.
+    if (bytes[i + 6] !== BACKSLASH || bytes[i + 7] !== 0x75 || (bytes[i + 8] | 0x20) !== 0x64) {
+      return -1;
+    }
+    const low = bytes[i + 9] | 0x20;
+    if (!(low >= 0x63 && low <= 0x66) || _HEX[bytes[i + 10]] !== 1 || _HEX[bytes[i + 11]] !== 1) {
+      return -1;
+    }
+    return i + 12;
+  }
+  return second >= 0x63 && second <= 0x66 ? -1 : i + 6; // DC00 to DFFF alone
+}
+
+/**
  * Skip a JSON string's body.
  * @param bytes the text
  * @param i the index just after the opening quote
@@ -149,7 +194,8 @@ function _skipString(bytes: Uint8Array, i: number): number {
       kind === 2 && _HEX[bytes[i + 2]] === 1 && _HEX[bytes[i + 3]] === 1 &&
       _HEX[bytes[i + 4]] === 1 && _HEX[bytes[i + 5]] === 1
     ) {
-      i += 6;
+      i = _skipUnicodeEscape(bytes, i);
+      if (i < 0) return -1;
     } else {
       return -1;
     }
@@ -250,6 +296,7 @@ export function validateJsonLinesJs(
   /** 1 when the container at that depth is an object. */
   const isObject = new Uint8Array(depthLimit + 1);
   const n = bytes.length;
+  const names = _names(depthLimit, n);
   let i = 0;
   let count = 0;
   while (i < n) {
@@ -298,9 +345,12 @@ export function validateJsonLinesJs(
         } else {
           isObject[depth] = 1;
           if (c !== CLOSE_BRACE) {
-            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds);
+            names.from[depth] = names.top;
+            names.filters[depth] = 0;
+            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds, names, depth);
             if (i < 0) return -1;
             field = _field;
+            if (field >= 0 && types[field] !== T_ABSENT) return -1; // a captured field twice
             continue value;
           }
           i++;
@@ -340,13 +390,15 @@ export function validateJsonLinesJs(
           c = bytes[++i];
           while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
           if (isObject[depth] === 1) {
-            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds);
+            i = _member(bytes, i, depth === 1 ? fieldCount : 0, nameBytes, nameEnds, names, depth);
             if (i < 0) return -1;
             field = _field;
+            if (field >= 0 && types[field] !== T_ABSENT) return -1; // a captured field twice
           }
           continue value;
         }
         if (c !== (isObject[depth] === 1 ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+        if (isObject[depth] === 1) names.top = names.from[depth];
         i++;
         depth--;
       }
@@ -368,13 +420,43 @@ export function validateJsonLinesJs(
 let _field = -1;
 
 /**
+ * The member names of the open objects, for I-JSON's one name per member:
+ * where each name starts and how long it is, the names of the object at
+ * depth `d` from `from[d]` to `top` (or to the next object's `from`), and a
+ * filter of them (`filters[d]`: one bit per name, picked by a hash) that
+ * spares comparing a name whose bit is clear.
+ */
+interface _Names {
+  starts: Int32Array;
+  lengths: Int32Array;
+  from: Int32Array;
+  filters: Int32Array;
+  top: number;
+}
+
+function _names(depthLimit: number, n: number): _Names {
+  // At most MAX_COMPARED_MEMBERS per open object, and a member takes 4 bytes at least.
+  const room = Math.min(depthLimit * MAX_COMPARED_MEMBERS, (n >> 2) + 2);
+  return {
+    starts: new Int32Array(room),
+    lengths: new Int32Array(room),
+    from: new Int32Array(depthLimit + 2),
+    filters: new Int32Array(depthLimit + 2),
+    top: 0,
+  };
+}
+
+/**
  * Read an object member's key, the colon and the white space after it; set
  * {@linkcode _field} to the index of the captured field the key names.
  * @param bytes the text
  * @param i the index of the key's opening quote
  * @param fieldCount how many captured fields to match (0 below the top level)
  * @param names the captured fields' names as UTF-8
- * @returns the index of the member's value, or -1 when malformed or when a matched key holds an escape
+ * @param seen the names of the open objects
+ * @param depth the depth of the key's object
+ * @returns the index of the member's value, or -1 when malformed or when not sure that the key
+ *   is the only one of its name in its object
  */
 function _member(
   bytes: Uint8Array,
@@ -382,16 +464,18 @@ function _member(
   fieldCount: number,
   names: Uint8Array,
   nameEnds: Int32Array,
+  seen: _Names,
+  depth: number,
 ): number {
   _field = -1;
   if (bytes[i] !== QUOTE) return -1;
   const start = i + 1;
   i = _skipString(bytes, start);
   if (i < 0) return -1;
+  // An escaped key might equal another (or a captured field) once decoded.
+  if (_escaped) return -1;
+  const length = i - 1 - start;
   if (fieldCount > 0) {
-    // An escaped key might spell a captured field; comparing would mean decoding it.
-    if (_escaped) return -1;
-    const length = i - 1 - start;
     for (let k = 0, nameStart = 0; k < fieldCount; nameStart = nameEnds[k++]) {
       if (nameEnds[k] - nameStart !== length) continue;
       let same = 0;
@@ -401,6 +485,26 @@ function _member(
         break;
       }
     }
+  }
+  // A captured field twice is found by its type, already set (see the callers); any other name
+  // is compared with its object's earlier ones.
+  if (_field < 0) {
+    const { starts, lengths } = seen;
+    const from = seen.from[depth];
+    if (seen.top - from >= MAX_COMPARED_MEMBERS) return -1;
+    const bit = 1 << ((length * 31 + bytes[start] * 7 + bytes[i - 2]) & 31);
+    if ((seen.filters[depth] & bit) !== 0) {
+      for (let k = from; k < seen.top; k++) {
+        if (lengths[k] !== length) continue;
+        const other = starts[k];
+        let same = 0;
+        while (same < length && bytes[start + same] === bytes[other + same]) same++;
+        if (same === length) return -1; // a name twice: the exact path names it
+      }
+    }
+    seen.filters[depth] |= bit;
+    starts[seen.top] = start;
+    lengths[seen.top++] = length;
   }
   let c = bytes[i];
   while (c === SPACE || c === TAB || c === CR) c = bytes[++i];
@@ -539,7 +643,20 @@ type _WasmValidate = (
   fieldCount: number,
   records: number,
   hasAccept: number,
+  names: number,
 ) => number;
+
+/**
+ * The bytes the walks' member names take (see `uniqueName` in wasm/assembly/):
+ * 16 bytes per depth, then 16 per name of the open objects. Internal.
+ * @param depthLimit the deepest nesting walked
+ * @param n the input's length
+ * @returns the size, a multiple of 16
+ */
+export function _wasmNamesSize(depthLimit: number, n: number): number {
+  const records = Math.min(depthLimit * MAX_COMPARED_MEMBERS, (n >> 2) + 2);
+  return (depthLimit + 2) * 16 + records * 16;
+}
 
 /**
  * An instance of the walks in wasm/assembly/jsonl_validate.ts. Internal: for
@@ -558,6 +675,7 @@ export interface _WasmWalks {
     out: number,
     maxEntries: number,
     dst: number,
+    names: number,
   ): number;
   packKeys(
     out: number,
@@ -707,7 +825,9 @@ export function validateJsonLinesWasm(
   const data = Math.ceil(cursor / 16) * 16;
   const n = bytes.length;
   const stack = data + n + 16;
-  return _withWasm(stack + depthLimit + 2, accept, ({ memory, base, validate }, call) => {
+  const names = Math.ceil((stack + depthLimit + 2) / 16) * 16;
+  const size = names + _wasmNamesSize(depthLimit, n);
+  return _withWasm(size, accept, ({ memory, base, validate }, call) => {
     const heap = new Uint8Array(memory.buffer, base);
     const layout = new DataView(memory.buffer, base);
     heap.fill(0, 0, 192); // types, matched, expectMode
@@ -734,6 +854,7 @@ export function validateJsonLinesWasm(
       fieldCount,
       fields.records ? 1 : 0,
       accept === undefined ? 0 : 1,
+      base + names,
     );
   });
 }

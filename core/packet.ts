@@ -35,10 +35,10 @@ import type {
   MemoryGraph,
   TruthSnapshotSchema,
 } from "./packet_schemas.ts";
-import { scanCanonFile } from "./canon_scan.ts";
-import type { CanonTexts } from "./canon_texts.ts";
+import { countCanonEntries, scanCanonFile } from "./canon_scan.ts";
+import { type CanonTexts, canonTextsKeys } from "./canon_texts.ts";
 export type { CanonTexts } from "./canon_texts.ts";
-import { parseJson, parseJsonLines } from "./json.ts";
+import { _quoted, parseJson, parseJsonLines } from "./json.ts";
 import {
   type RecordShape,
   T_ABSENT,
@@ -282,8 +282,24 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
         continue;
       }
     }
-    if (options.canonAsText && name === "canon_entry.json") {
-      const scanned = scanCanonFile(data, limits.maxJsonDepth);
+    if (name === "canon_entry.json") {
+      // Counted before any entry is built: a million entries cost far more held than written.
+      const scanned = options.canonAsText
+        ? scanCanonFile(data, limits.maxJsonDepth, limits.maxCanonEntries)
+        : undefined;
+      if (
+        scanned === "too many" ||
+        (scanned === undefined &&
+          countCanonEntries(data, limits.maxCanonEntries) > limits.maxCanonEntries)
+      ) {
+        violations.push({
+          code: "LIMIT_CANON_ENTRIES",
+          entry: name,
+          message:
+            `Entry "${name}" holds more than ${limits.maxCanonEntries} canon entries, past the limit`,
+        });
+        continue;
+      }
       if (scanned && fastCanonFileCheck(scanned.top)) {
         parsed[name] = scanned.top;
         canonTexts = scanned.canon;
@@ -292,6 +308,11 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
     }
     const value = checkDataFile(name, data, limits.maxJsonDepth, violations);
     if (value !== undefined) parsed[name] = value;
+  }
+  const canon = parsed["canon_entry.json"] as Packet["canonEntry"] | undefined;
+  if (canon !== undefined) {
+    const collision = signatureCollision(canon, canonTexts);
+    if (collision) violations.push(collision);
   }
 
   if (!manifestRead.manifest || violations.length > 0) return { source, violations };
@@ -315,6 +336,53 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       ...(canonTexts ? { canonTexts } : {}),
     },
   };
+}
+
+/**
+ * Two canon entries of one packet that name one signature: one would be lost
+ * when the state is keyed by signatureId. An entry names the signature of its
+ * `signatureId` when that is a string, else of its key; an entry with another
+ * `signatureId` than its key (renamed) also collides with the entry whose key
+ * is that signatureId, whatever that one names, since readers keyed by key and
+ * by signatureId would pair them the other way round.
+ */
+function signatureCollision(
+  canon: Packet["canonEntry"],
+  texts: CanonTexts | undefined,
+): Violation | undefined {
+  let renamed: [string, string][];
+  let hasKey: (key: string) => boolean;
+  if (texts) {
+    if (texts.renamed.length === 0) return undefined;
+    const keys = canonTextsKeys(texts);
+    const set = new Set(keys);
+    renamed = texts.renamed.map(([index, id]) => [keys[index], id]);
+    hasKey = (key) => set.has(key);
+  } else {
+    const entries = canon.entries;
+    renamed = [];
+    for (const key in entries) {
+      const id = entries[key].signatureId;
+      if (typeof id === "string" && id !== key) renamed.push([key, id]);
+    }
+    if (renamed.length === 0) return undefined;
+    hasKey = (key) => Object.hasOwn(entries, key);
+  }
+  const claimed = new Map<string, string>();
+  for (const [key, id] of renamed) {
+    const other = hasKey(id) ? id : claimed.get(id);
+    if (other !== undefined) {
+      return {
+        code: "CANON_SIGNATURE_COLLISION",
+        entry: "canon_entry.json",
+        message: `Entry "canon_entry.json" names signature ${_quoted(id)} twice: in entries ${
+          _quoted(other)
+        } and ${_quoted(key)}`,
+      };
+    }
+    claimed.set(id, key);
+  }
+  return undefined;
 }
 
 type Json = Record<string, unknown>;

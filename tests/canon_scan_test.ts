@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readArchive } from "../core/archive.ts";
-import { scanCanonFile } from "../core/canon_scan.ts";
+import { countCanonEntries, scanCanonFile } from "../core/canon_scan.ts";
 import { canonTextsCount, decodeCanonTexts } from "../core/canon_texts.ts";
 import { PacketError } from "../core/errors.ts";
 import { parseJson } from "../core/json.ts";
@@ -100,6 +100,17 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
     ['{"entries":{"s":{"x":1,"changes":1}}}', false],
     ['{"entries":{"s":{"x":1,"confidence":2}}}', false],
     ['{"entries":{"s":{"rev":1,"rev":2}}}', false], // a repeated field: the exact path decides
+    ['{"entries":{"s":{"x":1,"x":2}}}', false], // I-JSON, any field
+    ['{"entries":{"s":{"changes":[{"action":"a","to":1,"to":2}]}}}', false],
+    ['{"entries":{"s":{"x":{"y":[{"abcdefgh1":1,"abcdefgh1":2}]}}}}', false],
+    ['{"entries":{"s":{"x":{"\\u0079":1}}}}', false], // an escaped name could be another
+    ['{"entries":{"s":{"x":"\\ud800"}}}', false],
+    ['{"entries":{"s":{"signatureId":"\\udfff"}}}', false],
+    ['{"entries":{"\\ud800":{}}}', false],
+    ['{"environmentId":"E","environmentId":"E","entries":{}}', false],
+    ['{"entries":{"s":{"x":{"a":1},"y":{"a":1},"a":[{"a":1},{"a":1}]}}}', true],
+    ['{"entries":{"s":{"abcdefgh1":1,"abcdefgh2":2,"abcdefg":3,"abcdef":4}}}', true],
+    ['{"entries":{"s":{"statement":"\\ud83d\\ude00 \\\\ud800"}}}', true],
     ['{"entries":{"s":{}},"entries":{}}', false],
     ['{"entries":{"s":{},"s":{"rev":1}}}', false],
     ['{"entries":{"12":{},"a":{}}}', false], // an array index: Object.keys order differs
@@ -136,6 +147,26 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
   for (const [text, sure] of cases) {
     await t.step(text, () => assert.equal(agree(encoder.encode(text)), sure));
   }
+  await t.step("what the scan is not sure of for I-JSON, the exact path refuses", () => {
+    for (
+      const text of [
+        '{"entries":{"s":{"x":1,"x":2}}}',
+        '{"entries":{"s":{"x":{"y":[{"abcdefgh1":1,"abcdefgh1":2}]}}}}',
+        '{"entries":{"s":{"x":"\\ud800"}}}',
+        '{"entries":{"\\ud800":{}}}',
+        '{"entries":{"s":{},"s":{}}}',
+      ]
+    ) {
+      assert.equal(exactPath(encoder.encode(text), 64), undefined, text);
+    }
+  });
+  await t.step("an entry of more than 32 members is left to the exact path", () => {
+    const entry = (n: number) =>
+      `{"entries":{"s":{${Array.from({ length: n }, (_, k) => `"f${k}":${k}`).join(",")}}}}`;
+    assert.equal(agree(encoder.encode(entry(32))), true);
+    assert.equal(agree(encoder.encode(entry(33))), false);
+    assert.ok(exactPath(encoder.encode(entry(33)), 64));
+  });
   await t.step("nesting deeper than allowed is left to the exact path", () => {
     const deep = `{"entries":{"s":{"x":${"[".repeat(10)}${"]".repeat(10)}}}}`;
     assert.equal(agree(encoder.encode(deep), 13), true);
@@ -143,16 +174,14 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
     assert.equal(exactPath(encoder.encode(deep), 12), undefined);
   });
   await t.step(
-    "a file of very many tiny entries is scanned when small, left to parsing when large",
+    "a file of very many tiny entries is scanned, small or large",
     () => {
       const file = (count: number) =>
         encoder.encode(
           `{"entries":{${Array.from({ length: count }, (_, i) => `"k${i}":{}`).join(",")}}}`,
         );
       assert.equal(agree(file(1000)), true); // more than one entry per 64 bytes
-      const large = file(200_000); // ~2 MB
-      assert.equal(scanCanonFile(large, 64), undefined);
-      assert.equal(exactPath(large, 64)?.keys.length, 200_000);
+      assert.equal(agree(file(20_000)), true); // needs the second, roomier pass
     },
   );
   await t.step("malformed UTF-8 is refused", () => {
@@ -280,4 +309,34 @@ Deno.test("scanCanonFile() sends keys crafted to collide in its table to the exa
   const ordinary = Array.from({ length: count }, (_, i) => `k${i}`);
   assert.equal(canonTextsCount(scanCanonFile(file(ordinary), 64)!.canon), count);
   assert.equal(Object.keys(exactPath(file(colliding), 64)!.file.entries).length, count);
+});
+
+Deno.test("scanCanonFile() stops past maxEntries, and countCanonEntries() counts as it does", () => {
+  const file = (count: number, entry = "{}") =>
+    encoder.encode(
+      `{"environmentId":"E","entries":{${
+        Array.from({ length: count }, (_, i) => `"k${i}":${entry}`).join(",")
+      }},"x":{"k":{}}}`,
+    );
+  for (const count of [0, 1, 9, 10, 11, 5000]) {
+    const bytes = file(count);
+    const scanned = scanCanonFile(bytes, 64, 10);
+    if (count <= 10) {
+      assert.notEqual(scanned, "too many");
+      assert.equal(canonTextsCount((scanned as Exclude<typeof scanned, "too many">)!.canon), count);
+    } else {
+      assert.equal(scanned, "too many", `${count} entries`);
+    }
+    assert.equal(countCanonEntries(bytes, 10), Math.min(count, 11));
+    assert.equal(countCanonEntries(bytes, Infinity), count);
+  }
+  // Entries the scan is not sure of are counted all the same.
+  const unsure = file(20, '{"rev":1.0,"x":{"a":[1,{"b":"}"}]}}');
+  assert.equal(scanCanonFile(unsure, 64, 100), undefined);
+  assert.equal(countCanonEntries(unsure, 100), 20);
+  // Strings holding brackets, quotes and colons, an escaped "entries", white space.
+  const tricky = encoder.encode(
+    '{ "a\\"": {"entries": {"n": 1}}, "entr\\u0069es" : {\n "x\\":{" : [ "]}" ],\n "y" : {} } }',
+  );
+  assert.equal(countCanonEntries(tricky, 10), 2);
 });

@@ -432,6 +432,49 @@ const JSON_CASES: RejectCase[] = [
     packet: manifestText((s) => s.replace(/}$/, `,"deep":${nested(5)}}`)),
     options: () => ({ limits: { maxJsonDepth: 5 } }),
   },
+  {
+    what: "whose manifest names environmentId twice",
+    code: "JSON_DUPLICATE_KEY",
+    entry: MANIFEST_FILE,
+    message: /the member name "environmentId" appears twice/,
+    packet: manifestText((s) => s.replace(/}$/, ',"environmentId":"SOC_WEST"}')),
+  },
+  {
+    what: "whose canon entry names a field twice",
+    code: "JSON_DUPLICATE_KEY",
+    entry: "canon_entry.json",
+    message: /the member name "statement" appears twice/,
+    packet: withFile(
+      "canon_entry.json",
+      text('{"entries":{"SIG-001":{"rev":1,"statement":"a","statement":"b"}}}'),
+    ),
+  },
+  {
+    what: "whose lineage holds a lone surrogate",
+    code: "JSON_LONE_SURROGATE",
+    entry: "decision_lineage.jsonl",
+    message:
+      /line 1 of "decision_lineage\.jsonl": the string "a\\u\{D800\}" holds a lone surrogate/,
+    packet: withFile("decision_lineage.jsonl", text('{"eventId":"a\\ud800"}\n')),
+  },
+  {
+    what: "whose canon entries name one signature twice",
+    code: "CANON_SIGNATURE_COLLISION",
+    entry: "canon_entry.json",
+    message: /names signature "SIG-001" twice: in entries "SIG-001" and "SIG-9"/,
+    packet: withFile(
+      "canon_entry.json",
+      text('{"entries":{"SIG-001":{"rev":1},"SIG-9":{"signatureId":"SIG-001"}}}'),
+    ),
+  },
+  {
+    what: "whose canon holds more entries than a lowered limit",
+    code: "LIMIT_CANON_ENTRIES",
+    entry: "canon_entry.json",
+    message: /holds more than 1 canon entries/,
+    packet: withFile("canon_entry.json", text('{"entries":{"SIG-001":{},"SIG-002":{}}}')),
+    options: () => ({ limits: { maxCanonEntries: 1 } }),
+  },
 ];
 
 Deno.test("validate() rejects a packet whose JSON cannot be read", async (t) => {

@@ -32,7 +32,7 @@ Deno.test("parseJson() parses UTF-8 bytes and strings into plain values", () => 
   assert.deepEqual(parseJson(bytes(source)), expected);
   assert.deepEqual(parseJson(source), expected);
   assert.equal(parseJson(" 42 "), 42);
-  assert.equal(parseJson('"\\ud800"'), "\ud800");
+  assert.equal(parseJson('"\\ud83d\\ude00"'), "\u{1f600}");
 });
 
 Deno.test("parseJson() keeps __proto__ and constructor as own data properties", () => {
@@ -87,8 +87,8 @@ Deno.test("parseJson() reads an escaped key right after V8 saw a key ending in a
 Deno.test("parseJson() gives the slow path's result the same as JSON.parse's", async (t) => {
   const sources = [
     '{"a\\\\": [1, -0, 2.5e-3, 1E2, "x\\u00e9\\n\\"\\/", true, false, null, {}, []]}',
-    ' { "a\\\\" : { "b" : [ { } , [ ] ] } , "a\\\\" : 2 } ',
-    '{"a\\\\": "\\ud83d\\ude00 \\uD800"}',
+    ' { "a\\\\" : { "b" : [ { } , [ ] ] } , "c" : 2 } ',
+    '{"a\\\\": "\\ud83d\\ude00 \\uD83D\\uDE00"}',
   ];
   for (const source of sources) {
     await t.step(source, () => assert.deepEqual(parseJson(source), JSON.parse(source)));
@@ -306,4 +306,113 @@ Deno.test("parseJsonLines() keeps __proto__ an own property on every line", () =
     assert.equal(Object.getPrototypeOf(value), Object.prototype);
   }
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+// --- I-JSON: duplicate member names and lone surrogates ----------------------------
+
+/** Both parsers the module has: JSON.parse and its checks, and (keys holding a backslash) the slow one. */
+const SLOW = '"slow\\\\": 0, ';
+
+Deno.test("parseJson() refuses an object with two members of one name, at any depth", async (t) => {
+  const cases: [source: string, shown: string][] = [
+    ['{"environmentId": "A", "environmentId": "B"}', '"environmentId"'],
+    ['{"a": {"b": {"c": [{"d": 1, "e": 2, "d": 1}]}}}', '"d"'],
+    ['{"signature": {"value": "x"}, "part": 1, "signature": null}', '"signature"'],
+    ['{"__proto__": 1, "__proto__": 2}', '"__proto__"'],
+    ['{"a": 1, "\\u0061": 2}', '"a"'],
+    ['{"time:": "10:00", "time:": "10:00"}', '"time:"'],
+    ['{"": 1, "": 1}', '""'],
+    ['{"x\\u001b[2J": 1, "x\\u001b[2J": 2}', '"x\\u{001B}[2J"'],
+    ['{"\\u202e": 1, "\\u202e": 2}', '"\\u{202E}"'],
+    [`{"${"k".repeat(100)}": 1, "${"k".repeat(100)}": 2}`, `"${"k".repeat(80)}"…`],
+  ];
+  for (const [source, shown] of cases) {
+    await t.step(source.slice(0, 60), () => {
+      for (const text of [source, source.replace("{", `{${SLOW}`)]) {
+        const err = assertRefused(
+          () => parseJson(bytes(text), { file: "manifest.json" }),
+          "JSON_DUPLICATE_KEY",
+          "manifest.json",
+        );
+        assert.ok(err.message.includes(`the member name ${shown} appears twice`), err.message);
+        // deno-lint-ignore no-control-regex
+        assert.doesNotMatch(err.message, /[\u0000-\u001f\u202e]/);
+      }
+    });
+  }
+  await t.step("the place: the line and column of the second name", () => {
+    const err = assertRefused(
+      () => parseJson('{\n  "a": 1,\n  "a": 2\n}', { file: "x.json" }),
+      "JSON_DUPLICATE_KEY",
+      "x.json",
+    );
+    assert.match(err.message, /at line 3 column 3$/);
+  });
+  await t.step("in JSON lines, naming the line", () => {
+    const err = assertRefused(
+      () => parseJsonLines('{"a": 1}\n{"b": {"c": 1, "c": 2}}\n', { file: "drift_signal.jsonl" }),
+      "JSON_DUPLICATE_KEY",
+      "drift_signal.jsonl",
+    );
+    assert.match(err.message, /^Cannot parse line 2 of "drift_signal\.jsonl": the member name "c"/);
+  });
+  await t.step("in a wide object, in linear time", () => {
+    const members = Array.from({ length: 200_000 }, (_, k) => `"k${k}": ${k}`);
+    const source = `{${members.join(", ")}, "k123456": 0}`;
+    assertRefused(() => parseJson(source), "JSON_DUPLICATE_KEY");
+  });
+});
+
+Deno.test("parseJson() accepts what only looks like a duplicate", () => {
+  // Colons in strings, and the same names in different objects, are not dropped members.
+  const sources = [
+    '{"t": "10:00:00", "u": "a:b:c", "v": {"t": "x:"}}',
+    '{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}',
+    '{"a": "\\u003a", "b": ":"}',
+    '{"a:\\u003a": "\\u003a:"}',
+    '[{"k": 1}, {"k": 2}]',
+  ];
+  for (const source of sources) {
+    assert.deepEqual(parseJson(source), JSON.parse(source), source);
+    assert.deepEqual(parseJsonLines(`${source}\n${source}`), [
+      JSON.parse(source),
+      JSON.parse(source),
+    ]);
+  }
+});
+
+Deno.test("parseJson() refuses a lone surrogate in a name or a value", async (t) => {
+  const cases: [source: string, message: RegExp][] = [
+    ['"sig:\\ud800"', /the string "sig:\\u\{D800\}" holds a lone surrogate \(U\+D800\)/],
+    ['["\\udc00"]', /the string "\\u\{DC00\}" holds a lone surrogate \(U\+DC00\)/],
+    ['{"\\uDBFF": 1}', /the member name "\\u\{DBFF\}" holds a lone surrogate \(U\+DBFF\)/],
+    ['{"a": "\\ud83d\\ude00\\ud83d"}', /holds a lone surrogate \(U\+D83D\)/],
+    ['{"a": "\\ude00\\ud83d"}', /holds a lone surrogate \(U\+DE00\)/],
+    ['{"a": {"b": ["x", "\\ud800\\u0041"]}}', /holds a lone surrogate \(U\+D800\)/],
+  ];
+  for (const [source, message] of cases) {
+    await t.step(source, () => {
+      const variants = [source, source.startsWith("{") ? source.replace("{", `{${SLOW}`) : source];
+      for (const text of variants) {
+        const err = assertRefused(
+          () => parseJson(bytes(text), { file: "canon_entry.json" }),
+          "JSON_LONE_SURROGATE",
+          "canon_entry.json",
+        );
+        assert.match(err.message, message);
+      }
+    });
+  }
+  await t.step("a raw lone surrogate in a string given by a caller", () => {
+    assertRefused(() => parseJson('["\ud800"]'), "JSON_LONE_SURROGATE");
+  });
+  await t.step("a raw encoding of a surrogate is not UTF-8", () => {
+    // CESU-8 / WTF-8 spell U+D800 as ED A0 80, which strict UTF-8 refuses.
+    const raw = new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22]);
+    assertRefused(() => parseJson(raw), "JSON_INVALID");
+  });
+  await t.step("pairs, and an escaped backslash before u, are no lone surrogates", () => {
+    assert.equal(parseJson('"\\ud83d\\ude00 \\uD83D\\uDE00"'), "\u{1f600} \u{1f600}");
+    assert.equal(parseJson('"\\\\ud800"'), "\\ud800");
+  });
 });

@@ -10,7 +10,8 @@
 // Memory layout, from `cfg`: types u8[64] @0, matched u8[64] @64, expectMode u8[64] @128,
 // nameEnds i32[64] @192 (relative to the names at cfg+1024), expectedStart i32[64] @448
 // (absolute), expectedLength i32[64] @704, type masks u16[64] @960, names from @1152. The
-// depth stack (one byte per level: 1 for an object) starts at `stack`.
+// depth stack (one byte per level: 1 for an object) starts at `stack`; the member names of the
+// open objects (see uniqueName) at `names`, 16-byte aligned.
 
 @external("env", "finite")
 declare function hostFinite(start: i32, end: i32): i32;
@@ -77,6 +78,23 @@ let escaped: bool = false;
 /** The captured field whose key `member` last read, or -1. */
 let memberField: i32 = -1;
 
+/**
+ * Skip a `\\u` escape at `i` (its four hex digits checked): 6 bytes, or 12 for a surrogate pair;
+ * -1 for a lone surrogate, which I-JSON refuses (the exact path words it).
+ */
+function skipUnicodeEscape(i: i32): i32 {
+  if ((at(i + 2) | 0x20) != 0x64) return i + 6; // not \\uD...: no surrogate
+  const second = at(i + 3) | 0x20;
+  if (second == 0x38 || second == 0x39 || second == 0x61 || second == 0x62) {
+    // A high surrogate, D800 to DBFF: a low one, DC00 to DFFF, must follow at once.
+    if (at(i + 6) != BACKSLASH || at(i + 7) != 0x75 || (at(i + 8) | 0x20) != 0x64) return -1;
+    const low = at(i + 9) | 0x20;
+    if (low < 0x63 || low > 0x66 || !isHex(at(i + 10)) || !isHex(at(i + 11))) return -1;
+    return i + 12;
+  }
+  return second >= 0x63 && second <= 0x66 ? -1 : i + 6; // DC00 to DFFF alone
+}
+
 /** Skip a string body from just after its opening quote; -1 when malformed or unterminated. */
 @inline function skipString(i: i32): i32 {
   escaped = false;
@@ -108,7 +126,8 @@ let memberField: i32 = -1;
     } else if (
       e == 0x75 && isHex(at(i + 2)) && isHex(at(i + 3)) && isHex(at(i + 4)) && isHex(at(i + 5))
     ) {
-      i += 6;
+      i = skipUnicodeEscape(i);
+      if (i < 0) return -1;
     } else {
       return -1;
     }
@@ -179,15 +198,89 @@ function skipLiteral(i: i32): i32 {
   return at(i + 1) == 0x75 && at(i + 2) == 0x6c && at(i + 3) == 0x6c ? i + 4 : -1;
 }
 
-/** Read a member's key, colon and the space after; set memberField. -1 when malformed. */
-@inline function member(i: i32, fieldCount: i32, cfg: i32): i32 {
+// Member names, for I-JSON's one name per member. A name the walk knows (a captured field of a
+// record, a checked field of a canon entry) is one bit in a mask of its object. Any other name is
+// noted as a record of 16 bytes from `nameRecords` (a tag: the length's low byte over the first 7
+// bytes; the start; the length); per depth, 16 bytes at `nameFrom` hold the object's first record
+// (i32) and a filter of its names (u64, one bit per name picked by the tag's hash). A name whose
+// bit is clear is new; otherwise it is compared with the object's earlier names, at most
+// MAX_MEMBERS of them, past which, as for a name holding an escape, the walk is not sure (the
+// exact path counts and names duplicates in linear time).
+
+/** The most members of one object (other than known fields) that the walks compare names of. */
+const MAX_MEMBERS = 32;
+let nameFrom: i32 = 0;
+let nameRecords: i32 = 0;
+let nameTop: i32 = 0;
+
+/** Lay the names out at `names` (16-byte aligned), after 16 bytes per depth. */
+function initNames(names: i32, depthLimit: i32): void {
+  nameFrom = names;
+  nameRecords = names + ((depthLimit + 2) << 4);
+  nameTop = 0;
+}
+
+/** Start the names of an object opening at `depth`. */
+@inline function openNames(depth: i32): void {
+  const slot = nameFrom + (depth << 4);
+  store<i32>(<usize>slot, nameTop);
+  store<u64>(<usize>(slot + 8), 0);
+}
+
+/**
+ * Note the name at [start, start + length) of the object at `depth`; false when the object
+ * already has it, or has MAX_MEMBERS names.
+ */
+@inline function uniqueName(start: i32, length: i32, depth: i32): bool {
+  const slot = nameFrom + (depth << 4);
+  const from = load<i32>(<usize>slot);
+  if (nameTop - from >= MAX_MEMBERS) return false;
+  const word = load<u64>(<usize>start);
+  const kept: u64 = length >= 7 ? 0x00ffffffffffffff : ((<u64>1 << <u64>(length << 3)) - 1);
+  const tag = (word & kept) | (<u64>(length & 0xff) << 56);
+  const bit: u64 = <u64>1 << ((tag * 0x9e3779b97f4a7c15) >> 58);
+  const filter = load<u64>(<usize>(slot + 8));
+  if ((filter & bit) != 0) {
+    for (let k = from; k < nameTop; k++) {
+      const record = nameRecords + (k << 4);
+      if (load<u64>(<usize>record) == tag && load<i32>(<usize>(record + 12)) == length) {
+        const other = load<i32>(<usize>(record + 8));
+        let same = true;
+        for (let b = 7; same && b < length; b++) same = at(start + b) == at(other + b);
+        if (same) return false;
+      }
+    }
+  }
+  store<u64>(<usize>(slot + 8), filter | bit);
+  const record = nameRecords + (nameTop << 4);
+  store<u64>(<usize>record, tag);
+  store<i32>(<usize>(record + 8), start);
+  store<i32>(<usize>(record + 12), length);
+  nameTop++;
+  return true;
+}
+
+/** Forget the names of the object closing at `depth`. */
+@inline function closeNames(depth: i32): void {
+  nameTop = load<i32>(<usize>(nameFrom + (depth << 4)));
+}
+
+/** The captured fields a record has named so far (bit k: field k). */
+let fieldsNamed: u64 = 0;
+
+/**
+ * Read a member's key, colon and the space after; set memberField. -1 when malformed, or when
+ * not sure the name is unique in its object.
+ */
+@inline function member(i: i32, fieldCount: i32, cfg: i32, depth: i32): i32 {
   memberField = -1;
   if (at(i) != QUOTE) return -1;
   const start = i + 1;
   i = skipString(start);
   if (i < 0) return -1;
+  // An escaped name may equal another (or a captured field) once decoded: not sure.
+  if (escaped) return -1;
   if (fieldCount > 0) {
-    if (escaped) return -1;
     const length = i - 1 - start;
     const names = cfg + 1152;
     let nameStart = 0;
@@ -203,6 +296,13 @@ function skipLiteral(i: i32): i32 {
       }
       nameStart = nameEnd;
     }
+  }
+  if (memberField >= 0) {
+    const bit: u64 = <u64>1 << <u64>memberField;
+    if ((fieldsNamed & bit) != 0) return -1; // a captured field twice
+    fieldsNamed |= bit;
+  } else if (!uniqueName(start, i - 1 - start, depth)) {
+    return -1;
   }
   i = skipSpace(i);
   if (at(i) != COLON) return -1;
@@ -222,10 +322,12 @@ export function validate(
   fieldCount: i32,
   records: i32,
   hasAccept: i32,
+  names: i32,
 ): i32 {
   const end = data + n;
   let i = data;
   let count = 0;
+  initNames(names, depthLimit);
   while (i < end) {
     let c = at(i);
     while (isSpace(c)) c = at(++i);
@@ -284,7 +386,9 @@ export function validate(
         } else {
           store<u8>(<usize>(stack + depth), 1);
           if (c != CLOSE_BRACE) {
-            i = member(i, depth == 1 ? fieldCount : 0, cfg);
+            openNames(depth);
+            if (depth == 1) fieldsNamed = 0;
+            i = member(i, depth == 1 ? fieldCount : 0, cfg, depth);
             if (i < 0) return -1;
             field = memberField;
             closeFollows = false;
@@ -319,13 +423,14 @@ export function validate(
           c = at(++i);
           while (isSpace(c)) c = at(++i);
           if (inObject) {
-            i = member(i, depth == 1 ? fieldCount : 0, cfg);
+            i = member(i, depth == 1 ? fieldCount : 0, cfg, depth);
             if (i < 0) return -1;
             field = memberField;
           }
           break;
         }
         if (c != (inObject ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+        if (inObject) closeNames(depth);
         i++;
         depth--;
       }
@@ -495,6 +600,7 @@ export function scanCanon(
   out: i32,
   maxEntries: i32,
   dst: i32,
+  names: i32,
 ): i32 {
   const end = data + n;
   // Per depth: 1 for an object (stack), the role (roles), the field being read (fields, i32),
@@ -504,6 +610,7 @@ export function scanCanon(
   const seen = fields + (depthLimit + 2) * 4;
   to = dst;
   emitting = false;
+  initNames(names, depthLimit);
   let count = 0;
   let entriesSeen = false;
   let i = skipWs(data);
@@ -563,6 +670,7 @@ export function scanCanon(
           depth--;
         }
       } else if (c != CLOSE_BRACE) {
+        if (role != R_TOP && role != R_ENTRIES) openNames(depth);
         i = canonMember(i, depth, roles, fields, seen, out, count);
         if (i < 0) return -1;
         if (role == R_TOP && load<i32>(<usize>(fields + (depth << 2))) == 0) {
@@ -652,6 +760,7 @@ export function scanCanon(
       emit(c);
       i++;
       const role = load<u8>(<usize>(roles + depth));
+      if (inObject && role != R_TOP && role != R_ENTRIES) closeNames(depth);
       if (closeContainer(role, depth, seen, out, count, i) < 0) return -1;
       if (role == R_ENTRY) count++;
       depth--;
@@ -674,8 +783,10 @@ function closeContainer(role: u8, depth: i32, seen: i32, out: i32, count: i32, i
 }
 
 /**
- * Read a member's key in a container of the role at `depth`, the colon and the space after;
- * set the field being read at that depth. -1 when malformed or not sure.
+ * Read a member's key in a container of the role at `depth`, the colon and the space after; set
+ * the field being read at that depth. -1 when malformed or not sure. Names are checked for I-JSON
+ * here in every object but the top and `entries`: the host parses the top, and packKeys checks
+ * the keys of `entries`.
  */
 function canonMember(
   i: i32,
@@ -702,13 +813,18 @@ function canonMember(
     store<i32>(<usize>(record + 4), start + length);
     store<i32>(<usize>(record + 16), escaped ? 1 : 0);
     field = 0;
-  } else if (role == R_ENTRY || role == R_CHANGE) {
-    if (escaped) return -1; // it might spell a checked field
-    field = role == R_ENTRY ? entryField(start, length) : changeField(start, length);
+  } else {
+    // It might spell a checked field, or another name of its object, once decoded.
+    if (escaped) return -1;
+    if (role == R_ENTRY || role == R_CHANGE) {
+      field = role == R_ENTRY ? entryField(start, length) : changeField(start, length);
+    }
     if (field >= 0) {
       const mask = load<i32>(<usize>(seen + (depth << 2)));
-      if ((mask & (1 << field)) != 0) return -1; // a repeated field: JSON.parse keeps the last
+      if ((mask & (1 << field)) != 0) return -1; // a checked field twice: the exact path says
       store<i32>(<usize>(seen + (depth << 2)), mask | (1 << field));
+    } else if (!uniqueName(start, length, depth)) {
+      return -1; // I-JSON: the exact path says
     }
   }
   store<i32>(<usize>(fields + (depth << 2)), field);
