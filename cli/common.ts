@@ -101,6 +101,15 @@ export function errRaw(text: string): void {
 }
 
 /**
+ * Write JSON text to stdout piece by piece, as given (for output too large
+ * for one string), escaped as {@link outJson} escapes it; the pieces must not
+ * cut a character's escape or a surrogate pair.
+ */
+export function outJsonChunks(chunks: Iterable<string>): void {
+  for (const chunk of chunks) writeStream("stdout", escapeJsonForTerminal(chunk));
+}
+
+/**
  * Print a value as JSON on stdout (two-space indent). JSON escapes C0
  * controls itself; DEL, C1 controls, U+2028/U+2029 and format controls such
  * as U+202E, which `JSON.stringify` leaves raw, become `\uXXXX` escapes too,
@@ -235,7 +244,12 @@ export function withLimitOptions<A extends unknown[], O extends OptionValues>(
       parseCount("--max-total-bytes"),
     )
     .option("--max-ratio <n>", "highest compression ratio of one entry", parseCount("--max-ratio"))
-    .option("--max-depth <n>", "deepest JSON nesting", parseCount("--max-depth"));
+    .option("--max-depth <n>", "deepest JSON nesting", parseCount("--max-depth"))
+    .option(
+      "--max-canon-entries <n>",
+      "most canon entries in one packet",
+      parseCount("--max-canon-entries"),
+    );
 }
 
 /** The limits the options set (unset ones keep their defaults). */
@@ -245,6 +259,7 @@ export function limitsFrom(options: {
   maxTotalBytes?: number;
   maxRatio?: number;
   maxDepth?: number;
+  maxCanonEntries?: number;
 }): Partial<ArchiveLimits> {
   const limits: Partial<ArchiveLimits> = {};
   if (options.maxEntries !== undefined) limits.maxEntries = options.maxEntries;
@@ -252,6 +267,7 @@ export function limitsFrom(options: {
   if (options.maxTotalBytes !== undefined) limits.maxTotalBytes = options.maxTotalBytes;
   if (options.maxRatio !== undefined) limits.maxCompressionRatio = options.maxRatio;
   if (options.maxDepth !== undefined) limits.maxJsonDepth = options.maxDepth;
+  if (options.maxCanonEntries !== undefined) limits.maxCanonEntries = options.maxCanonEntries;
   return limits;
 }
 

@@ -9,7 +9,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { type Config, loadConfig, parseOptionFlags, resolveDetectorRuns } from "../core/config.ts";
 import { resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
-import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
+import { type AtomicWriter, openAtomic, writeChunksAtomic, writeFileAtomic } from "../core/fs.ts";
 import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
 import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
@@ -25,6 +25,7 @@ import {
   ledgerInputs,
   limitsFrom,
   out,
+  outJsonChunks,
   outJson,
   packetFiles,
   resolveKeyring,
@@ -92,6 +93,7 @@ type HubFlags = {
   maxDepth?: number;
   now?: string;
   maxClockSkew?: number;
+  maxCanonEntries?: number;
 };
 
 /**
@@ -328,16 +330,17 @@ export function hubCommand() {
       const registry = await registryFor(config, flags.plugin);
       const ingestion = await ingestFromFlags(flags, files, config, registry, clock);
       const rejected = ingestion.outcomes.filter((o) => o.kind === "rejected");
-      const state = {
-        generatedAt: clock.stamp,
-        ...ingestion.state.toJSON(),
-        packetsRejected: rejected.map((o) => o.kind === "rejected" ? o.result.source : "").sort(),
-        duplicates: ingestion.outcomes.flatMap((o) => o.kind === "duplicate" ? [o.source] : [])
-          .sort(),
-        equivocations: equivocations(ingestion),
-      };
-      await writeFileAtomic(flags.out, JSON.stringify(state, null, 2) + "\n");
-      if (flags.json) outJson(state);
+      // Streamed: a state of a million signatures is too large for one string.
+      const chunks = () =>
+        ingestion.state.toJSONChunks({ generatedAt: clock.stamp }, {
+          packetsRejected: rejected.map((o) => o.kind === "rejected" ? o.result.source : "")
+            .sort(),
+          duplicates: ingestion.outcomes.flatMap((o) => o.kind === "duplicate" ? [o.source] : [])
+            .sort(),
+          equivocations: equivocations(ingestion),
+        });
+      await writeChunksAtomic(flags.out, chunks());
+      if (flags.json) outJsonChunks(chunks());
       else {
         const stats = ingestion.state.stats();
         out(`Hub state written to "${esc(flags.out)}"`);

@@ -123,11 +123,7 @@ interface HeldEntry {
 
 function entryOf(held: HeldEntry): Readonly<CanonEntry> {
   if (held.entry === undefined) {
-    // The text is an entry of a checked file (depth, finite numbers), as JSON.stringify wrote it
-    // or as the file spelled it without white space; JSON.parse is exact on it unless a
-    // backslash calls for parseJson's workaround.
-    const text = held.text!;
-    const entry = (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry;
+    const entry = parseText(held.text!);
     freezeParsed(entry);
     held.entry = entry;
     held.text = undefined;
@@ -138,6 +134,15 @@ function entryOf(held: HeldEntry): Readonly<CanonEntry> {
 /** Whether `a` is at least as late as `b` in window order (the later call wins a tie). */
 function isNewer(a: PacketOrderKey, b: PacketOrderKey): boolean {
   return compareWindowOrder(a, b) >= 0;
+}
+
+/** A held entry's text parsed: the text is an entry of a checked file (depth, finite numbers, I-JSON). */
+function parseText(text: string): CanonEntry {
+  // As JSON.stringify wrote it or as the file spelled it without white space: JSON.parse is exact
+  // on it unless a backslash calls for parseJson's workaround.
+  return (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry;
+}
+
 }
 
 /**
@@ -338,7 +343,8 @@ export class FederationState {
     const out: ReturnType<FederationState["stats"]> = {};
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
-      settle(state, true);
+      // Counts only: entries not parsed yet stay text.
+      settle(state, false);
       out[env] = {
         packets: state.packets.length,
         windowStart: state.windowStart,
@@ -352,7 +358,90 @@ export class FederationState {
   }
 
   /**
-   * The state as JSON data: what `jrm hub replay` writes.
+   * The state as JSON text in pieces of about 1 MiB: what
+   * `JSON.stringify({ ...before, ...this.toJSON(), ...after }, null, 2)` and a
+   * newline give, built one signature at a time, so that no string holds the
+   * whole state (a million signatures take hundreds of megabytes of text) and
+   * entries held as text are parsed one by one, never all at once.
+   * @param before members written before `environments`
+   * @param after members written after it
+   * @returns the pieces, in order
+   * @example
+   * ```ts
+   * import { FederationState } from "./hub.ts";
+   * import assert from "node:assert/strict";
+   * const state = new FederationState();
+   * const text = [...state.toJSONChunks({ generatedAt: "2026-03-01T00:00:00.000Z" })].join("");
+   * assert.equal(
+   *   text,
+   *   JSON.stringify({ generatedAt: "2026-03-01T00:00:00.000Z", ...state.toJSON() }, null, 2) + "\n",
+   * );
+   * ```
+   */
+  *toJSONChunks(
+    before: Record<string, unknown> = {},
+    after: Record<string, unknown> = {},
+  ): Generator<string> {
+    // JSON.stringify(value, null, 2) nests by two spaces, and a JSON text holds no raw line break,
+    // so a value written alone sits at any depth once its line breaks are indented.
+    const pad = (level: number) => "\n" + "  ".repeat(level);
+    const value = (v: unknown, level: number) =>
+      JSON.stringify(v, null, 2).replaceAll("\n", pad(level));
+    const name = (key: string, level: number, first: boolean) =>
+      `${first ? "" : ","}${pad(level)}${JSON.stringify(key)}: `;
+    // Members in the order of `{ ...before, environments, ...after }`.
+    const members = new Map<string, unknown>(Object.entries(before));
+    members.set("environments", ENVIRONMENTS);
+    for (const [key, member] of Object.entries(after)) members.set(key, member);
+    let out = "{";
+    let first = true;
+    for (const key of objectOrder([...members.keys()])) {
+      const member = members.get(key);
+      if (member === undefined) continue; // as JSON.stringify leaves it out
+      out += name(key, 1, first);
+      first = false;
+      if (member !== ENVIRONMENTS) {
+        out += value(member, 1);
+        continue;
+      }
+      const envs = objectOrder([...this.#envs.keys()].sort());
+      if (envs.length === 0) {
+        out += "{}";
+        continue;
+      }
+      out += "{";
+      for (const [e, env] of envs.entries()) {
+        const state = this.#envs.get(env)!;
+        settle(state, false);
+        out += name(env, 2, e === 0) + "{" + name("windowStart", 3, true) +
+          JSON.stringify(state.windowStart) + name("windowEnd", 3, false) +
+          JSON.stringify(state.windowEnd) + name("packets", 3, false) +
+          value(windowOrder(state.packets), 3) + name("signatures", 3, false);
+        const ids = objectOrder([...state.canon.keys()].sort());
+        if (ids.length === 0) out += "{}";
+        else {
+          out += "{";
+          for (const [i, id] of ids.entries()) {
+            const held = state.canon.get(id)!;
+            out += name(id, 4, i === 0) +
+              value(signatureJSON(held, held.entry ?? parseText(held.text!)), 4);
+            if (out.length >= CHUNK_CHARS) {
+              yield out;
+              out = "";
+            }
+          }
+          out += pad(3) + "}";
+        }
+        out += pad(2) + "}";
+      }
+      out += pad(1) + "}";
+    }
+    yield out + (first ? "}\n" : "\n}\n");
+  }
+
+  /**
+   * The state as JSON data: what `jrm hub replay` writes ({@link toJSONChunks}
+   * writes it without building it).
    * @returns environments with their packets (in window order) and canon entries
    */
   toJSON(): Record<string, unknown> {
@@ -360,18 +449,11 @@ export class FederationState {
     for (const env of [...this.#envs.keys()].sort()) {
       const state = this.#envs.get(env)!;
       settle(state, true);
-      const packets = [...state.packets].sort((a, b) => compareWindowOrder(a.order, b.order))
-        .map(({ record }) => record);
+      const packets = windowOrder(state.packets);
       const signatures: Record<string, unknown> = {};
       for (const id of [...state.canon.keys()].sort()) {
         const held = state.canon.get(id)!;
-        signatures[id] = {
-          key: held.key,
-          entry: entryOf(held),
-          packetName: held.provenance.packetName,
-          windowEnd: held.provenance.windowEnd,
-          part: held.provenance.part,
-        };
+        signatures[id] = signatureJSON(held, entryOf(held));
       }
       environments[env] = {
         windowStart: state.windowStart,
@@ -382,6 +464,43 @@ export class FederationState {
     }
     return { environments };
   }
+}
+
+/** Where {@link FederationState.toJSONChunks} writes the environments. */
+const ENVIRONMENTS = Symbol("environments");
+
+/** About how long a piece of {@link FederationState.toJSONChunks} grows before it is given. */
+const CHUNK_CHARS = 1 << 20;
+
+/** A held entry as the state's JSON gives it. */
+function signatureJSON(held: HeldEntry, entry: Readonly<CanonEntry>): Record<string, unknown> {
+  return {
+    key: held.key,
+    entry,
+    packetName: held.provenance.packetName,
+    windowEnd: held.provenance.windowEnd,
+    part: held.provenance.part,
+  };
+}
+
+/** Packet records in window order. */
+function windowOrder(
+  packets: readonly { record: PacketRecord; order: PacketOrderKey }[],
+): PacketRecord[] {
+  return [...packets].sort((a, b) => compareWindowOrder(a.order, b.order)).map(({ record }) =>
+    record
+  );
+}
+
+/** A key that an object lists first, in numeric order: an array index (below 2^32 - 1). */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+
+/** Keys in the order an object made by setting them in this order lists them. */
+function objectOrder(keys: string[]): string[] {
+  const isIndex = (key: string) => ARRAY_INDEX.test(key) && Number(key) < 2 ** 32 - 1;
+  if (!keys.some(isIndex)) return keys;
+  const indexes = keys.filter(isIndex).sort((a, b) => Number(a) - Number(b));
+  return [...indexes, ...keys.filter((key) => !isIndex(key))];
 }
 
 /** Canon texts the hub made (its workers' or its own reads), which nothing else holds. */
