@@ -101,6 +101,13 @@ Deno.test("scanCanonFile() answers only when sure, and then exactly", async (t) 
     ['{"entries":{"s":{"x":1,"confidence":2}}}', false],
     ['{"entries":{"s":{"rev":1,"rev":2}}}', false], // a repeated field: the exact path decides
     ['{"entries":{"s":{"x":1,"x":2}}}', false], // I-JSON, any field
+    ['{"entries":{"s":{"lastUpdatedAt":"a","rev":1,"lastUpdatedAt":"a"}}}', false],
+    ['{"entries":{"s":{"changes":[{"action":"a","detail":1,"detail":1}]}}}', false],
+    // Fields the spec names but does not check hold anything, once each.
+    [
+      '{"entries":{"s":{"statement":{"x":[1]},"changes":[{"action":"a","from":{"k":1},"to":[1],"detail":null}]}}}',
+      true,
+    ],
     ['{"entries":{"s":{"changes":[{"action":"a","to":1,"to":2}]}}}', false],
     ['{"entries":{"s":{"x":{"y":[{"abcdefgh1":1,"abcdefgh1":2}]}}}}', false],
     ['{"entries":{"s":{"x":{"\\u0079":1}}}}', false], // an escaped name could be another

@@ -79,11 +79,10 @@ let escaped: bool = false;
 let memberField: i32 = -1;
 
 /**
- * Skip a `\\u` escape at `i` (its four hex digits checked): 6 bytes, or 12 for a surrogate pair;
- * -1 for a lone surrogate, which I-JSON refuses (the exact path words it).
+ * Skip a `\\uD...` escape at `i` (its four hex digits checked): 6 bytes, or 12 for a surrogate
+ * pair; -1 for a lone surrogate, which I-JSON refuses (the exact path words it).
  */
-function skipUnicodeEscape(i: i32): i32 {
-  if ((at(i + 2) | 0x20) != 0x64) return i + 6; // not \\uD...: no surrogate
+function skipSurrogateEscape(i: i32): i32 {
   const second = at(i + 3) | 0x20;
   if (second == 0x38 || second == 0x39 || second == 0x61 || second == 0x62) {
     // A high surrogate, D800 to DBFF: a low one, DC00 to DFFF, must follow at once.
@@ -126,8 +125,12 @@ function skipUnicodeEscape(i: i32): i32 {
     } else if (
       e == 0x75 && isHex(at(i + 2)) && isHex(at(i + 3)) && isHex(at(i + 4)) && isHex(at(i + 5))
     ) {
-      i = skipUnicodeEscape(i);
-      if (i < 0) return -1;
+      if ((at(i + 2) | 0x20) == 0x64) {
+        i = skipSurrogateEscape(i);
+        if (i < 0) return -1;
+      } else {
+        i += 6;
+      }
     } else {
       return -1;
     }
@@ -258,6 +261,11 @@ function initNames(names: i32, depthLimit: i32): void {
   store<i32>(<usize>(record + 12), length);
   nameTop++;
   return true;
+}
+
+/** {@link uniqueName} as a call, for canonMember: a canon entry's names are mostly known ones. */
+function uniqueNameCall(start: i32, length: i32, depth: i32): bool {
+  return uniqueName(start, length, depth);
 }
 
 /** Forget the names of the object closing at `depth`. */
@@ -485,6 +493,18 @@ const F_CHANGES = 5;
 const F_CONFIDENCE = 6;
 const F_ACTION = 0;
 const F_FIELD = 1;
+// Fields the spec names whose values are not checked: told apart by a bit, as the checked ones,
+// which spares the name comparisons of I-JSON for the usual entry and change.
+const F_STATEMENT = 7;
+const F_LAST_UPDATED_AT = 8;
+const F_FROM = 2;
+const F_TO = 3;
+const F_DETAIL = 4;
+/** A bit of `seen`: the object's other names are noted (see uniqueName). */
+const NAMES_OPEN = 1 << 31;
+/** The first field of an entry, and of a change, whose value is not checked. */
+const F_ENTRY_UNCHECKED = F_STATEMENT;
+const F_CHANGE_UNCHECKED = F_FROM;
 
 const LINE_FEEDS = i8x16.splat(0x0a);
 const TABS = i8x16.splat(0x09);
@@ -557,6 +577,15 @@ const W_LINEAGE: u64 = 0x656761656e696c; // "lineage"
 const W_CHANGES: u64 = 0x7365676e616863; // "changes"
 const W_CONFIDEN: u64 = 0x6e656469666e6f63; // "confiden"
 const W_CE: u64 = 0x6563; // "ce"
+const W_STATEMEN: u64 = 0x6e656d6574617473; // "statemen"
+const W_LASTUPDA: u64 = 0x616470557473616c; // "lastUpda"
+const W_TEDAT: u64 = 0x7441646574; // "tedAt"
+const LOW_5: u64 = 0xffffffffff;
+const W_ACTION: u64 = 0x6e6f69746361; // "action"
+const W_DETAIL: u64 = 0x6c6961746564; // "detail"
+const W_FIELD: u64 = 0x646c656966; // "field"
+const W_FROM: u64 = 0x6d6f7266; // "from"
+const W_TO: u64 = 0x6f74; // "to"
 const LOW_3: u64 = 0xffffff;
 const LOW_7: u64 = 0xffffffffffffff;
 
@@ -577,13 +606,29 @@ function entryField(start: i32, length: i32): i32 {
     if (head == W_CONFIDEN && (load<u64>(<usize>(start + 8)) & 0xffff) == W_CE) {
       return F_CONFIDENCE;
     }
+  } else if (length == 9) {
+    if (head == W_STATEMEN && at(start + 8) == 0x74) return F_STATEMENT;
+  } else if (length == 13) {
+    if (head == W_LASTUPDA && (load<u64>(<usize>(start + 8)) & LOW_5) == W_TEDAT) {
+      return F_LAST_UPDATED_AT;
+    }
   }
   return -1;
 }
 
 function changeField(start: i32, length: i32): i32 {
-  if (keyIs(start, length, "action")) return F_ACTION;
-  if (keyIs(start, length, "field")) return F_FIELD;
+  const head = load<u64>(<usize>start);
+  if (length == 6) {
+    const word = head & 0xffffffffffff;
+    if (word == W_ACTION) return F_ACTION;
+    if (word == W_DETAIL) return F_DETAIL;
+  } else if (length == 5) {
+    if ((head & 0xffffffffff) == W_FIELD) return F_FIELD;
+  } else if (length == 4) {
+    if ((head & 0xffffffff) == W_FROM) return F_FROM;
+  } else if (length == 2) {
+    if ((head & 0xffff) == W_TO) return F_TO;
+  }
   return -1;
 }
 
@@ -670,7 +715,6 @@ export function scanCanon(
           depth--;
         }
       } else if (c != CLOSE_BRACE) {
-        if (role != R_TOP && role != R_ENTRIES) openNames(depth);
         i = canonMember(i, depth, roles, fields, seen, out, count);
         if (i < 0) return -1;
         if (role == R_TOP && load<i32>(<usize>(fields + (depth << 2))) == 0) {
@@ -760,7 +804,7 @@ export function scanCanon(
       emit(c);
       i++;
       const role = load<u8>(<usize>(roles + depth));
-      if (inObject && role != R_TOP && role != R_ENTRIES) closeNames(depth);
+      if ((load<i32>(<usize>(seen + (depth << 2))) & NAMES_OPEN) != 0) closeNames(depth);
       if (closeContainer(role, depth, seen, out, count, i) < 0) return -1;
       if (role == R_ENTRY) count++;
       depth--;
@@ -821,10 +865,17 @@ function canonMember(
     }
     if (field >= 0) {
       const mask = load<i32>(<usize>(seen + (depth << 2)));
-      if ((mask & (1 << field)) != 0) return -1; // a checked field twice: the exact path says
+      if ((mask & (1 << field)) != 0) return -1; // a known field twice: the exact path says
       store<i32>(<usize>(seen + (depth << 2)), mask | (1 << field));
-    } else if (!uniqueName(start, length, depth)) {
-      return -1; // I-JSON: the exact path says
+      if (field >= (role == R_ENTRY ? F_ENTRY_UNCHECKED : F_CHANGE_UNCHECKED)) field = -1;
+    } else {
+      // The object's first other name opens its names (most entries have none).
+      const mask = load<i32>(<usize>(seen + (depth << 2)));
+      if ((mask & NAMES_OPEN) == 0) {
+        openNames(depth);
+        store<i32>(<usize>(seen + (depth << 2)), mask | NAMES_OPEN);
+      }
+      if (!uniqueNameCall(start, length, depth)) return -1; // I-JSON: the exact path says
     }
   }
   store<i32>(<usize>(fields + (depth << 2)), field);
