@@ -159,33 +159,38 @@ export function parseCount(name: string): (value: string) => number {
 }
 
 /** Key options shared by the commands that check or make signatures. */
-export interface KeyOptions {
+export type KeyOptions = {
   keyFile?: string;
   keyEnv?: string;
   keyring?: string;
   algorithm: string;
   keyId?: string;
-}
+};
 
 /** Add `--key-file`, `--key-env`, `--algorithm` and `--key-id` to a command. */
 export function withKeyOptions<A extends unknown[], O extends OptionValues>(
   command: Command<A, O>,
-) {
+): Command<A, O & KeyOptions> {
+  // The declared type, not the inferred chain: commander's typings parse every flag string, and
+  // nesting helpers whose return types are inferred chains made `deno check` take many minutes.
   return command
     .option("--key-file <path>", "read the key from a file (HMAC secret, or Ed25519 PEM)")
     .option("--key-env <name>", "read the key from an environment variable")
     .addOption(new Option("--algorithm <name>", "algorithm the key is for").default("hmac-sha256"))
-    .option("--key-id <id>", "key id to write or to expect");
+    .option("--key-id <id>", "key id to write or to expect") as unknown as Command<
+      A,
+      O & KeyOptions
+    >;
 }
 
 /** {@link withKeyOptions} plus `--keyring`. */
 export function withKeyringOptions<A extends unknown[], O extends OptionValues>(
   command: Command<A, O>,
-) {
+): Command<A, O & KeyOptions> {
   return withKeyOptions(command).option(
     "--keyring <path>",
     "keyring file mapping environments and key ids to keys",
-  );
+  ) as unknown as Command<A, O & KeyOptions>;
 }
 
 function keyMaterial(options: KeyOptions): KeyMaterial | Promise<KeyMaterial> | undefined {
@@ -230,7 +235,7 @@ export async function resolveSigner(
 /** Add the archive and JSON limit options. */
 export function withLimitOptions<A extends unknown[], O extends OptionValues>(
   command: Command<A, O>,
-) {
+): Command<A, O & LimitOptions> {
   return command
     .option("--max-entries <n>", "most entries in one archive", parseCount("--max-entries"))
     .option(
@@ -249,18 +254,21 @@ export function withLimitOptions<A extends unknown[], O extends OptionValues>(
       "--max-canon-entries <n>",
       "most canon entries in one packet",
       parseCount("--max-canon-entries"),
-    );
+    ) as unknown as Command<A, O & LimitOptions>;
 }
 
-/** The limits the options set (unset ones keep their defaults). */
-export function limitsFrom(options: {
+/** The archive and JSON limit options, as {@link withLimitOptions} adds them. */
+export type LimitOptions = {
   maxEntries?: number;
   maxEntryBytes?: number;
   maxTotalBytes?: number;
   maxRatio?: number;
   maxDepth?: number;
   maxCanonEntries?: number;
-}): Partial<ArchiveLimits> {
+};
+
+/** The limits the options set (unset ones keep their defaults). */
+export function limitsFrom(options: LimitOptions): Partial<ArchiveLimits> {
   const limits: Partial<ArchiveLimits> = {};
   if (options.maxEntries !== undefined) limits.maxEntries = options.maxEntries;
   if (options.maxEntryBytes !== undefined) limits.maxEntryBytes = options.maxEntryBytes;
@@ -274,7 +282,7 @@ export function limitsFrom(options: {
 /** Add `--now` and `--max-clock-skew`: every command that reads packets checks their times against a clock. */
 export function withClockOptions<A extends unknown[], O extends OptionValues>(
   command: Command<A, O>,
-) {
+): Command<A, O & ClockOptions> {
   return command
     .option(
       "--now <time>",
@@ -284,8 +292,14 @@ export function withClockOptions<A extends unknown[], O extends OptionValues>(
       "--max-clock-skew <seconds>",
       `how far a packet's windowEnd or createdAt may be ahead of the clock (default ${DEFAULT_MAX_CLOCK_SKEW})`,
       parseCount("--max-clock-skew"),
-    );
+    ) as unknown as Command<A, O & ClockOptions>;
 }
+
+/** The clock options, as {@link withClockOptions} adds them. */
+export type ClockOptions = {
+  now?: string;
+  maxClockSkew?: number;
+};
 
 /** The clock of one run, from `--now` and `--max-clock-skew`. */
 export interface RunClock {

@@ -25,8 +25,8 @@ import {
   ledgerInputs,
   limitsFrom,
   out,
-  outJsonChunks,
   outJson,
+  outJsonChunks,
   packetFiles,
   resolveKeyring,
   resolveRunClock,
@@ -57,7 +57,7 @@ export async function registryFor(config: Config, pluginFlags: string[]): Promis
 
 function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
   command: Command<A, O>,
-) {
+): Command<A, O & HubFlags> {
   return withClockOptions(withLimitOptions(withKeyringOptions(
     command
       .option("--packets <paths...>", "packet files, directories or globs")
@@ -71,7 +71,7 @@ function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
       .option("--plugin <path>", "load a plugin module (repeatable)", collect, [] as string[])
       .option("--config <path>", "config file (default: ./jrm.config.json when present)")
       .option("--json", "print only JSON on stdout"),
-  )));
+  ))) as unknown as Command<A, O & HubFlags>;
 }
 
 type HubFlags = {

@@ -143,8 +143,6 @@ function parseText(text: string): CanonEntry {
   return (text.includes("\\") ? parseJson(text) : JSON.parse(text)) as CanonEntry;
 }
 
-}
-
 /**
  * The per-environment state the detectors read: for each environment, the
  * union of its accepted packets' canon entries, later windows winning per
