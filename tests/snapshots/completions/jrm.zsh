@@ -12,17 +12,17 @@ _jrm_complete() {
   done
   case "$path" in
     '') candidates='federate gate sign verify pack migrate hub advisory report plugins completions --version -V --debug --help -h' ;;
-    'federate') candidates='--out --graph-out --html --store --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
+    'federate') candidates='--out --graph-out --html --store --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'gate') candidates='validate scope redact --help -h' ;;
-    'gate validate') candidates='--packet --require-signature --allow-env --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
+    'gate validate') candidates='--packet --require-signature --allow-env --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'gate scope') candidates='--packet --allow-env --json --key-file --key-env --algorithm --key-id --keyring --now --max-clock-skew --help -h' ;;
     'gate redact') candidates='--packet --out --field --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
     'sign') candidates='--packet --out --signer-id --canonicalization --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
     'verify') candidates='--packet --json --key-file --key-env --algorithm --key-id --keyring --now --max-clock-skew --help -h' ;;
     'pack') candidates='--dir --env --window-start --window-end --part --out --signer-id --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
-    'migrate') candidates='--packets --out-dir --sign-key-file --sign-algorithm --sign-key-id --allow-unsigned --assume-offset --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
+    'migrate') candidates='--packets --out-dir --sign-key-file --sign-algorithm --sign-key-id --allow-unsigned --assume-offset --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'hub') candidates='replay --help -h' ;;
-    'hub replay') candidates='--out --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --now --max-clock-skew --help -h' ;;
+    'hub replay') candidates='--out --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'advisory') candidates='publish accept decline list show export --help -h' ;;
     'advisory publish') candidates='--from --out --by --allow-older-report --store --now --json --help -h' ;;
     'advisory accept') candidates='--by --reason --store --now --json --help -h' ;;
