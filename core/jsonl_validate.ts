@@ -103,12 +103,13 @@ export const MAX_TRACKED_DEPTH = 4096;
  * @example
  * ```ts
  * import { MAX_COMPARED_MEMBERS, validateJsonLines } from "./jsonl_validate.ts";
+ * import assert from "node:assert/strict";
  * const wide = (n: number) =>
  *   JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, k) => [`k${k}`, k])));
  * const lines = (text: string) => validateJsonLines(new TextEncoder().encode(text), 64);
- * console.assert(lines(wide(MAX_COMPARED_MEMBERS)) === 1);
- * console.assert(lines(wide(MAX_COMPARED_MEMBERS + 1)) === -1);
- * console.assert(lines('{"a":1,"a":1}') === -1);
+ * assert.equal(lines(wide(MAX_COMPARED_MEMBERS)), 1);
+ * assert.equal(lines(wide(MAX_COMPARED_MEMBERS + 1)), -1);
+ * assert.equal(lines('{"a":1,"a":1}'), -1);
  * ```
  */
 export const MAX_COMPARED_MEMBERS = 32;
