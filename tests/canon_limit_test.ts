@@ -174,6 +174,7 @@ Deno.test("jrm hub replay streams the state it wrote whole before, byte for byte
       packetsRejected: outcomes.flatMap((o) => o.kind === "rejected" ? [o.result.source] : [])
         .sort(),
       duplicates: [],
+      equivocations: [],
     };
     assert.equal(written, JSON.stringify(whole, null, 2) + "\n");
     assert.equal(run.stdout, written);
