@@ -183,6 +183,7 @@ Deno.test("jrm hub replay streams the state it wrote whole before, byte for byte
     const pieces = [...state.toJSONChunks({ generatedAt: whole.generatedAt }, {
       packetsRejected: whole.packetsRejected,
       duplicates: [],
+      equivocations: [],
     })];
     assert.ok(pieces.length > 1, `${pieces.length} piece(s)`);
     assert.ok(pieces.every((piece) => piece.length < 2 * 1024 * 1024));
