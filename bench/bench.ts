@@ -3,22 +3,32 @@
  *
  * Generates (deterministically, cached in `bench/.cache/`) a corpus of
  * 4 environments × 25 packets with 5,000 events per packet and 5,000
- * signatures, HMAC-signed, with planted drift of every type. Then, as whole
- * processes, several times each:
+ * signatures, HMAC-signed, with planted drift of every type. Each packet's
+ * memory graph holds a node per event and an edge for every second node,
+ * some of them announced again in the next window (`graph: "per-event"` in
+ * fixtures/corpus.ts): about half of the corpus. Then, as whole processes,
+ * several times each, interleaved:
  *
  * - the floor any validator pays: inflating and SHA-256 hashing every entry
  *   once, single-threaded, at native speed (Python's zlib + hashlib);
- * - `jrm federate` with HMAC verification against the keyring.
+ * - `jrm federate` with HMAC verification against the keyring, with
+ *   `--graph-out` and without.
  *
  * It prints medians of wall time, MB/s of unzipped data, packets/s and peak
- * memory (from `/usr/bin/time -v`), our time as a ratio of the floor, checks
- * that the planted drift is found exactly, and times drift detection at 1×
- * and 10× the signatures to show it is linear.
+ * memory (from `/usr/bin/time -v`), our time as a ratio of the floor, what
+ * `--graph-out` adds, checks that the planted drift is found exactly, and
+ * times drift detection at 1× and 10× the signatures to show it is linear.
+ * Memory must grow slower than the history: `federate` also runs on the same
+ * shape with 4× the packets (a corpus of its own), and the two peaks are
+ * compared.
  *
  * Flags: `--runs N` (default 5), `--quick` (a small corpus, for a smoke run),
- * `--snapshot-canon` (every packet carries the environment's whole canon),
- * `--compact-json` (JSON files without white space); each corpus is cached
- * separately.
+ * `--small-graph` (50 graph nodes per packet, the default corpus before the
+ * per-event graph), `--snapshot-canon` (every packet carries the environment's
+ * whole canon), `--compact-json` (JSON files without white space),
+ * `--no-history` (skip the 4× run), `--cli PATH` (run another checkout's
+ * `cli.ts` on the same corpus, e.g. a baseline made with `git worktree add`);
+ * each corpus is cached separately.
  *
  * @module
  */
@@ -41,15 +51,28 @@ const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
 const SNAPSHOT = args.includes("--snapshot-canon");
 /** JSON files written without white space (see CorpusOptions.compactJson). */
 const COMPACT = args.includes("--compact-json");
+/** 50 graph nodes per packet rather than one per event (see CorpusOptions.graph). */
+const SMALL_GRAPH = args.includes("--small-graph");
+/** Skip the run on 4× the packets. */
+const NO_HISTORY = args.includes("--no-history");
 const SHAPE = quick
   ? { environments: 4, packets: 5, events: 500, signatures: 500 }
   : { environments: 4, packets: 25, events: 5000, signatures: 5000 };
+/** The history whose peak memory is compared with SHAPE's: the same, with 4× the packets. */
+const HISTORY = { ...SHAPE, packets: SHAPE.packets * 4 };
 const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"].slice(0, SHAPE.environments);
 const ROOT = new URL("..", import.meta.url).pathname;
-const CACHE =
-  `${ROOT}bench/.cache/corpus-${SHAPE.environments}x${SHAPE.packets}-${SHAPE.events}e-${SHAPE.signatures}s${
-    SNAPSHOT ? "-snapshot" : ""
-  }${COMPACT ? "-compact" : ""}`;
+const cliAt = args.indexOf("--cli");
+/** The `cli.ts` measured. */
+const CLI = cliAt >= 0 ? args[cliAt + 1] : `${ROOT}cli.ts`;
+
+/** Where the corpus of a shape is cached (the flags' variants apart). */
+function cacheOf(shape: typeof SHAPE): string {
+  return `${ROOT}bench/.cache/corpus-${shape.environments}x${shape.packets}-${shape.events}e-${shape.signatures}s${
+    SMALL_GRAPH ? "" : "-graph"
+  }${SNAPSHOT ? "-snapshot" : ""}${COMPACT ? "-compact" : ""}`;
+}
+const CACHE = cacheOf(SHAPE);
 
 /** The V8 flags of `deno task jrm` (see deno.json), so the benchmark runs what users run. */
 const V8_FLAGS = ["--v8-flags=--max-semi-space-size=2"];
@@ -60,38 +83,40 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function ensureCorpus(): Promise<void> {
+async function ensureCorpus(shape: typeof SHAPE): Promise<void> {
+  const cache = cacheOf(shape);
   try {
-    await Deno.stat(`${CACHE}/DONE`);
+    await Deno.stat(`${cache}/DONE`);
     return;
   } catch { /* generate */ }
-  console.error(`generating corpus in ${CACHE} ...`);
-  await Deno.remove(CACHE, { recursive: true }).catch(() => {});
-  await Deno.mkdir(`${CACHE}/packets`, { recursive: true });
+  console.error(`generating corpus in ${cache} ...`);
+  await Deno.remove(cache, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${cache}/packets`, { recursive: true });
   const signers: Record<string, Signer> = {};
   const keys = [];
   for (const env of ENVS) {
     const key = `bench-hmac-key-${env}-0123456789abcdef0123456789`;
-    await Deno.writeTextFile(`${CACHE}/${env}.key`, key + "\n");
+    await Deno.writeTextFile(`${cache}/${env}.key`, key + "\n");
     signers[env] =
       (await hmacSha256.createSigner({ bytes: new TextEncoder().encode(key), origin: env }))
         .signer;
     keys.push({ environment: env, file: `${env}.key` });
   }
-  await Deno.writeTextFile(`${CACHE}/keyring.json`, JSON.stringify({ keys }, null, 2));
+  await Deno.writeTextFile(`${cache}/keyring.json`, JSON.stringify({ keys }, null, 2));
   // The generator's last window has two parts: packets - 1 windows make `packets` packets.
   const corpus = await generateCorpus({
     environments: ENVS,
-    packetsPerEnvironment: SHAPE.packets - 1,
-    signatures: SHAPE.signatures,
-    eventsPerPacket: SHAPE.events,
+    packetsPerEnvironment: shape.packets - 1,
+    signatures: shape.signatures,
+    eventsPerPacket: shape.events,
     snapshotCanon: SNAPSHOT,
     compactJson: COMPACT,
+    graph: SMALL_GRAPH ? "small" : "per-event",
     signers,
   });
-  await writePackets(`${CACHE}/packets`, corpus.packets);
-  await Deno.writeTextFile(`${CACHE}/expected.json`, JSON.stringify(corpus.expected));
-  await Deno.writeTextFile(`${CACHE}/DONE`, "");
+  await writePackets(`${cache}/packets`, corpus.packets);
+  await Deno.writeTextFile(`${cache}/expected.json`, JSON.stringify(corpus.expected));
+  await Deno.writeTextFile(`${cache}/DONE`, "");
 }
 
 interface Measured {
@@ -195,13 +220,15 @@ function detectionScaling(): Promise<{ small: number; large: number; ratio: numb
 }
 
 if (import.meta.main) {
-  await ensureCorpus();
+  await ensureCorpus(SHAPE);
+  if (!NO_HISTORY) await ensureCorpus(HISTORY);
   const { files, zipped } = await corpusFacts();
   const floorRuns: Measured[] = [];
   const ourRuns: Measured[] = [];
+  const noGraphRuns: Measured[] = [];
   const report = `${CACHE}/report.json`;
   /** `jrm federate` as users run it (`deno task jrm`), with HMAC verification required. */
-  const federate = (packets: string[], out: string, extra: string[] = []) =>
+  const federate = (cache: string, out: string, extra: string[] = []) =>
     timed([
       Deno.execPath(),
       "run",
@@ -209,29 +236,41 @@ if (import.meta.main) {
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      `${ROOT}cli.ts`,
+      CLI,
       "federate",
       "--packets",
-      ...packets,
+      `${cache}/packets`,
       "--keyring",
-      `${CACHE}/keyring.json`,
+      `${cache}/keyring.json`,
       "--require-signature",
       "--out",
       out,
       ...extra,
     ], { NO_COLOR: "1" });
+  const withGraph = (cache: string) => ["--graph-out", `${cache}/graph.jsonl`];
   for (let run = 0; run < RUNS; run++) {
     floorRuns.push(await timed(["python3", "-c", FLOOR_SCRIPT, `${CACHE}/packets`]));
-    ourRuns.push(
-      await federate([`${CACHE}/packets`], report, ["--graph-out", `${CACHE}/graph.jsonl`]),
+    ourRuns.push(await federate(CACHE, report, withGraph(CACHE)));
+    noGraphRuns.push(await federate(CACHE, `${CACHE}/report-no-graph.json`));
+    const last = (runs: Measured[]) =>
+      `${runs.at(-1)!.seconds.toFixed(2)} s ${runs.at(-1)!.peakMb.toFixed(0)} MB`;
+    console.error(
+      `run ${run + 1}: floor ${last(floorRuns)}, --graph-out ${last(ourRuns)}, without ${
+        last(noGraphRuns)
+      }`,
     );
   }
-  // Memory must not grow with the number of packets: the same run on a quarter of them.
-  const quarter = [...Deno.readDirSync(`${CACHE}/packets`)]
-    .map((entry) => `${CACHE}/packets/${entry.name}`).sort().filter((_, i) => i % 4 === 0);
-  const quarterRuns: Measured[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    quarterRuns.push(await federate(quarter, `${CACHE}/report-quarter.json`));
+  // Memory must grow slower than the history: the same run on 4× the packets.
+  const historyRuns: Measured[] = [];
+  const historyCache = cacheOf(HISTORY);
+  for (let run = 0; run < (NO_HISTORY ? 0 : RUNS); run++) {
+    historyRuns.push(
+      await federate(historyCache, `${historyCache}/report.json`, withGraph(historyCache)),
+    );
+    const last = historyRuns.at(-1)!;
+    console.error(
+      `history run ${run + 1}: ${last.seconds.toFixed(2)} s ${last.peakMb.toFixed(0)} MB`,
+    );
   }
   const unzipped = Number(floorRuns[0].stdout.trim());
   const result = JSON.parse(await Deno.readTextFile(report));
@@ -245,25 +284,37 @@ if (import.meta.main) {
   const exact = found.size === wanted.size && [...wanted].every((k) => found.has(k));
   const floor = median(floorRuns.map((r) => r.seconds));
   const ours = median(ourRuns.map((r) => r.seconds));
+  const noGraph = median(noGraphRuns.map((r) => r.seconds));
+  const peak = median(ourRuns.map((r) => r.peakMb));
   const mb = unzipped / 1e6;
   const scaling = await detectionScaling();
   const lines = [
+    `cli: ${CLI}`,
     `corpus: ${files} packets, ${(zipped / 1e6).toFixed(1)} MB zipped, ${
       mb.toFixed(1)
     } MB unzipped (${CACHE})`,
-    `runs: ${RUNS} of each, medians; ${navigator.hardwareConcurrency} cores`,
+    `runs: ${RUNS} of each, interleaved, medians; ${navigator.hardwareConcurrency} cores; load average ${
+      Deno.loadavg().map((l) => l.toFixed(1)).join(" ")
+    }`,
     `floor (python zlib+sha256, 1 thread): ${floor.toFixed(2)} s, ${
       (mb / floor).toFixed(0)
     } MB/s, peak ${median(floorRuns.map((r) => r.peakMb)).toFixed(0)} MB`,
-    `jrm federate (HMAC verified):       ${ours.toFixed(2)} s, ${(mb / ours).toFixed(0)} MB/s, ${
-      (files / ours).toFixed(1)
-    } packets/s, peak ${median(ourRuns.map((r) => r.peakMb)).toFixed(0)} MB`,
-    `ratio to floor: ${(ours / floor).toFixed(2)}x`,
-    `peak memory: ${
-      median(quarterRuns.map((r) => r.peakMb)).toFixed(0)
-    } MB with ${quarter.length} packets, ${
-      median(ourRuns.map((r) => r.peakMb)).toFixed(0)
-    } MB with ${files}`,
+    `jrm federate (HMAC verified, --graph-out): ${ours.toFixed(2)} s, ${
+      (mb / ours).toFixed(0)
+    } MB/s, ${(files / ours).toFixed(1)} packets/s, peak ${peak.toFixed(0)} MB`,
+    `jrm federate without --graph-out:          ${noGraph.toFixed(2)} s, peak ${
+      median(noGraphRuns.map((r) => r.peakMb)).toFixed(0)
+    } MB; --graph-out adds ${((ours / noGraph - 1) * 100).toFixed(0)}%`,
+    `ratio to floor: ${(ours / floor).toFixed(2)}x (${
+      (noGraph / floor).toFixed(2)
+    }x without --graph-out)`,
+    ...(historyRuns.length === 0 ? [] : [
+      `peak memory: ${peak.toFixed(0)} MB with ${files} packets, ${
+        median(historyRuns.map((r) => r.peakMb)).toFixed(0)
+      } MB with ${HISTORY.environments * HISTORY.packets} (×${
+        (median(historyRuns.map((r) => r.peakMb)) / peak).toFixed(2)
+      }; ${median(historyRuns.map((r) => r.seconds)).toFixed(2)} s)`,
+    ]),
     `accepted ${result.packetsIngested}/${files}, rejected ${result.packetsRejected.length}; planted drift found exactly: ${
       exact ? "yes" : "NO"
     } (${found.size} found, ${wanted.size} planted)`,
