@@ -10,7 +10,7 @@ import { type Config, loadConfig, parseOptionFlags, resolveDetectorRuns } from "
 import { resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
 import { type AtomicWriter, openAtomic, writeChunksAtomic, writeFileAtomic } from "../core/fs.ts";
-import { type GraphRecord, ingestFiles, type Ingestion } from "../core/hub.ts";
+import { type GraphLinesSink, ingestFiles, type Ingestion } from "../core/hub.ts";
 import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
@@ -125,7 +125,7 @@ async function ingestFromFlags(
   config: Config,
   registry: PluginRegistry,
   clock: RunClock,
-  graphSink?: (record: GraphRecord) => Promise<void>,
+  graphLines?: GraphLinesSink,
 ): Promise<Ingestion> {
   const keyring = await resolveKeyring(registry, flags);
   const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
@@ -143,7 +143,7 @@ async function ingestFromFlags(
       now: clock.now,
       maxClockSkew: clock.maxClockSkew,
       onProgress: (done, total) => bar.update(done, total),
-      graphSink,
+      graphLines,
     });
   } finally {
     bar.finish();
@@ -274,7 +274,7 @@ export function federateCommand() {
         config,
         registry,
         clock,
-        graph ? (record) => graph!.write(JSON.stringify(record) + "\n") : undefined,
+        graph ? (lines) => graph!.write(lines) : undefined,
       );
       const detection = await runDetectors(ingestion.state.view(), detectors);
       report = buildReport(ingestion, detection, generatedAt);

@@ -698,8 +698,8 @@ export async function writeNewFileAtomic(
 
 /** A file being written atomically: nothing appears at the target until {@link AtomicWriter.commit}. */
 export interface AtomicWriter {
-  /** Append text (buffered). */
-  write(text: string): Promise<void>;
+  /** Append text or bytes (buffered; bytes are kept until written, not copied). */
+  write(text: string | Uint8Array): Promise<void>;
   /** Flush, close and rename over the target. */
   commit(): Promise<void>;
   /** Close and remove the temporary file; the target is untouched. */
@@ -731,19 +731,33 @@ export function openAtomic(path: string): Promise<AtomicWriter> {
     return Promise.reject(error);
   }
   const encoder = new TextEncoder();
-  let buffer = "";
+  let pending: Uint8Array[] = [];
+  let text = "";
+  let size = 0;
   let done = false;
   const flush = async () => {
-    const bytes = encoder.encode(buffer);
-    buffer = "";
-    await writeAll(temp.file, bytes);
+    if (text !== "") pending.push(encoder.encode(text));
+    text = "";
+    const chunks = pending;
+    pending = [];
+    size = 0;
+    for (const bytes of chunks) await writeAll(temp.file, bytes);
   };
   const fail = (error: unknown) =>
     new UsageError(`Cannot write "${path}": ${describeFsError(error)}`, 1);
   const writer: AtomicWriter = {
-    async write(text: string) {
-      buffer += text;
-      if (buffer.length >= 1 << 20) {
+    async write(chunk: string | Uint8Array) {
+      if (typeof chunk === "string") {
+        text += chunk;
+        size += chunk.length;
+      } else {
+        // Text written before these bytes goes out before them.
+        if (text !== "") pending.push(encoder.encode(text));
+        text = "";
+        pending.push(chunk);
+        size += chunk.length;
+      }
+      if (size >= 1 << 20) {
         try {
           await flush();
         } catch (error) {

@@ -16,7 +16,8 @@
  *   any of them is folded, so the result does not depend on their names.
  * - Packets are read one at a time and dropped once folded, so memory holds
  *   the state, not the packets. The merged memory graph is handed to a sink
- *   as it is built.
+ *   as it is built; the state keeps only its identities, as hashes and
+ *   front-coded bytes (core/graph_set.ts), never a string per node.
  *
  * @module
  */
@@ -28,6 +29,14 @@ import { readRegularFile } from "./fs.ts";
 import { type GateOptions, type GateResult, inspectFile, type Inspection, judge } from "./gate.ts";
 import { defaultWorkers, InspectorPool, takePrewarmedInspectors } from "./inspect_pool.ts";
 import { parseJson } from "./json.ts";
+import {
+  type GraphFacts,
+  graphFactsOf,
+  hashIdentities,
+  newGraphHashKey,
+  sameHashKey,
+} from "./graph_facts.ts";
+import { IdentitySet } from "./graph_set.ts";
 import { type CanonEntry, type Manifest, MANIFEST_FILE, type Packet } from "./packet.ts";
 import { type CanonTexts, decodeCanonTexts, sameCanonKeys } from "./canon_texts.ts";
 import { compareInstants, formatInstant, type Instant, parseInstant } from "./instant.ts";
@@ -54,14 +63,25 @@ export interface IngestOptions extends Omit<GateOptions, "source"> {
   onProgress?: (done: number, total: number) => void;
   /** Receives the merged graph's nodes and edges as they are first seen. */
   graphSink?: (record: GraphRecord) => void | Promise<void>;
+  /** Receives the merged graph as JSON lines: see {@link GraphLinesSink}. */
+  graphLines?: GraphLinesSink;
   /** Worker threads that read and inspect packets; 0 inspects on this thread. Default: one per core (at most 4) from 4 packets on. */
   workers?: number;
 }
 
+/**
+ * Receives the merged memory graph as UTF-8 JSON lines, in order, as the
+ * records are first seen: each line is `JSON.stringify` of the
+ * {@link GraphRecord} a graph sink would get, then a line feed. A call may
+ * give several lines; the bytes are a view the receiver must not change
+ * (it may keep them).
+ */
+export type GraphLinesSink = (lines: Uint8Array) => void | Promise<void>;
+
 /** What folding needs of an accepted packet (a {@link Packet} has it, and so does an accepted {@link Inspection}). */
 export type Foldable =
   & Pick<Packet, "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph">
-  & Pick<Inspection, "canonTexts">;
+  & Pick<Inspection, "canonTexts" | "graphFacts">;
 
 /** A packet folded into the state. */
 export interface PacketRecord extends Provenance {
@@ -96,8 +116,9 @@ interface EnvironmentState {
    * environment's entries are then exactly this packet's (see `fold`).
    */
   whole?: HeldPacket;
-  graphNodes: number;
-  graphEdges: number;
+  /** The identities of the merged graph's nodes, and of its edges. */
+  graphNodes: IdentitySet;
+  graphEdges: IdentitySet;
 }
 
 /** A packet's canon entries, held whole. */
@@ -158,8 +179,18 @@ function parseText(text: string): CanonEntry {
  */
 export class FederationState {
   readonly #envs = new Map<string, EnvironmentState>();
-  readonly #graphKeys = new Set<string>();
+  readonly #graphHashKey = newGraphHashKey();
   #view?: FederationView;
+
+  /**
+   * The key this state hashes graph identities with: graph facts made with
+   * it (`inspectFile`'s `graph` option) are folded as they are, others are
+   * hashed again.
+   * @returns a copy of the key
+   */
+  get graphHashKey(): Uint32Array<ArrayBuffer> {
+    return this.#graphHashKey.slice();
+  }
 
   /**
    * Fold an accepted packet into its environment's state. Entries from an
@@ -169,20 +200,23 @@ export class FederationState {
    * change the state through them afterwards.
    * @param packet the accepted packet
    * @param graphSink receives graph nodes and edges not seen before
+   * @param graphLines receives them as JSON lines
    * @returns the packet's record
-   * @throws TypeError, before the state changes, when `canonTexts` do not
-   *   hold together or an entry in them is not a JSON object, or when the
-   *   manifest's `windowStart`, `windowEnd` or `createdAt` is not an RFC 3339
-   *   date-time or its `part` not an integer
+   * @throws TypeError, before the state changes, when `canonTexts` or
+   *   `graphFacts` do not hold together or an entry in the texts is not a
+   *   JSON object, or when the manifest's `windowStart`, `windowEnd` or
+   *   `createdAt` is not an RFC 3339 date-time or its `part` not an integer
    */
   async fold(
     packet: Foldable,
     graphSink?: (record: GraphRecord) => void | Promise<void>,
+    graphLines?: GraphLinesSink,
   ): Promise<PacketRecord> {
     // Kept as given only when the hub made it; otherwise checked and copied (before the state
     // changes), so the caller cannot change it.
     const given = packet.canonTexts;
     const texts = given && !ownedTexts.has(given) ? copyTexts(given) : given;
+    const facts = this.#graphFactsOf(packet, graphSink !== undefined, graphLines !== undefined);
     const { manifest } = packet;
     const order = packetOrderKey(manifest);
     const windowStartAt = parseInstant(manifest.windowStart);
@@ -212,8 +246,8 @@ export class FederationState {
         windowStartAt,
         windowEndAt: order.windowEnd,
         canon: new Map(),
-        graphNodes: 0,
-        graphEdges: 0,
+        graphNodes: new IdentitySet(),
+        graphEdges: new IdentitySet(),
       };
       this.#envs.set(env, state);
     }
@@ -258,21 +292,37 @@ export class FederationState {
         });
       }
     }
-    for (const node of packet.memoryGraph.nodesAdded) {
-      const id = `n\u0000${env}\u0000${node.nodeId}`;
-      if (this.#graphKeys.has(id)) continue;
-      this.#graphKeys.add(id);
-      state.graphNodes++;
-      await graphSink?.({ type: "node", environmentId: env, node });
-    }
-    for (const edge of packet.memoryGraph.edgesAdded) {
-      const id = `e\u0000${env}\u0000${edge.sourceId}\u0000${edge.targetId}\u0000${edge.kind}`;
-      if (this.#graphKeys.has(id)) continue;
-      this.#graphKeys.add(id);
-      state.graphEdges++;
-      await graphSink?.({ type: "edge", environmentId: env, edge });
-    }
+    await mergeGraph(state, facts, packet.memoryGraph, graphSink, graphLines);
     return record;
+  }
+
+  /**
+   * The packet's graph facts under this state's hash key (made here when it
+   * has none), checked to serve the sinks.
+   */
+  #graphFactsOf(packet: Foldable, records: boolean, lines: boolean): GraphFacts {
+    const given = packet.graphFacts;
+    const { nodesAdded, edgesAdded } = packet.memoryGraph;
+    if (given === undefined) {
+      const env = packet.manifest.environmentId;
+      return graphFactsOf(packet.memoryGraph, env, { hashKey: this.#graphHashKey, lines });
+    }
+    if (!ownedFacts.has(given)) checkFacts(given);
+    if (lines && given.lines === undefined) {
+      throw new TypeError("GraphFacts: no lines to give the graph's lines sink");
+    }
+    if (
+      records &&
+      (nodesAdded.length !== given.nodes ||
+        nodesAdded.length + edgesAdded.length !== given.keyEnds.length)
+    ) {
+      throw new TypeError("GraphFacts: the graph sink needs the records the facts describe");
+    }
+    return sameHashKey(given.hashKey, this.#graphHashKey) ? given : {
+      ...given,
+      hashes: hashIdentities(given.keys, given.keyEnds, this.#graphHashKey),
+      hashKey: this.#graphHashKey,
+    };
   }
 
   /**
@@ -348,8 +398,8 @@ export class FederationState {
         windowStart: state.windowStart,
         windowEnd: state.windowEnd,
         signatures: state.canon.size,
-        graphNodes: state.graphNodes,
-        graphEdges: state.graphEdges,
+        graphNodes: state.graphNodes.size,
+        graphEdges: state.graphEdges.size,
       };
     }
     return out;
@@ -503,6 +553,100 @@ function objectOrder(keys: string[]): string[] {
 
 /** Canon texts the hub made (its workers' or its own reads), which nothing else holds. */
 const ownedTexts = new WeakSet<CanonTexts>();
+/** Graph facts the hub made, which need no checking. */
+const ownedFacts = new WeakSet<GraphFacts>();
+
+/**
+ * Keep the packet's graph records whose identity the environment has not
+ * seen, in order, and hand them to the sinks: the lines of consecutive new
+ * records go out together, and a graph sink gets the packet's own objects.
+ */
+async function mergeGraph(
+  state: EnvironmentState,
+  facts: GraphFacts,
+  graph: Foldable["memoryGraph"],
+  graphSink?: (record: GraphRecord) => void | Promise<void>,
+  graphLines?: GraphLinesSink,
+): Promise<void> {
+  const { nodes, keys, keyEnds, hashes, lines, lineEnds } = facts;
+  const env = state.environmentId;
+  const count = keyEnds.length;
+  const give = async (from: number, to: number) => {
+    if (graphLines && lines && lineEnds) {
+      await graphLines(lines.subarray(from === 0 ? 0 : lineEnds[from - 1], lineEnds[to - 1]));
+    }
+    for (let r = from; graphSink && r < to; r++) {
+      const given = graphSink(
+        r < nodes
+          ? { type: "node", environmentId: env, node: graph.nodesAdded[r] }
+          : { type: "edge", environmentId: env, edge: graph.edgesAdded[r - nodes] },
+      );
+      if (given !== undefined) await given;
+    }
+  };
+  const sinks = graphSink !== undefined || graphLines !== undefined;
+  let run = -1;
+  for (let r = 0; r < count; r++) {
+    const set = r < nodes ? state.graphNodes : state.graphEdges;
+    const start = r === 0 ? 0 : keyEnds[r - 1];
+    if (set.add(keys, start, keyEnds[r], hashes[2 * r], hashes[2 * r + 1])) {
+      if (run < 0) run = r;
+    } else if (run >= 0) {
+      if (sinks) await give(run, r);
+      run = -1;
+    }
+  }
+  if (run >= 0 && sinks) await give(run, count);
+}
+
+/**
+ * Check graph facts from elsewhere before any of them changes the state: the
+ * counts agree, every end is in order and in bounds, every identity reads as
+ * its kind's fields (one for a node, three for an edge).
+ * @throws TypeError when they do not hold together
+ */
+function checkFacts(facts: GraphFacts): void {
+  const { nodes, keys, keyEnds, hashes, lines, lineEnds } = facts;
+  const count = keyEnds?.length;
+  const fail = (what: string) => {
+    throw new TypeError(`GraphFacts: ${what}`);
+  };
+  if (!(keys instanceof Uint8Array) || !(keyEnds instanceof Uint32Array)) {
+    fail("keys are not bytes");
+  }
+  if (!(hashes instanceof Uint32Array) || hashes.length !== 2 * count) {
+    fail("not two hash words per record");
+  }
+  if (!Number.isSafeInteger(nodes) || nodes < 0 || nodes > count) fail("more nodes than records");
+  const inOrder = (ends: Uint32Array, length: number) =>
+    ends.every((end, i) => end >= (i === 0 ? 0 : ends[i - 1]) && end <= length);
+  if (!inOrder(keyEnds, keys.length)) fail("identity ends out of order or out of bounds");
+  if (lines !== undefined || lineEnds !== undefined) {
+    if (!(lines instanceof Uint8Array) || !(lineEnds instanceof Uint32Array)) {
+      fail("lines are not bytes");
+    }
+    if (lineEnds!.length !== count || !inOrder(lineEnds!, lines!.length)) {
+      fail("line ends out of order or out of bounds");
+    }
+  }
+  for (let r = 0, start = 0; r < count; start = keyEnds[r++]) {
+    let fields = 0;
+    for (let at = start; at < keyEnds[r]; fields++) {
+      let length = 0;
+      let scale = 1;
+      let byte;
+      do {
+        if (at >= keyEnds[r] || scale > 2 ** 35) fail(`identity ${r} is malformed`);
+        byte = keys[at++];
+        length += (byte & 0x7f) * scale;
+        scale *= 128;
+      } while (byte >= 0x80);
+      at += length;
+      if (at > keyEnds[r]) fail(`identity ${r} is malformed`);
+    }
+    if (fields !== (r < nodes ? 1 : 3)) fail(`identity ${r} has ${fields} fields`);
+  }
+}
 
 /**
  * A checked copy of canon texts from elsewhere: the state must not share
@@ -728,6 +872,12 @@ export async function ingestFiles(
   const workers = options.workers ?? defaultWorkers(paths.length);
   const pool = adoptPool(workers);
   const state = new FederationState();
+  // Graph records come as facts made with the state's key; lines only when someone reads them.
+  const graph = {
+    hashKey: state.graphHashKey,
+    lines: options.graphLines !== undefined,
+    records: options.graphSink !== undefined,
+  };
   const outcomes: IngestOutcome[] = [];
   const seen = new Map<string, string>();
   try {
@@ -748,11 +898,13 @@ export async function ingestFiles(
         } else {
           inlineThisTurn = true;
           setTimeout(() => inlineThisTurn = false, 0);
-          return inspectFile(path, options.limits);
+          return inspectFile(path, options.limits, graph);
         }
       }
       // With no pool, or every worker failed to load, this thread does it all.
-      return pool?.ready ? pool.inspect(path, options.limits) : inspectFile(path, options.limits);
+      return pool?.ready
+        ? pool.inspect(path, options.limits, graph)
+        : inspectFile(path, options.limits, graph);
     };
     const take = (): Promise<Inspection> => {
       while (next < order.length && inFlight.length < depth) {
@@ -823,9 +975,14 @@ export async function ingestFiles(
         if (verdict.kind === "accepted") {
           const inspection = held.inspection!;
           if (inspection.canonTexts) ownedTexts.add(inspection.canonTexts);
+          if (inspection.graphFacts) ownedFacts.add(inspection.graphFacts);
           decided({
             kind: "accepted",
-            record: await state.fold(inspection as Foldable, options.graphSink),
+            record: await state.fold(
+              inspection as Foldable,
+              options.graphSink,
+              options.graphLines,
+            ),
           });
           held.inspection = undefined;
         } else if (verdict.kind === "duplicate") {

@@ -12,6 +12,7 @@
  */
 
 import { type ArchiveLimits, InflateArena, resolveLimits } from "./archive.ts";
+import type { GraphFacts, GraphFactsOptions } from "./graph_facts.ts";
 import { makeCanonTexts } from "./canon_texts.ts";
 import type { CanonicalForm } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
@@ -47,8 +48,14 @@ export interface Inspection {
   manifest?: Manifest;
   /** `canon_entry.json`, when the packet could be read. */
   canonEntry?: Packet["canonEntry"];
-  /** `memory_graph.json`, when the packet could be read. */
+  /** `memory_graph.json`, when the packet could be read (without its records when {@link graphFacts} holds them). */
   memoryGraph?: Packet["memoryGraph"];
+  /**
+   * `memory_graph.json`'s nodes and edges as identities, hashes and lines in
+   * a few buffers (when {@link inspectFile} was asked for them), for a cheap
+   * hand-over between threads: they are transferred, not copied.
+   */
+  graphFacts?: GraphFacts;
   /** The canonical bytes the signature covers, when signed with a known canonicalization. */
   signedBytes?: Uint8Array;
   /**
@@ -113,6 +120,7 @@ export function inspect(read: ReadResult): Inspection {
     canonEntry: packet.canonEntry,
     ...(packet.canonTexts ? { canonTexts: packet.canonTexts } : {}),
     memoryGraph: packet.memoryGraph,
+    ...(packet.graphFacts ? { graphFacts: packet.graphFacts } : {}),
     signedBytes: signed,
     // The sameness key hashes the deepsigma-v1 bytes, which a default signature already made.
     sameness: signed && form === "deepsigma-v1"
@@ -157,9 +165,10 @@ export function readPacketFile(
  * path. A file that cannot be read is one violation (see
  * {@link readPacketFile}), not an error, so one vanished file never ends a
  * run. The canon entries come as text (`canonTexts`; `canonEntry.entries` is
- * empty).
+ * empty), and with `graph` the memory graph's records as {@link GraphFacts}.
  * @param path the packet file
  * @param limits archive and JSON limits
+ * @param graph the hash key for the graph's identities and whether to write its lines
  * @returns the inspection, with the archive's digest when the file was read
  * @example
  * ```ts
@@ -169,7 +178,11 @@ export function readPacketFile(
  * assert.equal(inspectFile("/dev/zero").violations[0].code, "FILE_NOT_REGULAR");
  * ```
  */
-export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Inspection {
+export function inspectFile(
+  path: string,
+  limits?: Partial<ArchiveLimits>,
+  graph?: GraphFactsOptions,
+): Inspection {
   const bytes = readPacketFile(path, limits);
   if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
   const inspection = inspect(
@@ -178,6 +191,7 @@ export function inspectFile(path: string, limits?: Partial<ArchiveLimits>): Insp
       limits,
       materializeRecords: false,
       canonAsText: true,
+      graph,
       arena: inspectArena,
     }),
   );

@@ -15,6 +15,7 @@
 import type { ArchiveLimits } from "./archive.ts";
 import { UsageError } from "./errors.ts";
 import type { Inspection } from "./gate.ts";
+import type { GraphFactsOptions } from "./graph_facts.ts";
 
 /**
  * How many workers ingesting `packets` packets wants: none below a handful
@@ -108,10 +109,15 @@ export class InspectorPool {
    * Read and inspect a packet file on the least busy ready worker.
    * @param path the packet file (the worker reads it)
    * @param limits archive and JSON limits
+   * @param graph the hash key for the graph's identities and whether to write its lines
    * @returns the inspection
    * @throws {Error} when no worker is ready (check {@link ready} first)
    */
-  inspect(path: string, limits?: Partial<ArchiveLimits>): Promise<Inspection> {
+  inspect(
+    path: string,
+    limits?: Partial<ArchiveLimits>,
+    graph?: GraphFactsOptions,
+  ): Promise<Inspection> {
     let index = -1;
     for (let i = 0; i < this.#workers.length; i++) {
       if (this.#ready[i] && (index === -1 || this.#load[i] < this.#load[index])) index = i;
@@ -121,7 +127,7 @@ export class InspectorPool {
     this.#load[index]++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#workers[index].postMessage({ id, path, limits });
+      this.#workers[index].postMessage({ id, path, limits, graph });
     });
   }
 

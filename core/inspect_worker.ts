@@ -4,7 +4,7 @@
  * and they need no keys. The main thread judges signatures and scope and
  * folds the results in window order (core/inspect_pool.ts runs the workers).
  *
- * Protocol: the worker receives `{ id, path, limits }` and posts
+ * Protocol: the worker receives `{ id, path, limits, graph }` and posts
  * `{ id, inspection }` or `{ id, error }`; once loaded it posts `{ ready: true }`.
  *
  * @module
@@ -15,26 +15,30 @@
 import { inspectFile } from "./inspect.ts";
 import { SchemasNotLoaded } from "./packet.ts";
 import type { ArchiveLimits } from "./archive.ts";
+import { graphFactsBuffers, type GraphFactsOptions } from "./graph_facts.ts";
 
 self.onmessage = async (event: MessageEvent) => {
-  const { id, path, limits } = event.data as {
+  const { id, path, limits, graph } = event.data as {
     id: number;
     path: string;
     limits?: Partial<ArchiveLimits>;
+    graph?: GraphFactsOptions;
   };
   try {
     let inspection;
     try {
-      inspection = inspectFile(path, limits);
+      inspection = inspectFile(path, limits, graph);
     } catch (error) {
       // The worker starts without zod; the first packet that needs a schema loads it.
       if (!(error instanceof SchemasNotLoaded)) throw error;
       await import("./packet_schemas.ts");
-      inspection = inspectFile(path, limits);
+      inspection = inspectFile(path, limits, graph);
     }
-    // The canon entries' buffers move to the main thread rather than being copied.
+    // The canon entries' and the graph's buffers move to the main thread rather than being copied.
     const canon = inspection.canonTexts;
-    self.postMessage({ id, inspection }, canon ? [canon.bytes.buffer, canon.ends.buffer] : []);
+    const transfer = canon ? [canon.bytes.buffer, canon.ends.buffer] : [];
+    if (inspection.graphFacts) transfer.push(...graphFactsBuffers(inspection.graphFacts));
+    self.postMessage({ id, inspection }, transfer);
   } catch (error) {
     self.postMessage({
       id,

@@ -74,6 +74,53 @@ export function typeMask(...codes: number[]): number {
 }
 
 /**
+ * The type code of a parsed JSON value, as the walks classify it.
+ * @param value the value (`undefined` for a field the record does not hold)
+ * @returns its type code (`T_ABSENT` for `undefined`)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { T_EMPTY_STRING, T_OBJECT, typeCodeOf } from "./jsonl_validate.ts";
+ * assert.equal(typeCodeOf(""), T_EMPTY_STRING);
+ * assert.equal(typeCodeOf({}), T_OBJECT);
+ * ```
+ */
+export function typeCodeOf(value: unknown): number {
+  if (value === undefined) return T_ABSENT;
+  if (typeof value === "string") return value === "" ? T_EMPTY_STRING : T_STRING;
+  if (typeof value === "number") return T_NUMBER;
+  if (value === true) return T_TRUE;
+  if (value === false) return T_FALSE;
+  if (value === null) return T_NULL;
+  return Array.isArray(value) ? T_ARRAY : T_OBJECT;
+}
+
+/**
+ * Whether a parsed record's own fields have the types a {@linkcode RecordShape}
+ * allows: what the walks check of a record, for a record already parsed.
+ * @param shape the fields and their type masks
+ * @param record the parsed record
+ * @returns true when every field's type is in its mask
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shapeAccepts, T_ABSENT, T_STRING, typeMask } from "./jsonl_validate.ts";
+ * const shape = { fields: ["id", "note"], types: [typeMask(T_STRING), typeMask(T_ABSENT, T_STRING)] };
+ * assert.equal(shapeAccepts(shape, { id: "a" }), true);
+ * assert.equal(shapeAccepts(shape, { id: "a", note: 1 }), false);
+ * ```
+ */
+export function shapeAccepts(shape: RecordShape, record: Record<string, unknown>): boolean {
+  const { fields, types } = shape;
+  for (let k = 0; k < fields.length; k++) {
+    const mask = types?.[k] ?? _ANY_TYPE;
+    const value = Object.hasOwn(record, fields[k]) ? record[fields[k]] : undefined;
+    if (((mask >> typeCodeOf(value)) & 1) === 0) return false;
+  }
+  return true;
+}
+
+/**
  * Decides whether a record's captured field types are acceptable.
  * @param types the type code of each field of the {@linkcode RecordShape}, in its order
  * @returns true to accept the record
@@ -687,6 +734,30 @@ export interface _WasmWalks {
     table: number,
     bits: number,
   ): number;
+  scanGraph(
+    data: number,
+    n: number,
+    depthLimit: number,
+    stack: number,
+    nodeCfg: number,
+    edgeCfg: number,
+    out: number,
+    maxRecords: number,
+    dst: number,
+    keys: number,
+    names: number,
+    lines: number,
+  ): number;
+  hashKeys(
+    keys: number,
+    ends: number,
+    count: number,
+    out: number,
+    k0Low: number,
+    k0High: number,
+    k1Low: number,
+    k1High: number,
+  ): void;
 }
 
 /** The compiled module; `null` once it is known not to compile here (no SIMD, no WebAssembly). */
@@ -749,7 +820,7 @@ function _wasmInstance(size: number): _WasmWalks | undefined {
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(_wasmModule, {
-      env: { finite: _hostFinite, accept: _hostAccept },
+      env: { finite: _hostFinite, accept: _hostAccept, canonicalNumber: _hostCanonicalNumber },
     });
   } catch {
     return undefined;
@@ -763,6 +834,8 @@ function _wasmInstance(size: number): _WasmWalks | undefined {
     validate: exports.validate,
     scanCanon: exports.scanCanon,
     packKeys: exports.packKeys,
+    scanGraph: exports.scanGraph,
+    hashKeys: exports.hashKeys,
   };
   if (size <= _WASM_KEPT_BYTES) _wasmKept = made;
   return made;
@@ -772,6 +845,12 @@ function _wasmInstance(size: number): _WasmWalks | undefined {
 function _hostFinite(start: number, end: number): number {
   const token = new Uint8Array(_wasmCall!.memory.buffer, start, end - start);
   return Number.isFinite(Number(_ascii.decode(token))) ? 1 : 0;
+}
+
+/** Whether JSON.stringify writes the number token at [start, end) of the call's memory as it is. */
+function _hostCanonicalNumber(start: number, end: number): number {
+  const token = _ascii.decode(new Uint8Array(_wasmCall!.memory.buffer, start, end - start));
+  return String(Number(token)) === token ? 1 : 0;
 }
 
 /** The call's `accept` on the record's captured types (at the start of the layout). */

@@ -41,6 +41,7 @@ export type { CanonTexts } from "./canon_texts.ts";
 import { _quoted, parseJson, parseJsonLines } from "./json.ts";
 import {
   type RecordShape,
+  shapeAccepts,
   T_ABSENT,
   T_ARRAY,
   T_EMPTY_STRING,
@@ -49,6 +50,8 @@ import {
   typeMask,
   validateJsonLines,
 } from "./jsonl_validate.ts";
+import { type GraphFacts, graphFactsOf, type GraphFactsOptions } from "./graph_facts.ts";
+import { type GraphShape, scanGraphFile } from "./graph_scan.ts";
 
 /** The manifest's entry name. */
 export const MANIFEST_FILE = "manifest.json";
@@ -164,6 +167,12 @@ export interface Packet {
    * `canonEntry.entries` is empty.
    */
   canonTexts?: CanonTexts;
+  /**
+   * `memory_graph.json`'s nodes and edges as {@link GraphFacts}, when read
+   * with `graph`; then `memoryGraph`'s `nodesAdded` and `edgesAdded` are
+   * empty, unless `graph.records` kept them.
+   */
+  graphFacts?: GraphFacts;
 }
 
 /** What reading gives: the packet when it could be built, and every violation found. */
@@ -196,6 +205,14 @@ export interface ReadOptions {
    * instead of parsing them. A file it is not sure of is read as usual.
    */
   canonAsText?: boolean;
+  /**
+   * Give `memory_graph.json`'s nodes and edges as {@link GraphFacts}
+   * ({@link Packet.graphFacts}), made with this hash key and, when asked,
+   * with each record's line of the merged graph; `memoryGraph` then holds
+   * the file's other fields, with `nodesAdded` and `edgesAdded` empty
+   * unless `records` asks for them.
+   */
+  graph?: GraphFactsOptions;
   /**
    * Inflate into this arena ({@link InflateArena}): the packet's `entries` are
    * then views into it, valid only until its next read.
@@ -263,6 +280,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
   const parsed: Partial<Record<DataFile, unknown>> = {};
   const recordCounts: Partial<Record<JsonLinesFile, number>> = {};
   let canonTexts: CanonTexts | undefined;
+  let graphFacts: GraphFacts | undefined;
   for (const name of DATA_FILES) {
     const data = entries.get(name);
     if (data === undefined) {
@@ -281,6 +299,24 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
         parsed[name] = [];
         continue;
       }
+    }
+    const env = manifestRead.manifest?.environmentId;
+    if (options.graph && env !== undefined && name === "memory_graph.json") {
+      const graph = { ...options.graph, shapes: GRAPH_SHAPES, environmentId: env };
+      const scanned = options.graph.records
+        ? undefined
+        : scanGraphFile(data, limits.maxJsonDepth, graph);
+      if (scanned && fastMemoryGraphCheck(scanned.top)) {
+        parsed[name] = scanned.top;
+        graphFacts = scanned.facts;
+        continue;
+      }
+      const value = checkDataFile(name, data, limits.maxJsonDepth, violations) as MemoryGraph;
+      if (value !== undefined) {
+        parsed[name] = options.graph.records ? value : { ...value, nodesAdded: [], edgesAdded: [] };
+        graphFacts = graphFactsOf(value, env, options.graph);
+      }
+      continue;
     }
     if (name === "canon_entry.json") {
       // Counted before any entry is built: a million entries cost far more held than written.
@@ -334,6 +370,7 @@ export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadRe
       canonEntry: parsed["canon_entry.json"] as Packet["canonEntry"],
       ...(Object.keys(recordCounts).length > 0 ? { recordCounts } : {}),
       ...(canonTexts ? { canonTexts } : {}),
+      ...(graphFacts ? { graphFacts } : {}),
     },
   };
 }
@@ -505,12 +542,12 @@ export function fastAuthoritySliceCheck(v: unknown): boolean {
     optional(v.scopeAllowlist, isStringArray);
 }
 
+// The types come from GRAPH_SHAPES, which the graph scan checks too; an object with an own
+// `__proto__` is left to the schema.
 const isNode = (n: unknown) =>
-  isCheckable(n) && isNonEmptyString(n.nodeId) && isString(n.kind) && optional(n.label, isString) &&
-  optional(n.timestamp, isString) && optional(n.properties, isCheckable);
-const isEdge = (e: unknown) =>
-  isCheckable(e) && isNonEmptyString(e.sourceId) && isNonEmptyString(e.targetId) &&
-  isString(e.kind);
+  isCheckable(n) && shapeAccepts(GRAPH_SHAPES.nodesAdded.shape, n) &&
+  optional(n.properties, isCheckable);
+const isEdge = (e: unknown) => isCheckable(e) && shapeAccepts(GRAPH_SHAPES.edgesAdded.shape, e);
 
 /**
  * An exact-or-stricter stand-in for the schema of `memory_graph.json`.
@@ -554,6 +591,37 @@ export const RECORD_SHAPES: Readonly<Record<JsonLinesFile, { shape: RecordShape 
         typeMask(T_ABSENT, T_ARRAY),
       ],
     },
+  },
+};
+
+/**
+ * The memory graph's records as top-level field types: what the plain check
+ * (`fastMemoryGraphCheck`) and the graph scan (core/graph_scan.ts) accept of
+ * a node and of an edge, each exact-or-stricter than the schema
+ * (tests/graph_scan_test.ts holds them to it). The first `identity` fields
+ * are what the spec identifies a record by (with its environment): they
+ * must be strings.
+ */
+export const GRAPH_SHAPES: Readonly<Record<"nodesAdded" | "edgesAdded", GraphShape>> = {
+  nodesAdded: {
+    shape: {
+      fields: ["nodeId", "kind", "label", "timestamp", "properties"],
+      types: [
+        typeMask(T_STRING),
+        typeMask(T_STRING, T_EMPTY_STRING),
+        STRING_OR_ABSENT,
+        STRING_OR_ABSENT,
+        typeMask(T_ABSENT, T_OBJECT),
+      ],
+    },
+    identity: 1,
+  },
+  edgesAdded: {
+    shape: {
+      fields: ["sourceId", "targetId", "kind"],
+      types: [typeMask(T_STRING), typeMask(T_STRING), typeMask(T_STRING, T_EMPTY_STRING)],
+    },
+    identity: 3,
   },
 };
 

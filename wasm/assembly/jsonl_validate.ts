@@ -948,6 +948,493 @@ export function packKeys(
   return write - keys;
 }
 
+// --- memory_graph.json ---------------------------------------------------------------------
+//
+// scanGraph walks a memory_graph.json document as validate walks a line and checks every node
+// (an item of the top-level `nodesAdded`) and every edge (of `edgesAdded`) as validate checks a
+// record: the types of its top-level fields against the shape the host laid out at `nodeCfg` or
+// `edgeCfg` (validate's layout: types @0, field name ends @192, type masks @960, names @1152;
+// the field count at @1088, how many of the first fields make the record's identity at @1092).
+// Every field of the identity must be a string (the host lays out no other shape). Per record
+// it writes four i32 at `out` + 16r: flags (1: an edge; 2: its compact text may differ from
+// what JSON.stringify makes of its parsed value), the start and end of its line from `dst`,
+// and the end of its identity from `keys`: each identity field's value, decoded (WTF-8), after
+// its length as LEB128. With `lines`, a record's line is written from `dst`: the prefix the host
+// laid out for its kind (address and length at @1096 and @1100 of its cfg), the record without
+// the white space between tokens, then `}` and a line feed. At `out` - 16: where the
+// `nodesAdded` and `edgesAdded` arrays start and end. Every object's member names must differ
+// (see uniqueName: at most MAX_MEMBERS of them are compared, past which the walk is not sure),
+// and no name may hold an escape; a lone surrogate escape makes it not sure too (skipString). It answers only when sure: -1 sends the file to the exact path (parse,
+// schema), which decides and words any error.
+//
+// Compared with validate, the cfg areas of expected values hold, per identity field, where its
+// value starts (@448, i32) and ends (@704, i32, just before the closing quote) and whether it
+// holds an escape (@128, u8).
+
+@external("env", "canonicalNumber")
+declare function hostCanonicalNumber(start: i32, end: i32): i32;
+
+const R_NODES: u8 = 7;
+const R_EDGES: u8 = 8;
+const R_RECORD: u8 = 9;
+
+/** The record being read: its shape, and whether its compact text is JSON.stringify's. */
+let recordCfg: i32 = 0;
+let recordOdd: bool = false;
+
+/** Whether the string at [start, stop) (inside its quotes) holds an escape JSON.stringify would not write. */
+function oddEscapes(start: i32, stop: i32): bool {
+  for (let k = start; k < stop; k++) {
+    if (at(k) == BACKSLASH) {
+      const e = at(k + 1);
+      if (e == 0x2f || e == 0x75) return true; // `\/` and `\u` it writes otherwise, or not at all
+      k++;
+    }
+  }
+  return false;
+}
+
+/**
+ * Read a member's name in an object of `role` at `depth` (`first`: its first member), the colon
+ * and the space after, writing the name to the line; set memberField to the captured field it
+ * names (records only). -1 when malformed or not sure.
+ */
+function graphMember(i: i32, depth: i32, role: u8, first: bool, top: i32): i32 {
+  memberField = -1;
+  if (at(i) != QUOTE) return -1;
+  const start = i + 1;
+  i = skipString(start);
+  if (i < 0 || escaped) return -1; // an escaped name may equal another once decoded
+  const length = i - 1 - start;
+  if (first) openNames(depth);
+  if (!uniqueNameCall(start, length, depth)) return -1;
+  if (role == R_TOP) {
+    if (keyIs(start, length, "nodesAdded")) memberField = 0;
+    else if (keyIs(start, length, "edgesAdded")) memberField = 1;
+    store<i32>(<usize>(top + (depth << 2)), memberField);
+  } else if (role == R_RECORD) {
+    const fieldCount = load<i32>(<usize>(recordCfg + 1088));
+    const names = recordCfg + 1152;
+    let nameStart = 0;
+    for (let k = 0; k < fieldCount; k++) {
+      const nameEnd = load<i32>(<usize>(recordCfg + 192 + (k << 2)));
+      if (nameEnd - nameStart == length) {
+        let same = 0;
+        while (same < length && at(start + same) == at(names + nameStart + same)) same++;
+        if (same == length) {
+          memberField = k;
+          break;
+        }
+      }
+      nameStart = nameEnd;
+    }
+  }
+  if (depth >= 3 && length >= 1 && length <= 10 && (length == 1 || at(start) != ZERO)) {
+    // A name that may be an array index: JSON.stringify lists those first.
+    let digits = true;
+    for (let k = 0; digits && k < length; k++) digits = isDigit(at(start + k));
+    if (digits) recordOdd = true;
+  }
+  emitSpan(start - 1, i);
+  i = skipWs(i);
+  if (at(i) != COLON) return -1;
+  emit(COLON);
+  return skipWs(i + 1);
+}
+
+/** Write `value` as LEB128 at `p`; the byte after it. */
+function writeLeb(p: i32, value: i32): i32 {
+  while (value >= 0x80) {
+    store<u8>(<usize>p, <u8>((value & 0x7f) | 0x80));
+    p++;
+    value >>>= 7;
+  }
+  store<u8>(<usize>p, <u8>value);
+  p++;
+  return p;
+}
+
+/** Write `code` (a code point, or a lone surrogate) as UTF-8 (WTF-8 for a lone surrogate) at `p`. */
+function writeCodePoint(p: i32, code: i32): i32 {
+  if (code < 0x80) {
+    store<u8>(<usize>p, <u8>code);
+    p++;
+  } else if (code < 0x800) {
+    store<u8>(<usize>p, <u8>(0xc0 | (code >> 6)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | (code & 0x3f)));
+    p++;
+  } else if (code < 0x10000) {
+    store<u8>(<usize>p, <u8>(0xe0 | (code >> 12)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | ((code >> 6) & 0x3f)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | (code & 0x3f)));
+    p++;
+  } else {
+    store<u8>(<usize>p, <u8>(0xf0 | (code >> 18)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | ((code >> 12) & 0x3f)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | ((code >> 6) & 0x3f)));
+    p++;
+    store<u8>(<usize>p, <u8>(0x80 | (code & 0x3f)));
+    p++;
+  }
+  return p;
+}
+
+@inline function hexValue(c: i32): i32 {
+  return c <= NINE ? c - ZERO : (c | 0x20) - 0x61 + 10;
+}
+
+@inline function hex4(i: i32): i32 {
+  return (hexValue(at(i)) << 12) | (hexValue(at(i + 1)) << 8) | (hexValue(at(i + 2)) << 4) |
+    hexValue(at(i + 3));
+}
+
+/** Decode the checked string body at [start, stop) to `p` as WTF-8; the byte after it. */
+function decodeString(start: i32, stop: i32, p: i32): i32 {
+  let k = start;
+  while (k < stop) {
+    const c = at(k);
+    if (c != BACKSLASH) {
+      store<u8>(<usize>p, <u8>c);
+      p++;
+      k++;
+      continue;
+    }
+    const e = at(k + 1);
+    if (e != 0x75) {
+      // `"`, `\` and `/` stand for themselves.
+      const decoded = e == 0x62 ? 0x08 : e == 0x66 ? 0x0c : e == 0x6e ? 0x0a : e == 0x72 ? 0x0d :
+        e == 0x74 ? 0x09 : e;
+      store<u8>(<usize>p, <u8>decoded);
+      p++;
+      k += 2;
+      continue;
+    }
+    let code = hex4(k + 2);
+    k += 6;
+    if (code >= 0xd800 && code <= 0xdbff && k + 6 <= stop && at(k) == BACKSLASH && at(k + 1) == 0x75) {
+      const low = hex4(k + 2);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        k += 6;
+      }
+    }
+    p = writeCodePoint(p, code);
+  }
+  return p;
+}
+
+/**
+ * Close the record just read (the walk is after its `}`): check its field types, write its
+ * identity from `keyAt` and its line's end; the end of its identity, or -1 when refused.
+ */
+function closeRecord(record: i32, keyAt: i32, cfg: i32): i32 {
+  const fieldCount = load<i32>(<usize>(cfg + 1088));
+  for (let k = 0; k < fieldCount; k++) {
+    const mask = <i32>load<u16>(<usize>(cfg + 960 + (k << 1)));
+    if (((mask >> <i32>load<u8>(<usize>(cfg + k))) & 1) == 0) return -1;
+  }
+  const identity = load<i32>(<usize>(cfg + 1092));
+  for (let k = 0; k < identity; k++) {
+    const type = <i32>load<u8>(<usize>(cfg + k));
+    if (type != T_STRING && type != T_EMPTY_STRING) return -1; // the host's shapes say strings
+    const start = load<i32>(<usize>(cfg + 448 + (k << 2)));
+    const stop = load<i32>(<usize>(cfg + 704 + (k << 2)));
+    if (load<u8>(<usize>(cfg + 128 + k)) == 0) {
+      keyAt = writeLeb(keyAt, stop - start);
+      memory.copy(<usize>keyAt, <usize>start, <usize>(stop - start));
+      keyAt += stop - start;
+    } else {
+      // Decoded past the longest LEB128 length first, then moved behind its length.
+      const scratch = keyAt + 5;
+      const length = decodeString(start, stop, scratch) - scratch;
+      keyAt = writeLeb(keyAt, length);
+      memory.copy(<usize>keyAt, <usize>scratch, <usize>length);
+      keyAt += length;
+    }
+  }
+  if (emitting) {
+    store<u8>(<usize>to, CLOSE_BRACE);
+    to++;
+    store<u8>(<usize>to, LF);
+    to++;
+  }
+  store<i32>(<usize>(record + 8), to);
+  store<i32>(<usize>(record + 12), keyAt);
+  if (recordOdd) store<i32>(<usize>record, load<i32>(<usize>record) | 2);
+  return keyAt;
+}
+
+/**
+ * Check memory_graph.json at [data, data + n), record its nodes and edges (see above).
+ * @returns the number of records, -1 (invalid, or not sure), or -2 (more than maxRecords)
+ */
+export function scanGraph(
+  data: i32,
+  n: i32,
+  depthLimit: i32,
+  stack: i32,
+  nodeCfg: i32,
+  edgeCfg: i32,
+  out: i32,
+  maxRecords: i32,
+  dst: i32,
+  keys: i32,
+  names: i32,
+  lines: i32,
+): i32 {
+  const end = data + n;
+  // Per depth: 1 for an object (stack), the role (roles), the top-level member being read
+  // (tops, i32: 0 nodesAdded, 1 edgesAdded, -1 another).
+  const roles = stack + depthLimit + 2;
+  const tops = (roles + depthLimit + 2 + 3) & ~3;
+  initNames(names, depthLimit);
+  to = dst;
+  emitting = false;
+  let count = 0;
+  let keyAt = keys;
+  let field = -1; // the captured field of the record whose value comes next
+  let seenNodes = false;
+  let seenEdges = false;
+  let i = skipWs(data);
+  if (at(i) != OPEN_BRACE) return -1;
+  let depth = 0;
+  while (true) {
+    // `i` is at the first byte of a value.
+    let c = at(i);
+    const parent = depth == 0 ? R_OTHER : load<u8>(<usize>(roles + depth));
+    let closeFollows = true;
+    if (c == OPEN_BRACE || c == OPEN_BRACKET) {
+      let role = R_OTHER;
+      if (depth == 0) {
+        role = R_TOP;
+      } else if (parent == R_TOP) {
+        const member = load<i32>(<usize>(tops + (depth << 2)));
+        if (member >= 0) {
+          if (c != OPEN_BRACKET) return -1;
+          role = member == 0 ? R_NODES : R_EDGES;
+          store<i32>(<usize>(out - 16 + (member << 3)), i);
+        }
+      } else if (parent == R_NODES || parent == R_EDGES) {
+        if (c != OPEN_BRACE) return -1;
+        if (count >= maxRecords) return -2; // no room: the host retries with more
+        role = R_RECORD;
+        recordCfg = parent == R_NODES ? nodeCfg : edgeCfg;
+        recordOdd = false;
+        const fieldCount = load<i32>(<usize>(recordCfg + 1088));
+        for (let k = 0; k < fieldCount; k++) store<u8>(<usize>(recordCfg + k), T_ABSENT);
+        const record = out + (count << 4);
+        store<i32>(<usize>record, parent == R_NODES ? 0 : 1);
+        store<i32>(<usize>(record + 4), to);
+        if (lines != 0) {
+          emitting = true;
+          const prefix = load<i32>(<usize>(recordCfg + 1096));
+          const length = load<i32>(<usize>(recordCfg + 1100));
+          memory.copy(<usize>to, <usize>prefix, <usize>length);
+          to += length;
+        }
+      } else if (parent == R_RECORD && field >= 0) {
+        store<u8>(<usize>(recordCfg + field), c == OPEN_BRACE ? T_OBJECT : T_ARRAY);
+      }
+      field = -1;
+      if (++depth > depthLimit) return -1;
+      store<u8>(<usize>(stack + depth), c == OPEN_BRACE ? 1 : 0);
+      store<u8>(<usize>(roles + depth), role);
+      emit(c);
+      const opener = c;
+      i = skipWs(i + 1);
+      c = at(i);
+      if (opener == OPEN_BRACKET) {
+        if (c != CLOSE_BRACKET) {
+          closeFollows = false;
+        } else {
+          emit(c);
+          i++;
+          if (role == R_NODES || role == R_EDGES) store<i32>(<usize>(out - 12 + ((role - R_NODES) << 3)), i);
+          depth--;
+        }
+      } else if (c != CLOSE_BRACE) {
+        i = graphMember(i, depth, role, true, tops);
+        if (i < 0) return -1;
+        if (role == R_RECORD) field = memberField;
+        if (role == R_TOP && memberField == 0) {
+          if (seenNodes) return -1;
+          seenNodes = true;
+        } else if (role == R_TOP && memberField == 1) {
+          if (seenEdges) return -1;
+          seenEdges = true;
+        }
+        closeFollows = false;
+      } else {
+        // An empty object: close it here, as the closer loop below would.
+        emit(c);
+        i++;
+        if (role == R_RECORD) {
+          keyAt = closeRecord(out + (count << 4), keyAt, recordCfg);
+          if (keyAt < 0) return -1;
+          emitting = false;
+          count++;
+        }
+        depth--;
+      }
+    } else {
+      // A scalar: `nodesAdded` and `edgesAdded` are arrays, and their items objects.
+      if (parent == R_NODES || parent == R_EDGES) return -1;
+      if (parent == R_TOP && load<i32>(<usize>(tops + (depth << 2))) >= 0) return -1;
+      const start = i;
+      if (c == QUOTE) {
+        i = skipString(start + 1);
+        if (i < 0) return -1;
+        if (escaped && emitting && oddEscapes(start + 1, i - 1)) recordOdd = true;
+        if (parent == R_RECORD && field >= 0) {
+          store<u8>(<usize>(recordCfg + field), i - start == 2 ? T_EMPTY_STRING : T_STRING);
+          if (field < load<i32>(<usize>(recordCfg + 1092))) {
+            store<i32>(<usize>(recordCfg + 448 + (field << 2)), start + 1);
+            store<i32>(<usize>(recordCfg + 704 + (field << 2)), i - 1);
+            store<u8>(<usize>(recordCfg + 128 + field), escaped ? 1 : 0);
+          }
+        }
+      } else if (c == 0x74 || c == 0x66 || c == 0x6e) { // true, false, null
+        i = skipLiteral(i);
+        if (i < 0) return -1;
+        if (parent == R_RECORD && field >= 0) {
+          store<u8>(<usize>(recordCfg + field), c == 0x74 ? T_TRUE : c == 0x66 ? T_FALSE : T_NULL);
+        }
+      } else {
+        i = skipNumberClass(i);
+        if (i < 0) return -1;
+        if (emitting) {
+          // JSON.stringify writes an integer of up to 15 digits as it is (but "-0" as "0").
+          const plain = numberPlain && !(numberNegative && at(start + 1) == ZERO);
+          if (!plain && hostCanonicalNumber(start, i) == 0) recordOdd = true;
+        }
+        if (parent == R_RECORD && field >= 0) store<u8>(<usize>(recordCfg + field), T_NUMBER);
+      }
+      emitSpan(start, i);
+      field = -1;
+    }
+    if (!closeFollows) continue;
+    // After a value: a separator, or closers until one is followed by a separator.
+    while (true) {
+      i = skipWs(i);
+      c = at(i);
+      if (depth == 0) return i < end || !seenNodes || !seenEdges ? -1 : count;
+      const inObject = load<u8>(<usize>(stack + depth)) == 1;
+      const role = load<u8>(<usize>(roles + depth));
+      if (c == COMMA) {
+        emit(c);
+        i = skipWs(i + 1);
+        if (inObject) {
+          i = graphMember(i, depth, role, false, tops);
+          if (i < 0) return -1;
+          if (role == R_RECORD) field = memberField;
+          if (role == R_TOP && memberField == 0) {
+            if (seenNodes) return -1;
+            seenNodes = true;
+          } else if (role == R_TOP && memberField == 1) {
+            if (seenEdges) return -1;
+            seenEdges = true;
+          }
+        }
+        break;
+      }
+      if (c != (inObject ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+      emit(c);
+      i++;
+      if (inObject) closeNames(depth);
+      if (role == R_RECORD) {
+        keyAt = closeRecord(out + (count << 4), keyAt, recordCfg);
+        if (keyAt < 0) return -1;
+        emitting = false;
+        count++;
+      } else if (role == R_NODES || role == R_EDGES) {
+        store<i32>(<usize>(out - 12 + ((role - R_NODES) << 3)), i);
+      }
+      depth--;
+    }
+  }
+}
+
+// hashKeys writes SipHash-2-4 (64 bits, as two i32: low, high) of each of `count` keys laid
+// end to end from `keys` (key i ends at the i32 at ends + 4i, relative to `keys`) to `out`,
+// under the key k0 (low, high), k1 (low, high). The bytes after the last key are read (and
+// ignored): the host leaves 8 bytes there.
+
+@inline function sipRound(): void {
+  v0 += v1;
+  v1 = rotl<u64>(v1, 13);
+  v1 ^= v0;
+  v0 = rotl<u64>(v0, 32);
+  v2 += v3;
+  v3 = rotl<u64>(v3, 16);
+  v3 ^= v2;
+  v0 += v3;
+  v3 = rotl<u64>(v3, 21);
+  v3 ^= v0;
+  v2 += v1;
+  v1 = rotl<u64>(v1, 17);
+  v1 ^= v2;
+  v2 = rotl<u64>(v2, 32);
+}
+
+let v0: u64 = 0;
+let v1: u64 = 0;
+let v2: u64 = 0;
+let v3: u64 = 0;
+
+function sipHash(p: i32, length: i32, k0: u64, k1: u64): u64 {
+  v0 = k0 ^ 0x736f6d6570736575;
+  v1 = k1 ^ 0x646f72616e646f6d;
+  v2 = k0 ^ 0x6c7967656e657261;
+  v3 = k1 ^ 0x7465646279746573;
+  const blocks = p + (length & ~7);
+  for (; p < blocks; p += 8) {
+    const m = load<u64>(<usize>p);
+    v3 ^= m;
+    sipRound();
+    sipRound();
+    v0 ^= m;
+  }
+  const rest = length & 7;
+  let b: u64 = <u64>(length & 0xff) << 56;
+  if (rest != 0) b |= load<u64>(<usize>p) & ((<u64>1 << <u64>(rest << 3)) - 1);
+  v3 ^= b;
+  sipRound();
+  sipRound();
+  v0 ^= b;
+  v2 ^= 0xff;
+  sipRound();
+  sipRound();
+  sipRound();
+  sipRound();
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+export function hashKeys(
+  keys: i32,
+  ends: i32,
+  count: i32,
+  out: i32,
+  k0Low: i32,
+  k0High: i32,
+  k1Low: i32,
+  k1High: i32,
+): void {
+  const k0 = (<u64><u32>k0Low) | (<u64><u32>k0High << 32);
+  const k1 = (<u64><u32>k1Low) | (<u64><u32>k1High << 32);
+  let start = 0;
+  for (let r = 0; r < count; r++) {
+    const end = load<i32>(<usize>(ends + (r << 2)));
+    const hash = sipHash(keys + start, end - start, k0, k1);
+    store<u64>(<usize>(out + (r << 3)), hash);
+    start = end;
+  }
+}
+
 /** Where free memory starts, after this module's static data: the host lays out from here. */
 export function heapBase(): i32 {
   return <i32>__heap_base;
