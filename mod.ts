@@ -156,7 +156,7 @@ export {
 } from "./core/reference_report.ts";
 export type { ReferenceAdvisory } from "./core/reference_report.ts";
 
-export { loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
+export { defaultConfig, loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
 export type { Config } from "./core/config.ts";
 
 export { BUILTIN_PLUGINS, builtinRegistry } from "./plugins/builtin.ts";

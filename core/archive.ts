@@ -1191,7 +1191,7 @@ export async function writeArchive(
   }
   const lastModDate = options.lastModified ?? ZIP_EPOCH;
   // Loaded on first use: readers (the hub's worker threads) never pay for it.
-  const { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } = await import("@zip.js/zip.js");
+  const { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } = await import("npm:@zip.js/zip.js@2.24.0");
   const writer = new ZipWriter(new Uint8ArrayWriter(), {
     useWebWorkers: false,
     // The embedded deflate gives the same bytes on every host; the native one may not.

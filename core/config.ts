@@ -22,7 +22,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import type { ArchiveLimits } from "./archive.ts";
 import type { DetectorRun } from "./drift.ts";
 import { PacketError, UsageError } from "./errors.ts";
@@ -158,7 +158,7 @@ function readConfigText(file: string): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { z } from "zod";
+ * import { z } from "npm:zod@4.6.7";
  * import { parseJsonFile } from "./config.ts";
  * const value = parseJsonFile('{"a":1}', 'File "x.json"', z.object({ a: z.number() }));
  * assert.equal(value.a, 1);

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { UsageError } from "./errors.ts";
 import { readInputFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import { parseJsonFile } from "./config.ts";

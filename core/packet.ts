@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { z } from "zod";
+import type { z } from "npm:zod@4.6.7";
 import { createHash } from "node:crypto";
 import {
   type ArchiveEntry,

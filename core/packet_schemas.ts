@@ -12,7 +12,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import type { Violation } from "./errors.ts";
 import { _useSchemaCheck, type DataFile, MANIFEST_FILE } from "./packet.ts";
 

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import type { Advisory, ReportOrigin } from "./advisory.ts";
 import { SEVERITIES } from "./drift.ts";
 import { PacketError, UsageError } from "./errors.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { PacketError, UsageError } from "./errors.ts";
 import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";

@@ -47,7 +47,7 @@ import {
   type Resolution,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 
 /** Options of the `posture-divergence` detector. */
 export type PostureDivergenceOptions = {

@@ -44,7 +44,7 @@ import {
   type Resolution,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 
 /** Why two environments' patches are incompatible. */
 export type ConflictReason =

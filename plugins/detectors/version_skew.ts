@@ -39,7 +39,7 @@ import {
   type Severity,
 } from "../../core/drift.ts";
 import { defineDetector } from "../../core/plugin.ts";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 
 /** This detector takes no options; unknown keys are refused. */
 const _OptionsSchema = z.strictObject({}, {
