@@ -8,6 +8,10 @@
  *   {@link buildReport});
  * - **plugins** add detectors, signers and reporters ({@link defineDetector},
  *   {@link PluginRegistry});
+ * - the **advisory engine** turns drift into advisories that operators accept
+ *   or decline, kept in a ledger ({@link publish}, {@link openLedger});
+ *   experimental: the store it takes changes with the stateful hub and the
+ *   PostgreSQL backend;
  * - **migration** rewrites packets built by the reference pipeline in the
  *   spec's form ({@link migratePacket}) and reads the reference hub's reports
  *   ({@link parseReferenceReport}).
@@ -36,15 +40,27 @@ export { parseJson, parseJsonLines } from "./core/json.ts";
 export type { JsonParseOptions } from "./core/json.ts";
 
 export { DATA_FILES, MANIFEST_FILE, readPacket, sha256Ref } from "./core/packet.ts";
-export { CanonEntrySchema, ManifestSchema, MemoryGraphSchema } from "./core/packet_schemas.ts";
+// The schemas check what readPacket reads: loading them installs them in the reader.
+import "./core/packet_schemas.ts";
 export type {
+  AuthoritySlice,
+  CanonChange,
   CanonEntry,
+  CanonFile,
+  DataFile,
+  DriftSignalRecord,
+  GraphEdge,
+  GraphNode,
+  JsonLinesFile,
+  LineageRecord,
   Manifest,
   MemoryGraph,
   Packet,
   ReadOptions,
   ReadResult,
+  TruthSnapshot,
 } from "./core/packet.ts";
+export type { CanonTexts } from "./core/canon_texts.ts";
 
 export { FALLBACK_ENVIRONMENT, Keyring, readKeyEnv, readKeyFile } from "./core/signer.ts";
 export type {
@@ -112,6 +128,7 @@ export type {
 
 export { FederationState, ingestFiles } from "./core/hub.ts";
 export type {
+  Foldable,
   GraphRecord,
   Ingestion,
   IngestOptions,
@@ -136,8 +153,26 @@ export type { CandidateVerdict, Clock, PacketCandidate, PacketOrderKey } from ".
 export { compareInstants, formatInstant, parseInstant } from "./core/instant.ts";
 export type { Instant } from "./core/instant.ts";
 
-export { buildReport, parseReport, REPORT_VERSION, ReportSchema } from "./core/report.ts";
-export type { FederationReport, ReportDrift } from "./core/report.ts";
+export {
+  buildReport,
+  parseReport,
+  READABLE_REPORT_VERSIONS,
+  readReportFile,
+  REPORT_VERSION,
+} from "./core/report.ts";
+export type {
+  DuplicatePacket,
+  EnvironmentStats,
+  FederationReport,
+  GraphCounts,
+  MergedGraphCounts,
+  RejectedPacket,
+  ReportDetector,
+  ReportDetectorError,
+  ReportDrift,
+  ReportResolution,
+  ReportViolation,
+} from "./core/report.ts";
 
 export {
   isUtcOffset,
@@ -152,11 +187,39 @@ export {
   REFERENCE_DETECTOR,
   REFERENCE_DRIFT_TYPES,
   referenceAdvisories,
-  ReferenceReportSchema,
 } from "./core/reference_report.ts";
 export type { ReferenceAdvisory } from "./core/reference_report.ts";
 
+export {
+  accept,
+  ADVISORY_ACTIONS,
+  ADVISORY_STATUSES,
+  advisoryActionOf,
+  advisoryIdOf,
+  decline,
+  DEFAULT_PUBLISHER,
+  evidenceFingerprint,
+  getAdvisory,
+  listAdvisories,
+  publish,
+  REPORT_ORIGINS,
+} from "./core/advisory.ts";
+export type {
+  Advisory,
+  AdvisoryAction,
+  AdvisoryDetail,
+  AdvisoryFilter,
+  AdvisoryStatus,
+  AdvisoryTransition,
+  DecisionOptions,
+  PublishOptions,
+  PublishResult,
+  ReportOrigin,
+} from "./core/advisory.ts";
+export { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_STORE_PATH, Ledger, openLedger } from "./core/store.ts";
+export type { AdvisoryStore, OpenLedgerOptions } from "./core/store.ts";
+
 export { defaultConfig, loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
-export type { Config } from "./core/config.ts";
+export type { Config, ConfigFile } from "./core/config.ts";
 
 export { BUILTIN_PLUGINS, builtinRegistry } from "./plugins/builtin.ts";

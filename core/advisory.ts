@@ -1,7 +1,7 @@
 /**
  * The advisory lifecycle: drift from a federation report becomes advisories
  * that operators accept or decline, remembered in the ledger
- * ({@link Ledger}, `core/store.ts`).
+ * (`Ledger`, `core/store.ts`, through {@link AdvisoryStore}).
  *
  * Identity. An advisory's id is `adv-` and 20 hex digits of SHA-256 over the
  * canonical JSON (RFC 8785) of the drift's type, signature and sorted
@@ -79,7 +79,7 @@ import { parseJson } from "./json.ts";
 import { UsageError } from "./errors.ts";
 import { sha256Ref } from "./packet.ts";
 import type { FederationReport, ReportDrift } from "./report.ts";
-import type { Ledger } from "./store.ts";
+import type { AdvisoryStore } from "./store.ts";
 
 /** Every status an advisory can have. */
 export const ADVISORY_STATUSES = ["published", "accepted", "declined", "resolved"] as const;
@@ -365,6 +365,8 @@ export function evidenceFingerprint(
  * no longer holds (when it covers them), and record the publication.
  * Publishing the same report again changes no advisory; it only records the
  * publication.
+ * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
+ * and the PostgreSQL backend.
  * @param ledger the open ledger
  * @param report a federation report (checked with `parseReport`)
  * @param options time, publisher, `allowOlderReport`, `beforeCommit`
@@ -405,7 +407,7 @@ export function evidenceFingerprint(
  * ```
  */
 export async function publish(
-  ledger: Ledger,
+  ledger: AdvisoryStore,
   report: FederationReport,
   options: PublishOptions = {},
 ): Promise<PublishResult> {
@@ -509,6 +511,8 @@ export async function publish(
 
 /**
  * Accept a `published` advisory.
+ * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
+ * and the PostgreSQL backend.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @param options who, why (optional), when
@@ -527,12 +531,18 @@ export async function publish(
  * );
  * ```
  */
-export function accept(ledger: Ledger, advisoryId: string, options: DecisionOptions): Advisory {
+export function accept(
+  ledger: AdvisoryStore,
+  advisoryId: string,
+  options: DecisionOptions,
+): Advisory {
   return decide(ledger, advisoryId, "accepted", options);
 }
 
 /**
  * Decline a `published` advisory; a reason is required.
+ * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
+ * and the PostgreSQL backend.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @param options who, why, when
@@ -551,12 +561,18 @@ export function accept(ledger: Ledger, advisoryId: string, options: DecisionOpti
  * );
  * ```
  */
-export function decline(ledger: Ledger, advisoryId: string, options: DecisionOptions): Advisory {
+export function decline(
+  ledger: AdvisoryStore,
+  advisoryId: string,
+  options: DecisionOptions,
+): Advisory {
   return decide(ledger, advisoryId, "declined", options);
 }
 
 /**
  * One advisory, with its history.
+ * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
+ * and the PostgreSQL backend.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @returns the advisory
@@ -573,7 +589,7 @@ export function decline(ledger: Ledger, advisoryId: string, options: DecisionOpt
  * );
  * ```
  */
-export function getAdvisory(ledger: Ledger, advisoryId: string): Advisory {
+export function getAdvisory(ledger: AdvisoryStore, advisoryId: string): Advisory {
   const [advisory] = loadAdvisories(ledger.db, [advisoryId]);
   if (advisory === undefined) throw unknownAdvisory(ledger, advisoryId);
   return advisory;
@@ -582,6 +598,8 @@ export function getAdvisory(ledger: Ledger, advisoryId: string): Advisory {
 /**
  * The advisories that match a filter, most severe first, then by signature,
  * drift type and id.
+ * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
+ * and the PostgreSQL backend.
  * @param ledger the open ledger
  * @param filter status, drift type, environment; all optional
  * @returns the advisories, with their histories
@@ -595,7 +613,7 @@ export function getAdvisory(ledger: Ledger, advisoryId: string): Advisory {
  * assert.deepEqual(listAdvisories(ledger, { status: "declined", environment: "A" }), []);
  * ```
  */
-export function listAdvisories(ledger: Ledger, filter: AdvisoryFilter = {}): Advisory[] {
+export function listAdvisories(ledger: AdvisoryStore, filter: AdvisoryFilter = {}): Advisory[] {
   const where: string[] = [];
   const values: SQLInputValue[] = [];
   if (filter.status !== undefined) {
@@ -651,7 +669,7 @@ function republished(
 // ---------------------------------------------------------------- decisions
 
 function decide(
-  ledger: Ledger,
+  ledger: AdvisoryStore,
   advisoryId: string,
   to: "accepted" | "declined",
   options: DecisionOptions,
@@ -691,7 +709,7 @@ function lastTransitionNote(db: DatabaseSync, advisoryId: string, status: string
   return ` (by ${last.actor} at ${last.at}${why})`;
 }
 
-function unknownAdvisory(ledger: Ledger, advisoryId: string): UsageError {
+function unknownAdvisory(ledger: AdvisoryStore, advisoryId: string): UsageError {
   return new AdvisoryNotFound(advisoryId, `No advisory "${advisoryId}" in ledger "${ledger.path}"`);
 }
 

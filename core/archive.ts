@@ -768,7 +768,7 @@ function inflateFailed(name: string, error: unknown): never {
 }
 
 /**
- * One buffer that {@linkcode readArchive} inflates entries into, reused from
+ * One buffer that {@linkcode _readArchiveInto} inflates entries into, reused from
  * read to read. The entries a read returns are views into it: they are valid
  * until the arena's next read, which overwrites them. For a caller that is done
  * with each archive's entries before it reads the next (the hub's workers).
@@ -776,10 +776,10 @@ function inflateFailed(name: string, error: unknown): never {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { InflateArena, readArchive, writeArchive } from "./archive.ts";
+ * import { _readArchiveInto, InflateArena, writeArchive } from "./archive.ts";
  * const arena = new InflateArena();
  * const zip = await writeArchive([{ name: "a.json", data: new TextEncoder().encode("{}") }]);
- * const [entry] = readArchive(zip, {}, { arena });
+ * const [entry] = _readArchiveInto(zip, {}, arena);
  * assert.equal(new TextDecoder().decode(entry.data), "{}");
  * ```
  */
@@ -806,12 +806,6 @@ export class InflateArena {
     }
     return this.#buffer.subarray(0, bytes);
   }
-}
-
-/** Options for {@linkcode readArchive}. */
-export interface ReadArchiveOptions {
-  /** Inflate into this arena: the entries are then only valid until its next read. */
-  arena?: InflateArena;
 }
 
 /**
@@ -950,7 +944,6 @@ function measureOverrun(
  *
  * @param bytes the whole archive
  * @param limits limits to override; the rest come from {@linkcode DEFAULT_LIMITS}
- * @param options an {@linkcode InflateArena} to inflate into
  * @returns the entries, in central directory order
  * @throws {PacketError} when the archive breaks a rule; its `violation` carries the code and the entry
  * @throws {UsageError} when a limit is invalid
@@ -968,7 +961,23 @@ function measureOverrun(
 export function readArchive(
   bytes: Uint8Array,
   limits: Partial<ArchiveLimits> = {},
-  options: ReadArchiveOptions = {},
+): ArchiveEntry[] {
+  return _readArchiveInto(bytes, limits);
+}
+
+/**
+ * {@linkcode readArchive}, inflating into an {@linkcode InflateArena}: the
+ * entries are then views into it, valid only until its next read. For the
+ * hub's workers; not part of the library's API.
+ * @param bytes the whole archive
+ * @param limits limits to override
+ * @param arena the arena to inflate into, if any
+ * @returns as {@linkcode readArchive}
+ */
+export function _readArchiveInto(
+  bytes: Uint8Array,
+  limits: Partial<ArchiveLimits> = {},
+  arena?: InflateArena,
 ): ArchiveEntry[] {
   const resolved = resolveLimits(limits);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -976,7 +985,7 @@ export function readArchive(
   const placed = records.map((record) => placeRecord(bytes, view, record, directoryStart));
   checkLayout(placed, directoryStart);
 
-  return inflateRecords(bytes, placed, resolved, options.arena);
+  return inflateRecords(bytes, placed, resolved, arena);
 }
 
 /**
@@ -1191,7 +1200,9 @@ export async function writeArchive(
   }
   const lastModDate = options.lastModified ?? ZIP_EPOCH;
   // Loaded on first use: readers (the hub's worker threads) never pay for it.
-  const { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } = await import("npm:@zip.js/zip.js@2.24.0");
+  const { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } = await import(
+    "npm:@zip.js/zip.js@2.24.0"
+  );
   const writer = new ZipWriter(new Uint8ArrayWriter(), {
     useWebWorkers: false,
     // The embedded deflate gives the same bytes on every host; the native one may not.

@@ -29,6 +29,7 @@ import { PacketError, UsageError } from "./errors.ts";
 import { parseJson } from "./json.ts";
 import { readRegularFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import type { PluginRegistry } from "./plugin.ts";
+import type { SameType } from "./types.ts";
 
 /** The default config file name, looked for in the working directory. */
 export const DEFAULT_CONFIG_FILE = "jrm.config.json";
@@ -53,8 +54,35 @@ export const ConfigSchema = z.strictObject({
   }).default({}),
 });
 
+/** The config file's contents, defaults applied. */
+export interface ConfigFile {
+  /** The JSON Schema the file names, for editors. */
+  $schema?: string;
+  /** Plugin modules to load, relative to the file. */
+  plugins: string[];
+  /** Options per detector name. */
+  detectors: Record<string, Record<string, unknown>>;
+  /** Detectors not to run. */
+  disabledDetectors: string[];
+  /** The only environments whose packets are accepted. */
+  allowEnvs?: string[];
+  /** Refuse unsigned packets. */
+  requireSignature?: boolean;
+  /** Archive and JSON limits (see `ArchiveLimits`). */
+  limits: {
+    maxEntries?: number;
+    maxEntryBytes?: number;
+    maxTotalBytes?: number;
+    maxCompressionRatio?: number;
+    maxJsonDepth?: number;
+  };
+}
+
+// The schema's output is exactly ConfigFile: a field added to one and not the other fails here.
+const _sameConfig: SameType<z.infer<typeof ConfigSchema>, ConfigFile> = true;
+
 /** A loaded config. */
-export interface Config extends z.infer<typeof ConfigSchema> {
+export interface Config extends ConfigFile {
   /** The file it came from, or undefined for the built-in defaults. */
   path?: string;
   /** Plugin paths resolved against the config file's directory. */

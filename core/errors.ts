@@ -126,6 +126,7 @@ export class UsageError extends Error {
   /** The process exit code the CLI uses for this error. */
   readonly exitCode: number;
   /**
+   * Make a usage error.
    * @param message one line naming the input and the problem
    * @param exitCode exit code, 2 by default
    */
@@ -153,6 +154,7 @@ export class PluginError extends Error {
   /** The hook that failed (or `load`). */
   readonly hook: string;
   /**
+   * Wrap what a plugin's hook threw.
    * @param plugin the plugin's name
    * @param hook the hook that failed
    * @param cause the underlying error

@@ -78,10 +78,11 @@ export interface IngestOptions extends Omit<GateOptions, "source"> {
  */
 export type GraphLinesSink = (lines: Uint8Array) => void | Promise<void>;
 
-/** What folding needs of an accepted packet (a {@link Packet} has it, and so does an accepted {@link Inspection}). */
-export type Foldable =
-  & Pick<Packet, "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph">
-  & Pick<Inspection, "canonTexts" | "graphFacts">;
+/** What folding needs of an accepted packet (a {@link Packet} has it, and so does an accepted inspection). */
+export type Foldable = Pick<
+  Packet,
+  "source" | "digest" | "manifest" | "canonEntry" | "memoryGraph" | "canonTexts" | "graphFacts"
+>;
 
 /** A packet folded into the state. */
 export interface PacketRecord extends Provenance {

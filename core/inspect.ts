@@ -18,12 +18,12 @@ import type { CanonicalForm } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
 import { readRegularFile } from "./fs.ts";
 import {
+  _readPacketInto,
   type CanonTexts,
   DATA_FILES,
   type Manifest,
   MANIFEST_FILE,
   type Packet,
-  readPacket,
   type ReadResult,
   sha256Ref,
 } from "./packet.ts";
@@ -93,7 +93,7 @@ function packCanon(inspection: Inspection): void {
 
 /**
  * Inspect a read packet: the checks that need neither keys nor scope.
- * @param read what {@link readPacket} gave
+ * @param read what `readPacket` gave
  * @returns the inspection
  * @example
  * ```ts
@@ -186,14 +186,11 @@ export function inspectFile(
   const bytes = readPacketFile(path, limits);
   if (!(bytes instanceof Uint8Array)) return { source: path, violations: [bytes] };
   const inspection = inspect(
-    readPacket(bytes, {
-      source: path,
-      limits,
-      materializeRecords: false,
-      canonAsText: true,
-      graph,
-      arena: inspectArena,
-    }),
+    _readPacketInto(
+      bytes,
+      { source: path, limits, materializeRecords: false, canonAsText: true, graph },
+      inspectArena,
+    ),
   );
   inspection.digest ??= sha256Ref(bytes);
   packCanon(inspection);

@@ -26,7 +26,14 @@ import { UsageError } from "./errors.ts";
 import { readInputFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import { parseJsonFile } from "./config.ts";
 import type { PluginRegistry } from "./plugin.ts";
-import { type KeyMaterial, Keyring, type KeyringEntry, readKeyEnv, readKeyFile } from "./signer.ts";
+import {
+  type KeyMaterial,
+  Keyring,
+  type KeyringEntry,
+  readKeyEnv,
+  readKeyFile,
+  type SignerCreation,
+} from "./signer.ts";
 
 const KeyringFileSchema = z.strictObject({
   keys: z.array(
@@ -64,7 +71,7 @@ export async function createSigner(
   registry: PluginRegistry,
   algorithm: string,
   key: KeyMaterial,
-) {
+): Promise<SignerCreation> {
   const plugin = registry.signer(algorithm);
   if (!plugin) {
     const known = registry.signers().map((p) => `"${p.algorithm}"`).join(", ");

@@ -14,27 +14,18 @@
  * @module
  */
 
-import type { z } from "npm:zod@4.6.7";
 import { createHash } from "node:crypto";
 import {
+  _readArchiveInto,
   type ArchiveEntry,
   type ArchiveLimits,
   DEFAULT_LIMITS,
   type InflateArena,
-  readArchive,
 } from "./archive.ts";
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
 import { PacketError, type Violation } from "./errors.ts";
 import { parseInstant } from "./instant.ts";
-import type {
-  AuthoritySliceSchema,
-  CanonFileSchema,
-  DriftSignalRecordSchema,
-  LineageRecordSchema,
-  Manifest,
-  MemoryGraph,
-  TruthSnapshotSchema,
-} from "./packet_schemas.ts";
+import type { PacketSignature } from "./signer.ts";
 import { countCanonEntries, scanCanonFile } from "./canon_scan.ts";
 import { type CanonTexts, canonTextsKeys } from "./canon_texts.ts";
 export type { CanonTexts } from "./canon_texts.ts";
@@ -66,7 +57,177 @@ export const DATA_FILES = [
   "canon_entry.json",
 ] as const;
 
-export type { CanonEntry, Manifest, MemoryGraph } from "./packet_schemas.ts";
+// The records of a packet as the reader gives them. The zod schemas (core/packet_schemas.ts) say
+// what is valid and word every violation; the compiler holds each schema's output type to the
+// interface here, field by field (see the end of that module). Unknown fields are kept.
+
+/** `manifest.json`: camelCase keys, as the reference JSON Schema names them. */
+export interface Manifest {
+  /** `JRM_X_PACKET_<environment>_<window start>_<window end>_part<NN>`. */
+  packetName: string;
+  /** The environment that published the packet. */
+  environmentId: string;
+  /** Window start, ISO 8601. */
+  windowStart: string;
+  /** Window end, ISO 8601. */
+  windowEnd: string;
+  /** Part number within the window, from 1. */
+  part: number;
+  /** `sha256:<hex>` of each data file, by name. */
+  files: Record<string, string>;
+  /** Records in `decision_lineage.jsonl`. */
+  eventCount: number;
+  /** Total bytes of the data files. */
+  sizeBytes: number;
+  /** When the packet was made, ISO 8601. */
+  createdAt: string;
+  /** The signature over the manifest's canonical form, when signed. */
+  signature?: PacketSignature;
+  /** Fields the spec does not name, kept as read. */
+  [field: string]: unknown;
+}
+
+/** One change a canon entry's patch made. */
+export interface CanonChange {
+  /** What was done (`set`, `tune`, …). */
+  action: string;
+  /** The field changed, when one was. */
+  field?: string;
+  /** Other fields (`from`, `to`, …), kept as read. */
+  [field: string]: unknown;
+}
+
+/** One canon entry: an environment's stance on one detection signature. */
+export interface CanonEntry {
+  /** The signature it governs; its key in `entries` when absent. */
+  signatureId?: string;
+  /** Revision, from 0. */
+  rev?: number;
+  /** The revision it replaced. */
+  previousRev?: number;
+  /** The patch that made this revision. */
+  patchId?: string;
+  /** The patches before it, oldest first. */
+  lineage?: string[];
+  /** What the patch changed. */
+  changes?: CanonChange[];
+  /** Confidence in [0, 1]. */
+  confidence?: number;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** `canon_entry.json`. */
+export interface CanonFile {
+  /** The entries by key (the key is the signatureId unless the entry names another). */
+  entries: Record<string, CanonEntry>;
+  /** The environment, when the file names it. */
+  environmentId?: string;
+  /** When the file was made. */
+  generatedAt?: string;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** A node of `memory_graph.json`. */
+export interface GraphNode {
+  /** The node's id within its environment. */
+  nodeId: string;
+  /** What it is (`host`, …). */
+  kind: string;
+  /** A label for people. */
+  label?: string;
+  /** When it was seen. */
+  timestamp?: string;
+  /** Anything else known of it. */
+  properties?: Record<string, unknown>;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** An edge of `memory_graph.json`. */
+export interface GraphEdge {
+  /** The node it leaves. */
+  sourceId: string;
+  /** The node it reaches. */
+  targetId: string;
+  /** What it means (`talks_to`, …). */
+  kind: string;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** `memory_graph.json`: what the window added to the environment's memory graph. */
+export interface MemoryGraph {
+  /** Nodes added. */
+  nodesAdded: GraphNode[];
+  /** Edges added. */
+  edgesAdded: GraphEdge[];
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** `truth_snapshot.json`: counts and histograms, kept as they are. */
+export interface TruthSnapshot {
+  /** The environment, when the file names it. */
+  environmentId?: string;
+  /** The counts and histograms, kept as read. */
+  [field: string]: unknown;
+}
+
+/** `authority_slice.json`: who published the packet. */
+export interface AuthoritySlice {
+  /** The environment the publisher speaks for. */
+  environmentId: string;
+  /** The publisher's role. */
+  publisherRole?: string;
+  /** What the publisher may do. */
+  allowedActions?: string[];
+  /** The environments the publisher may publish for. */
+  scopeAllowlist?: string[];
+  /** The publisher's redaction policy, as written. */
+  redactionPolicy?: unknown;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** One line of `decision_lineage.jsonl`. */
+export interface LineageRecord {
+  /** The event decided. */
+  eventId: string;
+  /** The lane it went through. */
+  lane?: string;
+  /** Why, in bullets. */
+  whyBullets?: unknown[];
+  /** The claims made. */
+  claims?: unknown[];
+  /** Anything else recorded (redaction works on these fields). */
+  metadata?: Record<string, unknown>;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
+
+/** One line of `drift_signal.jsonl`: drift the environment saw itself. */
+export interface DriftSignalRecord {
+  /** The signal's id. */
+  driftId: string;
+  /** Its kind. */
+  driftType: string;
+  /** How bad. */
+  severity?: string;
+  /** When, ISO 8601. */
+  detectedAt?: string;
+  /** Events it rests on. */
+  evidenceRefs?: unknown[];
+  /** What identifies it. */
+  fingerprint?: unknown;
+  /** Notes for people. */
+  notes?: unknown;
+  /** What the environment suggests. */
+  recommendedAction?: unknown;
+  /** Other fields, kept as read. */
+  [field: string]: unknown;
+}
 
 /**
  * Thrown by {@link readPacket} when a packet needs the zod schemas to be
@@ -143,13 +304,13 @@ export interface Packet {
   /** The manifest as read with every number's spelling kept, for signatures. */
   manifestTree: Record<string, unknown>;
   /** `truth_snapshot.json`. */
-  truthSnapshot: z.infer<typeof TruthSnapshotSchema>;
+  truthSnapshot: TruthSnapshot;
   /** `authority_slice.json`. */
-  authoritySlice: z.infer<typeof AuthoritySliceSchema>;
+  authoritySlice: AuthoritySlice;
   /** `decision_lineage.jsonl`, one record per line. */
-  decisionLineage: z.infer<typeof LineageRecordSchema>[];
+  decisionLineage: LineageRecord[];
   /** `drift_signal.jsonl`, one record per line. */
-  driftSignals: z.infer<typeof DriftSignalRecordSchema>[];
+  driftSignals: DriftSignalRecord[];
   /**
    * The record count of each JSON-lines file whose records were checked but
    * not kept (`materializeRecords: false`): its array above is empty, and
@@ -160,7 +321,7 @@ export interface Packet {
   /** `memory_graph.json`. */
   memoryGraph: MemoryGraph;
   /** `canon_entry.json` (with `entries` empty when {@link Packet.canonTexts} holds them). */
-  canonEntry: z.infer<typeof CanonFileSchema>;
+  canonEntry: CanonFile;
   /**
    * `canon_entry.json`'s entries as JSON text, when read with
    * `canonAsText` and a quick byte-level check was sure of the file; then
@@ -213,11 +374,6 @@ export interface ReadOptions {
    * unless `records` asks for them.
    */
   graph?: GraphFactsOptions;
-  /**
-   * Inflate into this arena ({@link InflateArena}): the packet's `entries` are
-   * then views into it, valid only until its next read.
-   */
-  arena?: InflateArena;
 }
 
 /**
@@ -257,11 +413,28 @@ export function sha256Ref(bytes: Uint8Array): string {
  * ```
  */
 export function readPacket(bytes: Uint8Array, options: ReadOptions = {}): ReadResult {
+  return _readPacketInto(bytes, options);
+}
+
+/**
+ * {@link readPacket}, inflating into an arena: the packet's `entries` are then
+ * views into it, valid only until the arena's next read. For the hub's
+ * workers (core/inspect.ts); not part of the library's API.
+ * @param bytes the zip archive
+ * @param options as {@link readPacket} takes them
+ * @param arena the arena to inflate into, if any
+ * @returns as {@link readPacket}
+ */
+export function _readPacketInto(
+  bytes: Uint8Array,
+  options: ReadOptions,
+  arena?: InflateArena,
+): ReadResult {
   const source = options.source ?? "<bytes>";
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   let archive: ArchiveEntry[];
   try {
-    archive = readArchive(bytes, limits, { arena: options.arena });
+    archive = _readArchiveInto(bytes, limits, arena);
   } catch (error) {
     if (error instanceof PacketError) return { source, violations: [error.violation] };
     throw error;

@@ -14,7 +14,21 @@
 
 import { z } from "npm:zod@4.6.7";
 import type { Violation } from "./errors.ts";
-import { _useSchemaCheck, type DataFile, MANIFEST_FILE } from "./packet.ts";
+import {
+  _useSchemaCheck,
+  type AuthoritySlice,
+  type CanonEntry,
+  type CanonFile,
+  type DataFile,
+  type DriftSignalRecord,
+  type LineageRecord,
+  type Manifest,
+  MANIFEST_FILE,
+  type MemoryGraph,
+  type TruthSnapshot,
+} from "./packet.ts";
+import type { PacketSignature } from "./signer.ts";
+import type { SameType } from "./types.ts";
 
 // RFC 3339: seconds and an offset are required; a local time names no instant.
 const isoDateTime = z.iso.datetime({
@@ -49,9 +63,6 @@ export const ManifestSchema = z.looseObject({
   signature: SignatureSchema.optional(),
 });
 
-/** A parsed manifest. */
-export type Manifest = z.infer<typeof ManifestSchema>;
-
 /** One canon entry: an environment's stance on one detection signature. */
 export const CanonEntrySchema = z.looseObject({
   signatureId: z.string().optional(),
@@ -65,9 +76,6 @@ export const CanonEntrySchema = z.looseObject({
   })).optional(),
   confidence: z.number().min(0).max(1).optional(),
 });
-
-/** A parsed canon entry. */
-export type CanonEntry = z.infer<typeof CanonEntrySchema>;
 
 /** `canon_entry.json`. */
 export const CanonFileSchema = z.looseObject({
@@ -91,9 +99,6 @@ export const MemoryGraphSchema = z.looseObject({
     kind: z.string(),
   })),
 });
-
-/** A parsed memory graph. */
-export type MemoryGraph = z.infer<typeof MemoryGraphSchema>;
 
 /** `truth_snapshot.json`: counts and histograms, kept as they are. */
 export const TruthSnapshotSchema = z.looseObject({
@@ -160,3 +165,17 @@ _useSchemaCheck((file, value, prefix) => {
   const result = schema.safeParse(value);
   return result.success ? undefined : schemaViolation(file, result.error, prefix);
 });
+
+// Each schema's output is exactly the model's interface (core/packet.ts): a field added to, removed
+// from or retyped in one and not the other fails type checking here.
+const _sameRecords: [
+  SameType<z.infer<typeof SignatureSchema>, PacketSignature>,
+  SameType<z.infer<typeof ManifestSchema>, Manifest>,
+  SameType<z.infer<typeof CanonEntrySchema>, CanonEntry>,
+  SameType<z.infer<typeof CanonFileSchema>, CanonFile>,
+  SameType<z.infer<typeof MemoryGraphSchema>, MemoryGraph>,
+  SameType<z.infer<typeof TruthSnapshotSchema>, TruthSnapshot>,
+  SameType<z.infer<typeof AuthoritySliceSchema>, AuthoritySlice>,
+  SameType<z.infer<typeof LineageRecordSchema>, LineageRecord>,
+  SameType<z.infer<typeof DriftSignalRecordSchema>, DriftSignalRecord>,
+] = [true, true, true, true, true, true, true, true, true];

@@ -249,17 +249,26 @@ export class PluginRegistry {
     this.#plugins.set(key, { plugin, origin });
   }
 
-  /** @returns every detector, in registration order */
+  /**
+   * The detectors.
+   * @returns every detector, in registration order
+   */
   detectors(): DetectorPlugin<Record<string, unknown>>[] {
     return this.#ofKind("detector") as DetectorPlugin<Record<string, unknown>>[];
   }
 
-  /** @returns every signer plugin, in registration order */
+  /**
+   * The signer plugins.
+   * @returns every signer plugin, in registration order
+   */
   signers(): SignerPlugin[] {
     return this.#ofKind("signer") as SignerPlugin[];
   }
 
-  /** @returns every reporter, in registration order */
+  /**
+   * The reporters.
+   * @returns every reporter, in registration order
+   */
   reporters(): ReporterPlugin<unknown>[] {
     return this.#ofKind("reporter") as ReporterPlugin<unknown>[];
   }
@@ -282,7 +291,10 @@ export class PluginRegistry {
     return this.reporters().find((plugin) => plugin.format === format);
   }
 
-  /** @returns every plugin with its origin, for `jrm plugins list` */
+  /**
+   * Every plugin, with where it came from.
+   * @returns every plugin with its origin, for `jrm plugins list`
+   */
   list(): { plugin: Plugin; origin: string }[] {
     return [...this.#plugins.values()];
   }

@@ -14,11 +14,14 @@ import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";
 import {
   type DetectionResult,
+  type Resolution,
   RESOLUTION_ACTIONS,
   resolutionProblem,
   SEVERITIES,
+  type Severity,
 } from "./drift.ts";
 import type { Ingestion } from "./hub.ts";
+import type { SameType } from "./types.ts";
 
 /**
  * The version of the report layout written in `reportVersion`. Version 2 adds
@@ -128,11 +131,172 @@ export const ReportSchema = z.looseObject({
   detectorErrors: z.array(DetectorErrorSchema),
 });
 
-/** A federation report. */
-export type FederationReport = z.infer<typeof ReportSchema>;
+/** A violation as the report lists it (a later version may add codes and fields). */
+export interface ReportViolation {
+  /** The violation code (`HASH_MISMATCH`, …). */
+  code: string;
+  /** One sentence naming the entry and the problem. */
+  message: string;
+  /** The archive entry concerned, when there is one. */
+  entry?: string;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** A drift's resolution as the report carries it (see `Resolution` in `core/drift.ts`). */
+export interface ReportResolution extends Resolution {
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
 
 /** One drift as the report carries it. */
-export type ReportDrift = z.infer<typeof ReportDriftSchema>;
+export interface ReportDrift {
+  /** Content-derived id (see `driftIdOf` in `core/drift.ts`). */
+  driftId: string;
+  /** The drift type. */
+  driftType: string;
+  /** How bad it is. */
+  severity: Severity;
+  /** Every environment involved, sorted. */
+  environments: string[];
+  /** The signature concerned. */
+  signatureId: string;
+  /** One sentence saying what differs. */
+  detail: string;
+  /** The values compared, per environment and overall. */
+  evidence: Record<string, unknown>;
+  /** The detector that found it. */
+  detector: string;
+  /** What the detector decided; absent in a report of version 1. */
+  resolution?: ReportResolution;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** A packet the gate rejected, with its reasons. */
+export interface RejectedPacket {
+  /** The file. */
+  source: string;
+  /** Its `packetName`, when the manifest could be read. */
+  packetName: string | null;
+  /** Its environment, when the manifest could be read. */
+  environmentId: string | null;
+  /** The first violation's code. */
+  reasonCode: string;
+  /** Every violation found. */
+  violations: ReportViolation[];
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** A packet given more than once (the same content digest). */
+export interface DuplicatePacket {
+  /** The file given again. */
+  source: string;
+  /** `sha256:` of its bytes. */
+  digest: string;
+  /** The file first read with that content. */
+  duplicateOf: string;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** What is known of one environment. */
+export interface EnvironmentStats {
+  /** Packets folded. */
+  packets: number;
+  /** Earliest window start. */
+  windowStart: string;
+  /** Latest window end. */
+  windowEnd: string;
+  /** Signatures it holds an entry for. */
+  signatures: number;
+  /** Nodes of its merged memory graph. */
+  graphNodes: number;
+  /** Edges of its merged memory graph. */
+  graphEdges: number;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** A detector that ran. */
+export interface ReportDetector {
+  /** Its name. */
+  name: string;
+  /** Its version. */
+  version: string;
+  /** The drift types it reports. */
+  driftTypes: string[];
+  /** Where it came from (`builtin`, a path, …). */
+  origin: string;
+  /** How many findings it gave. */
+  findings: number;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** A detector that failed: the run is incomplete. */
+export interface ReportDetectorError {
+  /** The detector. */
+  detector: string;
+  /** The hook that failed. */
+  hook: string;
+  /** Its error message. */
+  message: string;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** Node and edge counts. */
+export interface GraphCounts {
+  /** Nodes. */
+  nodes: number;
+  /** Edges. */
+  edges: number;
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+/** The merged memory graph's size, overall and per environment. */
+export interface MergedGraphCounts extends GraphCounts {
+  /** Per environment. */
+  perEnvironment: Record<string, GraphCounts>;
+}
+
+/** A federation report. */
+export interface FederationReport {
+  /** The layout's version: {@link REPORT_VERSION} when written, any of {@link READABLE_REPORT_VERSIONS} when read. */
+  reportVersion: typeof READABLE_REPORT_VERSIONS[number];
+  /** When the report was made, ISO 8601. */
+  generatedAt: string;
+  /** The environments with at least one folded packet, sorted. */
+  environments: string[];
+  /** Packets folded. */
+  packetsIngested: number;
+  /** Packets the gate rejected. */
+  packetsRejected: RejectedPacket[];
+  /** Packets given more than once. */
+  duplicates: DuplicatePacket[];
+  /** The drift found across environments. */
+  crossEnvDrifts: ReportDrift[];
+  /** The merged memory graph's size. */
+  mergedGraph: MergedGraphCounts;
+  /** Per environment. */
+  environmentStats: Record<string, EnvironmentStats>;
+  /** The detectors that ran. */
+  detectors: ReportDetector[];
+  /** The detectors that failed. */
+  detectorErrors: ReportDetectorError[];
+  /** Fields a later version may add. */
+  [field: string]: unknown;
+}
+
+// Each schema's output is exactly its interface above: a field added to, removed from or retyped in
+// one and not the other fails type checking here.
+const _sameReport: [
+  SameType<z.infer<typeof ReportSchema>, FederationReport>,
+  SameType<z.infer<typeof ReportDriftSchema>, ReportDrift>,
+] = [true, true];
 
 /**
  * Check that a value read from a file is a federation report.

@@ -25,6 +25,7 @@ export interface PacketSignature {
   keyId?: string;
   /** The canonical form signed; absent means `deepsigma-v1`. */
   canonicalization?: string;
+  /** Fields a signer may add, kept and signed over like the rest. */
   [extra: string]: unknown;
 }
 
@@ -105,6 +106,7 @@ export class Keyring {
   readonly #entries: KeyringEntry[];
 
   /**
+   * Make a keyring of the given keys.
    * @param entries keys with the environments they serve
    * @param warnings warnings gathered while loading them
    */

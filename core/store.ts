@@ -94,7 +94,39 @@ export interface OpenLedgerOptions {
 }
 
 /**
+ * What the advisory engine (core/advisory.ts) needs of a ledger: a name for
+ * messages, a SQLite connection, and write transactions that hold all of a
+ * change or none of it. {@link Ledger} is the implementation.
+ *
+ * @experimental The stateful hub and the PostgreSQL backend change this: a
+ * store that is not SQLite cannot hand out a `DatabaseSync`, so the engine's
+ * reads and writes move behind methods of the store, and transactions
+ * become async only.
+ */
+export interface AdvisoryStore {
+  /** Where the ledger is, for messages. */
+  readonly path: string;
+  /** The connection the engine reads its tables through, outside transactions. */
+  readonly db: DatabaseSync;
+  /**
+   * Run `work` as one write transaction (see {@link Ledger.transaction}).
+   * @param work what to do with the connection
+   * @returns what `work` returns
+   */
+  transaction<T>(work: (db: DatabaseSync) => T): T;
+  /**
+   * Run async `work` as one write transaction (see {@link Ledger.transactionAsync}).
+   * @param work what to do with the connection
+   * @returns what `work` resolves to
+   */
+  transactionAsync<T>(work: (db: DatabaseSync) => Promise<T>): Promise<T>;
+}
+
+/**
  * An open ledger. Close it when done (or hold it with `using`).
+ *
+ * @experimental Its SQL connection (`db`) goes when the ledger gets a
+ * PostgreSQL backend; {@link AdvisoryStore} says what stays.
  *
  * @example
  * ```ts
@@ -104,7 +136,7 @@ export interface OpenLedgerOptions {
  * assert.equal(ledger.schemaVersion, MIGRATIONS.length);
  * ```
  */
-export class Ledger implements Disposable {
+export class Ledger implements AdvisoryStore, Disposable {
   /** The database file. */
   readonly path: string;
   /** The connection, for the modules that keep their tables here. */
@@ -154,13 +186,13 @@ export class Ledger implements Disposable {
    * ```
    */
   transaction<T>(work: (db: DatabaseSync) => T): T {
-    this.begin();
+    this.#begin();
     try {
       const result = work(this.db);
-      this.commit();
+      this.#commit();
       return result;
     } catch (error) {
-      this.rollback();
+      this.#rollback();
       throw error;
     }
   }
@@ -184,13 +216,13 @@ export class Ledger implements Disposable {
    * ```
    */
   async transactionAsync<T>(work: (db: DatabaseSync) => Promise<T>): Promise<T> {
-    this.begin();
+    this.#begin();
     try {
       const result = await work(this.db);
-      this.commit();
+      this.#commit();
       return result;
     } catch (error) {
-      this.rollback();
+      this.#rollback();
       throw error;
     }
   }
@@ -218,7 +250,7 @@ export class Ledger implements Disposable {
 
   // Prepared, not exec(): only a statement's error carries the SQLite code
   // that tells a busy ledger apart (see isBusy).
-  private begin(): void {
+  #begin(): void {
     try {
       this.db.prepare("BEGIN IMMEDIATE").run();
     } catch (error) {
@@ -226,7 +258,7 @@ export class Ledger implements Disposable {
     }
   }
 
-  private commit(): void {
+  #commit(): void {
     try {
       this.db.prepare("COMMIT").run();
     } catch (error) {
@@ -234,7 +266,7 @@ export class Ledger implements Disposable {
     }
   }
 
-  private rollback(): void {
+  #rollback(): void {
     if (this.db.isTransaction) this.db.exec("ROLLBACK");
   }
 }
@@ -268,6 +300,8 @@ export function resolveStorePath(option?: string, envValue?: string): string {
  * @param path the database file
  * @param options `create` and `busyTimeoutMs`
  * @returns the open ledger
+ * @experimental Opening a ledger changes with its PostgreSQL backend (a
+ * connection string beside a file path).
  * @throws {UsageError} exit 2 when the file is missing (and `create` is
  *   false), cannot be opened, is not a SQLite database, is some other
  *   program's database, or was written by a newer version of the tool;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { crc32, createInflateRaw, deflateRawSync } from "node:zlib";
 import {
   _isInflateEngine,
+  _readArchiveInto,
   type ArchiveEntry,
   type ArchiveLimits,
   COMPRESSION_RATIO_FLOOR,
@@ -55,7 +56,7 @@ function refuse(
   limits?: Partial<ArchiveLimits>,
 ): PacketError {
   const plain = assertRefused(() => readArchive(bytes, limits), code, entry, message);
-  const inArena = assertRefused(() => readArchive(bytes, limits, { arena }), code, entry, message);
+  const inArena = assertRefused(() => _readArchiveInto(bytes, limits, arena), code, entry, message);
   assert.equal(inArena.message, plain.message);
   return plain;
 }
@@ -100,7 +101,7 @@ Deno.test("readArchive() with an InflateArena reads the same entries into one re
   let earlier: ArrayBufferLike | undefined;
   for (const zip of archives) {
     const expected = readArchive(zip);
-    const read = readArchive(zip, {}, { arena: own });
+    const read = _readArchiveInto(zip, {}, own);
     assert.deepEqual(
       read.map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
       expected.map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
@@ -123,9 +124,11 @@ Deno.test("readArchive() with an InflateArena reads the same entries into one re
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return 0x61 + (seed >>> 28);
   });
-  const [entry] = readArchive(await writeArchive([{ name: "big.txt", data: large }]), {}, {
-    arena: own,
-  });
+  const [entry] = _readArchiveInto(
+    await writeArchive([{ name: "big.txt", data: large }]),
+    {},
+    own,
+  );
   assert.deepEqual(entry.data, large);
   assert.notEqual(entry.data.buffer, earlier);
 });
@@ -713,7 +716,7 @@ Deno.test("readArchive() refuses mutated archives with PacketError only", async 
       }
     };
     assert.deepEqual(
-      outcome(() => readArchive(bytes, {}, { arena })),
+      outcome(() => _readArchiveInto(bytes, {}, arena)),
       outcome(() => readArchive(bytes)),
       `mutation ${i}`,
     );

@@ -19,7 +19,7 @@ function userScript(root: string): string {
   const mod = pathToFileURL(`${root}mod.ts`).href;
   return `import {
   buildPacket, builtinRegistry, buildReport, defaultConfig, expandInputs, ingestFiles,
-  loadKeyring, resolveDetectorRuns, runDetectors, validate,
+  loadKeyring, openLedger, publish, resolveDetectorRuns, runDetectors, validate,
 } from ${JSON.stringify(mod)};
 
 const registry = builtinRegistry();
@@ -43,11 +43,16 @@ const { bytes } = await buildPacket(new Map([
 ]), { environmentId: "E", windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-01-01T00:10:00Z", part: 1 });
 const built = await validate(bytes, { source: "built.zip" });
 
+// The advisory engine, over a ledger in memory.
+using ledger = openLedger(":memory:");
+const published = await publish(ledger, report, { now: new Date("2026-03-01T00:00:00Z") });
+
 console.log(JSON.stringify({
   ingested: report.packetsIngested,
   rejected: report.packetsRejected.length,
   drifts: report.crossEnvDrifts.length,
   built: built.reasonCode,
+  advisories: published.created.length,
 }));
 `;
 }
@@ -73,6 +78,7 @@ Deno.test("a script outside the repository imports mod.ts with a plain deno run"
       rejected: 0,
       drifts: expected.length,
       built: "ACCEPTED",
+      advisories: expected.length,
     });
   });
 });
