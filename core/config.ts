@@ -75,6 +75,10 @@ export interface ConfigFile {
     maxTotalBytes?: number;
     maxCompressionRatio?: number;
     maxJsonDepth?: number;
+    /** Seconds a packet's windowEnd or createdAt may be ahead of the clock. */
+    maxClockSkew?: number;
+    /** Most canon entries in one packet. */
+    maxCanonEntries?: number;
   };
 }
 

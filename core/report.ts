@@ -139,6 +139,8 @@ export interface ReportViolation {
   message: string;
   /** The archive entry concerned, when there is one. */
   entry?: string;
+  /** For `EQUIVOCATION`: the `sha256:` digests of the packets this one equivocates with. */
+  equivocatesWith?: string[];
   /** Fields a later version may add. */
   [field: string]: unknown;
 }
@@ -181,6 +183,8 @@ export interface RejectedPacket {
   packetName: string | null;
   /** Its environment, when the manifest could be read. */
   environmentId: string | null;
+  /** `sha256:` of the archive; null when it could not be read (absent in older reports). */
+  digest?: string | null;
   /** The first violation's code. */
   reasonCode: string;
   /** Every violation found. */
