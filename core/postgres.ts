@@ -19,7 +19,7 @@
  */
 
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.7";
 import { UsageError } from "./errors.ts";
 import type { PostgresLocation } from "./store_url.ts";
 

@@ -108,7 +108,11 @@ Deno.test("the library names npm packages as pinned in deno.json, never by a bar
   for (const file of await libraryFiles()) {
     const text = await Deno.readTextFile(`${ROOT}${file}`);
     for (const [bare, target] of Object.entries(imports)) {
-      if (text.includes(`"${bare}"`)) problems.push(`${file} imports "${bare}" by its bare name`);
+      // An import or export of the bare name (or a path under it); a string "postgres" is not one.
+      const bareImport = new RegExp(
+        `(?:\\bfrom\\s*|\\bimport\\s*\\(?\\s*)["']${escape(bare)}(?:/[^"']*)?["']`,
+      );
+      if (bareImport.test(text)) problems.push(`${file} imports "${bare}" by its bare name`);
       // The same package under another version would load twice.
       const name = target.replace(/^npm:/, "").replace(/@[^@/]+$/, "");
       for (const [specifier] of text.matchAll(new RegExp(`npm:${escape(name)}@[^"'/\\s]+`, "g"))) {
