@@ -129,12 +129,14 @@ export type {
 export { FederationState, ingestFiles } from "./core/hub.ts";
 export type {
   Foldable,
+  GraphLinesSink,
   GraphRecord,
   Ingestion,
   IngestOptions,
   IngestOutcome,
   PacketRecord,
 } from "./core/hub.ts";
+export type { GraphFacts, GraphFactsOptions } from "./core/graph_facts.ts";
 export { expandInputs, expandPackets } from "./core/inputs.ts";
 export type { ExpandedInputs, InputWarning } from "./core/inputs.ts";
 export { protectOutputs, readRegularFile } from "./core/fs.ts";
