@@ -10,7 +10,7 @@ import { Command } from "@commander-js/extra-typings";
 import { listAdvisories } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
-import { callHook, type PluginRegistry } from "../core/plugin.ts";
+import { callHook, expectBytesOrText, type PluginRegistry } from "../core/plugin.ts";
 import { type FederationReport, readReportFile } from "../core/report.ts";
 import { openLedger, resolveStorePath } from "../core/store.ts";
 import { loadConfig } from "../core/config.ts";
@@ -42,7 +42,12 @@ export async function render(
     using ledger = openLedger(store, { create: false });
     context.advisories = listAdvisories(ledger);
   }
-  return await callHook(reporter, "render", () => reporter.render(report, context));
+  return await callHook(
+    reporter,
+    "render",
+    () => reporter.render(report, context),
+    expectBytesOrText,
+  );
 }
 
 /**

@@ -28,7 +28,13 @@ import type { DetectorRun } from "./drift.ts";
 import { PacketError, UsageError } from "./errors.ts";
 import { parseJson } from "./json.ts";
 import { readRegularFile, SMALL_FILE_LIMIT } from "./fs.ts";
-import type { PluginRegistry } from "./plugin.ts";
+import {
+  callHookSync,
+  describeValue,
+  type DetectorPlugin,
+  type HookResultCheck,
+  type PluginRegistry,
+} from "./plugin.ts";
 import type { SameType } from "./types.ts";
 
 /** The default config file name, looked for in the working directory. */
@@ -312,35 +318,71 @@ export function resolveDetectorRuns(
       ...(fromFlags ?? {}),
     };
     if (plugin.optionsSchema) {
-      const result = plugin.optionsSchema.safeParse(options);
+      const result = safeParse(plugin, options);
       if (!result.success) {
         // Name where the wrong value came from: the config file, the flags, or
         // (when neither gave options) the plugin's own defaults.
-        let source = `from ${origin}`;
+        let from = `from ${origin}`;
         if (fromConfig && fromFlags) {
-          const configOnly = plugin.optionsSchema.safeParse({
+          const configOnly = safeParse(plugin, {
             ...(plugin.defaultOptions ?? {}),
             ...fromConfig,
           });
-          source = configOnly.success ? "in --option" : `in ${where}`;
-        } else if (fromConfig) source = `in ${where}`;
-        else if (fromFlags) source = "in --option";
+          from = configOnly.success ? "in --option" : `in ${where}`;
+        } else if (fromConfig) from = `in ${where}`;
+        else if (fromFlags) from = "in --option";
         throw new UsageError(
-          `Invalid options for detector "${plugin.name}" ${source}: ${
+          `Invalid options for detector "${plugin.name}" ${from}: ${
             describeOptionsError(result.error)
           }`,
         );
       }
-      options = result.data;
+      options = result.data as Record<string, unknown>;
     }
     runs.push({ plugin, options, origin });
   }
   return runs;
 }
 
+type SafeParseResult =
+  | { success: true; data: unknown }
+  | { success: false; error: { message: string; issues?: unknown } };
+
+/** A detector's `optionsSchema.safeParse`, through the plugin-call wrapper. */
+function safeParse(
+  plugin: DetectorPlugin<Record<string, unknown>>,
+  options: Record<string, unknown>,
+): SafeParseResult {
+  return callHookSync(
+    plugin,
+    "optionsSchema.safeParse",
+    () => plugin.optionsSchema!.safeParse(options),
+    expectSafeParseResult,
+  ) as SafeParseResult;
+}
+
+const expectSafeParseResult: HookResultCheck = (value) => {
+  if (value === null || typeof value !== "object") {
+    return `it returned ${describeValue(value)}, not { success, data } or { success, error }`;
+  }
+  const { success, error } = value as { success?: unknown; error?: unknown };
+  if (success === true) return undefined;
+  if (success !== false) return `its "success" is ${describeValue(success)}, not true or false`;
+  if (error === null || typeof error !== "object") {
+    return `it failed with an "error" that is ${describeValue(error)}, not an object`;
+  }
+  const { message } = error as { message?: unknown };
+  return typeof message === "string"
+    ? undefined
+    : `it failed with an "error.message" that is ${describeValue(message)}, not a string`;
+};
+
 function describeOptionsError(error: { message: string; issues?: unknown }): string {
   const issues = error.issues as { path?: PropertyKey[]; message?: string }[] | undefined;
-  if (Array.isArray(issues) && issues.length > 0) {
+  if (
+    Array.isArray(issues) && issues.length > 0 &&
+    issues.every((issue) => issue !== null && typeof issue === "object")
+  ) {
     return issues.map((issue) => {
       const key = issue.path && issue.path.length > 0 ? issue.path.map(String).join(".") : "";
       // A schema's own message often names the key already ('Option "x" must …').

@@ -138,7 +138,17 @@ export class UsageError extends Error {
 }
 
 /**
- * A plugin failed: names the plugin, the hook, and the cause.
+ * How a plugin hook failed: it threw (or rejected), returned something of the
+ * wrong type or shape, did not finish within its time budget, or returned
+ * more findings than allowed.
+ */
+export type PluginFailure = typeof PLUGIN_FAILURES[number];
+
+/** Every {@link PluginFailure}, stable across releases (reports carry them). */
+export const PLUGIN_FAILURES = ["threw", "invalid-result", "timeout", "too-many-findings"] as const;
+
+/**
+ * A plugin failed: names the plugin, the hook, how it failed and the cause.
  *
  * @example
  * ```ts
@@ -146,6 +156,7 @@ export class UsageError extends Error {
  * import { PluginError } from "./errors.ts";
  * const err = new PluginError("stale-env", "detect", new Error("boom"));
  * assert.equal(err.message, 'Plugin "stale-env" failed in hook "detect": boom');
+ * assert.equal(err.reason, "threw");
  * ```
  */
 export class PluginError extends Error {
@@ -153,21 +164,45 @@ export class PluginError extends Error {
   readonly plugin: string;
   /** The hook that failed (or `load`). */
   readonly hook: string;
+  /** How it failed. */
+  readonly reason: PluginFailure;
   /**
    * Wrap what a plugin's hook threw.
    * @param plugin the plugin's name
    * @param hook the hook that failed
-   * @param cause the underlying error
+   * @param cause the underlying error (what was thrown, or an Error describing the problem)
+   * @param reason how it failed; `threw` unless said otherwise
    */
-  constructor(plugin: string, hook: string, cause: unknown) {
-    super(
-      `Plugin "${plugin}" failed in hook "${hook}": ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-      { cause },
-    );
+  constructor(plugin: string, hook: string, cause: unknown, reason: PluginFailure = "threw") {
+    super(`Plugin "${plugin}" failed in hook "${hook}": ${causeMessage(cause)}`, { cause });
     this.name = "PluginError";
     this.plugin = plugin;
     this.hook = hook;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The one-line text of anything thrown: an Error's message, else the value as a string.
+ * @param cause what was thrown
+ * @returns its message
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { causeMessage } from "./errors.ts";
+ * assert.equal(causeMessage(new Error("boom")), "boom");
+ * assert.equal(causeMessage(42), "42");
+ * ```
+ */
+export function causeMessage(cause: unknown): string {
+  try {
+    return cause instanceof Error ? String(cause.message) : String(cause);
+  } catch {
+    // A plugin may throw an object whose toString throws, or a null-prototype object.
+    try {
+      return Object.prototype.toString.call(cause);
+    } catch {
+      return "(a value that cannot be shown)";
+    }
   }
 }

@@ -22,10 +22,10 @@
  */
 
 import { z } from "npm:zod@4.6.7";
-import { UsageError } from "./errors.ts";
+import { PluginError, UsageError } from "./errors.ts";
 import { readInputFile, SMALL_FILE_LIMIT } from "./fs.ts";
 import { parseJsonFile } from "./config.ts";
-import type { PluginRegistry } from "./plugin.ts";
+import { callHook, expectSignerCreation, guardSigner, type PluginRegistry } from "./plugin.ts";
 import {
   type KeyMaterial,
   Keyring,
@@ -50,7 +50,11 @@ const KeyringFileSchema = z.strictObject({
 });
 
 /**
- * Make a signer for key material with the plugin of `algorithm`.
+ * Make a signer for key material with the plugin of `algorithm`. The signer's
+ * `sign` and `verify` are wrapped, so a failure in them names the plugin and
+ * the hook. A plugin that throws refuses the key: a {@link UsageError} naming
+ * the plugin, the hook and its reason; one that returns something else than
+ * a signer of its algorithm fails with a {@link PluginError}.
  * @param registry the plugins
  * @param algorithm e.g. `hmac-sha256`
  * @param key the key material
@@ -77,11 +81,22 @@ export async function createSigner(
     const known = registry.signers().map((p) => `"${p.algorithm}"`).join(", ");
     throw new UsageError(`Unknown signature algorithm "${algorithm}" (known: ${known})`);
   }
+  let created: SignerCreation;
   try {
-    return await plugin.createSigner(key);
+    created = await callHook(
+      plugin,
+      "createSigner",
+      () => plugin.createSigner(key),
+      expectSignerCreation(plugin),
+    );
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    // Throwing is how the contract has a plugin refuse an unusable key: the user's input.
+    if (error instanceof PluginError && error.reason === "threw") {
+      throw new UsageError(error.message);
+    }
+    throw error;
   }
+  return { signer: guardSigner(plugin, created.signer), warnings: [...created.warnings] };
 }
 
 /**

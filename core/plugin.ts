@@ -12,10 +12,10 @@
 
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { PluginError, UsageError } from "./errors.ts";
+import { causeMessage, PluginError, UsageError } from "./errors.ts";
 import { checkRegularFile } from "./fs.ts";
 import type { DriftFinding, FederationView } from "./drift.ts";
-import type { KeyMaterial, SignerCreation } from "./signer.ts";
+import type { KeyMaterial, Signer, SignerCreation } from "./signer.ts";
 
 /** Fields every plugin has. */
 export interface PluginBase {
@@ -214,6 +214,24 @@ export function validatePlugin(value: unknown, label: string): Plugin {
   return plugin as unknown as Plugin;
 }
 
+/** Where a plugin came from: the module and its position in the module's default export. */
+export interface PluginModule {
+  /** The URL the module is imported from. */
+  url: string;
+  /** The plugin's position in the default export (0 for a single plugin). */
+  index: number;
+}
+
+/** A plugin as the registry holds it. */
+export interface RegisteredPlugin {
+  /** The plugin. */
+  plugin: Plugin;
+  /** `built-in`, or the file it came from, for listings and messages. */
+  origin: string;
+  /** The module it came from, when it came from one. */
+  module?: PluginModule;
+}
+
 /**
  * The plugins in use, by kind. Built-ins are registered the same way a
  * user's plugin is.
@@ -230,14 +248,16 @@ export function validatePlugin(value: unknown, label: string): Plugin {
  * ```
  */
 export class PluginRegistry {
-  readonly #plugins = new Map<string, { plugin: Plugin; origin: string }>();
+  readonly #plugins = new Map<string, RegisteredPlugin>();
 
   /**
    * Add a plugin, after checking it.
    * @param plugin the plugin
    * @param origin where it came from (`built-in` or a file path), for listings and messages
+   * @param module the module it is the default export of, when it came from one: a
+   *   detector from a module runs in a worker that can be stopped
    */
-  register(plugin: Plugin, origin = "built-in"): void {
+  register(plugin: Plugin, origin = "built-in", module?: PluginModule): void {
     validatePlugin(plugin, `plugin "${(plugin as PluginBase)?.name}" from ${origin}`);
     const key = `${plugin.kind}:${plugin.name}`;
     const existing = this.#plugins.get(key);
@@ -246,7 +266,7 @@ export class PluginRegistry {
         `Cannot load plugin "${plugin.name}" from ${origin}: a ${plugin.kind} of that name is already registered from ${existing.origin} (set "override: true" to replace it)`,
       );
     }
-    this.#plugins.set(key, { plugin, origin });
+    this.#plugins.set(key, module ? { plugin, origin, module } : { plugin, origin });
   }
 
   /**
@@ -293,9 +313,9 @@ export class PluginRegistry {
 
   /**
    * Every plugin, with where it came from.
-   * @returns every plugin with its origin, for `jrm plugins list`
+   * @returns every plugin with its origin (and module, when it came from one), for `jrm plugins list`
    */
-  list(): { plugin: Plugin; origin: string }[] {
+  list(): RegisteredPlugin[] {
     return [...this.#plugins.values()];
   }
 
@@ -326,6 +346,8 @@ const MAX_PLUGIN_BYTES = 64 * 1024 * 1024;
  * @param specifier a file path or URL
  * @param preloaded the module, when it is already imported (a compiled binary's plugins; their
  *   origin then reads `"<specifier>" (compiled in)`)
+ * @param preloadedUrl the URL a worker can import the preloaded module from, if there is one
+ *   (detectors of a preloaded module without it run in place)
  * @returns the plugins loaded
  * @example
  * ```ts
@@ -340,15 +362,17 @@ export async function loadPluginModule(
   registry: PluginRegistry,
   specifier: string,
   preloaded?: Record<string, unknown>,
+  preloadedUrl?: string,
 ): Promise<Plugin[]> {
   let module: Record<string, unknown>;
+  let url: string | undefined = preloadedUrl;
   if (preloaded) {
     module = preloaded;
   } else {
     // A URL (file:, https:, jsr:, npm:) as given; a path from the working directory.
     // pathToFileURL escapes "#", "?" and "%", which a URL built by hand would misread.
     const isUrl = /^[a-z][a-z0-9+.-]+:/i.test(specifier);
-    const url = isUrl ? specifier : pathToFileURL(resolve(specifier)).href;
+    url = isUrl ? specifier : pathToFileURL(resolve(specifier)).href;
     // import() would wait on a FIFO and read a device without end: refuse them first.
     const path = isUrl ? localPath(url) : specifier;
     if (path !== undefined) checkRegularFile(path, "plugin file", MAX_PLUGIN_BYTES);
@@ -368,12 +392,21 @@ export async function loadPluginModule(
       `Cannot load plugin file "${specifier}": its default export is an empty list`,
     );
   }
-  const plugins = list.map((value, index) =>
-    validatePlugin(value, `plugin at position ${index} in "${specifier}"`)
-  );
+  const plugins = list.map((value, index) => {
+    const label = `plugin at position ${index} in "${specifier}"`;
+    try {
+      return validatePlugin(value, label);
+    } catch (error) {
+      // A getter or a proxy in the plugin object may throw anything while it is checked.
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(`Cannot load ${label}: ${causeMessage(error)}`);
+    }
+  });
   // A compiled binary's listing says where each plugin came from and that it is built in.
   const origin = preloaded ? `"${specifier}" (compiled in)` : `"${specifier}"`;
-  for (const plugin of plugins) registry.register(plugin, origin);
+  plugins.forEach((plugin, index) =>
+    registry.register(plugin, origin, url === undefined ? undefined : { url, index })
+  );
   return plugins;
 }
 
@@ -387,29 +420,267 @@ function importFailure(error: unknown): string {
 }
 
 /**
+ * A check of what a hook returned: a phrase saying what is wrong with it
+ * (`it returned a number, not bytes or text`), or undefined when it is fine.
+ */
+export type HookResultCheck = (value: unknown) => string | undefined;
+
+/**
  * Call a plugin hook, turning any failure into a {@link PluginError} that
- * names the plugin and the hook.
+ * names the plugin and the hook: a throw or a rejection (`reason` "threw"),
+ * or a result that `check` refuses ("invalid-result"). Every call into a
+ * plugin goes through here or {@link callHookSync}.
  * @param plugin the plugin
  * @param hook the hook's name
  * @param call the call to make
+ * @param check what the result must be, when the caller relies on its type
  * @returns what the hook returned
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { callHook } from "./plugin.ts";
- * await assert.rejects(callHook({ name: "x" }, "detect", () => { throw new Error("boom"); }), {
- *   message: 'Plugin "x" failed in hook "detect": boom',
- * });
+ * import { callHook, expectBytesOrText } from "./plugin.ts";
+ * await assert.rejects(
+ *   callHook({ name: "x" }, "detect", () => { throw new Error("boom"); }),
+ *   { message: 'Plugin "x" failed in hook "detect": boom', reason: "threw" },
+ * );
+ * await assert.rejects(
+ *   callHook({ name: "x" }, "render", () => 42, expectBytesOrText),
+ *   { message: 'Plugin "x" failed in hook "render": it returned a number, not bytes or text' },
+ * );
  * ```
  */
 export async function callHook<T>(
   plugin: { name: string },
   hook: string,
   call: () => T | Promise<T>,
+  check?: HookResultCheck,
 ): Promise<T> {
+  let value: T;
   try {
-    return await call();
+    value = await call();
   } catch (error) {
     throw new PluginError(plugin.name, hook, error);
   }
+  return checked(plugin, hook, value, check);
+}
+
+/**
+ * {@link callHook} for a hook that must answer at once (a schema's
+ * `safeParse`): a promise is a wrong result.
+ * @param plugin the plugin
+ * @param hook the hook's name
+ * @param call the call to make
+ * @param check what the result must be
+ * @returns what the hook returned
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { callHookSync } from "./plugin.ts";
+ * assert.throws(() => callHookSync({ name: "x" }, "optionsSchema.safeParse", () => Promise.resolve(1)), {
+ *   message: 'Plugin "x" failed in hook "optionsSchema.safeParse": it returned a promise; this hook must answer at once',
+ * });
+ * ```
+ */
+export function callHookSync<T>(
+  plugin: { name: string },
+  hook: string,
+  call: () => T,
+  check?: HookResultCheck,
+): T {
+  let value: T;
+  try {
+    value = call();
+  } catch (error) {
+    throw new PluginError(plugin.name, hook, error);
+  }
+  if (isThenable(value)) {
+    // Nothing will wait for it: a later rejection must not end the process.
+    Promise.resolve(value).catch(() => {});
+    throw new PluginError(
+      plugin.name,
+      hook,
+      new TypeError("it returned a promise; this hook must answer at once"),
+      "invalid-result",
+    );
+  }
+  return checked(plugin, hook, value, check);
+}
+
+function checked<T>(
+  plugin: { name: string },
+  hook: string,
+  value: T,
+  check: HookResultCheck | undefined,
+): T {
+  let problem: string | undefined;
+  try {
+    problem = check?.(value);
+  } catch (error) {
+    // A getter or a proxy in the result threw while it was looked at.
+    problem = `it returned a value that cannot be read: ${causeMessage(error)}`;
+  }
+  if (problem !== undefined) {
+    throw new PluginError(plugin.name, hook, new TypeError(problem), "invalid-result");
+  }
+  return value;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * How a value is named in a message: `a number`, `a list`, `null`, `bytes`, ….
+ * @param value any value
+ * @returns a short phrase
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeValue } from "./plugin.ts";
+ * assert.equal(describeValue(42), "a number");
+ * assert.equal(describeValue([]), "a list");
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "a list";
+  if (value instanceof Uint8Array) return "bytes";
+  if (isThenable(value)) return "a promise";
+  const type = typeof value;
+  return type === "object" ? "an object" : `a ${type}`;
+}
+
+/**
+ * A reporter's `render` result must be bytes or text.
+ * @param value what it returned
+ * @returns the problem, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectBytesOrText } from "./plugin.ts";
+ * assert.equal(expectBytesOrText("<html>"), undefined);
+ * assert.equal(expectBytesOrText(42), "it returned a number, not bytes or text");
+ * ```
+ */
+export function expectBytesOrText(value: unknown): string | undefined {
+  return typeof value === "string" || value instanceof Uint8Array
+    ? undefined
+    : `it returned ${describeValue(value)}, not bytes or text`;
+}
+
+/**
+ * A signer's `verify` result must be a boolean.
+ * @param value what it returned
+ * @returns the problem, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectBoolean } from "./plugin.ts";
+ * assert.equal(expectBoolean(false), undefined);
+ * assert.equal(expectBoolean("yes"), "it returned a string, not true or false");
+ * ```
+ */
+export function expectBoolean(value: unknown): string | undefined {
+  return typeof value === "boolean"
+    ? undefined
+    : `it returned ${describeValue(value)}, not true or false`;
+}
+
+/**
+ * A signer's `sign` result must be the signature value: a non-empty string.
+ * @param value what it returned
+ * @returns the problem, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectSignatureValue } from "./plugin.ts";
+ * assert.equal(expectSignatureValue("ab12"), undefined);
+ * assert.equal(expectSignatureValue(""), "it returned an empty string, not a signature value");
+ * ```
+ */
+export function expectSignatureValue(value: unknown): string | undefined {
+  if (value === "") return "it returned an empty string, not a signature value";
+  return typeof value === "string"
+    ? undefined
+    : `it returned ${describeValue(value)}, not a signature value (a string)`;
+}
+
+/**
+ * What a signer plugin's `createSigner` must return: `{ signer, warnings }`
+ * with a signer of the plugin's own algorithm.
+ * @param plugin the signer plugin
+ * @returns the check
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectSignerCreation } from "./plugin.ts";
+ * const check = expectSignerCreation({ algorithm: "x" });
+ * assert.equal(check(7), "it returned a number, not { signer, warnings }");
+ * ```
+ */
+export function expectSignerCreation(plugin: { algorithm: string }): HookResultCheck {
+  return (value) => {
+    if (value === null || typeof value !== "object") {
+      return `it returned ${describeValue(value)}, not { signer, warnings }`;
+    }
+    const { signer, warnings } = value as { signer?: unknown; warnings?: unknown };
+    if (!Array.isArray(warnings) || warnings.some((warning) => typeof warning !== "string")) {
+      return `its "warnings" is ${describeValue(warnings)}, not a list of strings`;
+    }
+    if (signer === null || typeof signer !== "object") {
+      return `its "signer" is ${describeValue(signer)}, not an object`;
+    }
+    const { algorithm, canSign, keyId, sign, verify } = signer as Record<string, unknown>;
+    if (algorithm !== plugin.algorithm) {
+      const given = typeof algorithm === "string"
+        ? JSON.stringify(algorithm)
+        : describeValue(algorithm);
+      return `its signer's "algorithm" is ${given}, not the plugin's "${plugin.algorithm}"`;
+    }
+    if (typeof canSign !== "boolean") {
+      return `its signer's "canSign" is ${describeValue(canSign)}, not true or false`;
+    }
+    if (keyId !== undefined && typeof keyId !== "string") {
+      return `its signer's "keyId" is ${describeValue(keyId)}, not a string`;
+    }
+    if (typeof sign !== "function") return `its signer's "sign" is not a function`;
+    if (typeof verify !== "function") return `its signer's "verify" is not a function`;
+    return undefined;
+  };
+}
+
+/**
+ * A signer whose every call goes through {@link callHook}: a throw, a
+ * rejection or a result of the wrong type from `sign` or `verify` is a
+ * {@link PluginError} naming the plugin and the hook.
+ * @param plugin the plugin that made the signer
+ * @param signer the signer it made (already checked by {@link expectSignerCreation})
+ * @returns a frozen signer that calls `signer`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guardSigner } from "./plugin.ts";
+ * const signer = guardSigner({ name: "odd" }, {
+ *   algorithm: "odd", canSign: true,
+ *   sign: () => Promise.resolve("ab"),
+ *   verify: () => Promise.resolve("yes" as unknown as boolean),
+ * });
+ * assert.equal(await signer.sign(new Uint8Array()), "ab");
+ * await assert.rejects(signer.verify(new Uint8Array(), "ab"), {
+ *   message: 'Plugin "odd" failed in hook "verify": it returned a string, not true or false',
+ * });
+ * ```
+ */
+export function guardSigner(plugin: { name: string }, signer: Signer): Signer {
+  return Object.freeze({
+    algorithm: signer.algorithm,
+    ...(signer.keyId === undefined ? {} : { keyId: signer.keyId }),
+    canSign: signer.canSign,
+    sign: (bytes: Uint8Array) =>
+      callHook(plugin, "sign", () => signer.sign(bytes), expectSignatureValue),
+    verify: (bytes: Uint8Array, value: string) =>
+      callHook(plugin, "verify", () => signer.verify(bytes, value), expectBoolean),
+  });
 }
