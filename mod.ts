@@ -28,8 +28,14 @@
  * @module
  */
 
-export { PacketError, PluginError, UsageError, VIOLATION_CODES } from "./core/errors.ts";
-export type { Violation, ViolationCode } from "./core/errors.ts";
+export {
+  PacketError,
+  PLUGIN_FAILURES,
+  PluginError,
+  UsageError,
+  VIOLATION_CODES,
+} from "./core/errors.ts";
+export type { PluginFailure, Violation, ViolationCode } from "./core/errors.ts";
 
 export { DEFAULT_LIMITS, readArchive, readArchiveEntry, writeArchive } from "./core/archive.ts";
 export type { ArchiveEntry, ArchiveLimits } from "./core/archive.ts";
@@ -94,6 +100,13 @@ export {
   runDetectors,
   SEVERITIES,
 } from "./core/drift.ts";
+export {
+  DEFAULT_DETECTOR_TIMEOUT_SECONDS,
+  DEFAULT_MAX_FINDINGS,
+  MAX_DETECTOR_TIMEOUT_SECONDS,
+  MIN_LOAD_TIMEOUT_SECONDS,
+} from "./core/detector_host.ts";
+export type { DetectionLimits } from "./core/detector_host.ts";
 export type {
   DetectionResult,
   DetectorRun,
@@ -110,6 +123,7 @@ export type {
 
 export {
   callHook,
+  callHookSync,
   defineDetector,
   defineReporter,
   defineSigner,
@@ -119,9 +133,12 @@ export {
 } from "./core/plugin.ts";
 export type {
   DetectorPlugin,
+  HookResultCheck,
   OptionsSchema,
   Plugin,
   PluginBase,
+  PluginModule,
+  RegisteredPlugin,
   ReporterPlugin,
   SignerPlugin,
 } from "./core/plugin.ts";

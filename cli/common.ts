@@ -7,9 +7,10 @@
 
 import { type Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import type { ArchiveLimits } from "../core/archive.ts";
+import { type Config, DEFAULT_CONFIG_FILE } from "../core/config.ts";
+import { type DetectionLimits, MAX_DETECTOR_TIMEOUT_SECONDS } from "../core/detector_host.ts";
 import { UsageError } from "../core/errors.ts";
 import { type ProtectedOutputs, protectOutputs } from "../core/fs.ts";
-import { DEFAULT_CONFIG_FILE } from "../core/config.ts";
 import { expandPackets } from "../core/inputs.ts";
 import { formatInstant, type Instant, instantFromMillis, parseInstant } from "../core/instant.ts";
 import { createSigner, loadKeyring, singleKeyKeyring } from "../core/keyring.ts";
@@ -417,4 +418,68 @@ export async function packetFiles(inputs: string[], guard: ProtectedOutputs): Pr
   for (const warning of warnings) err(`warning: ${escapeForTerminal(warning.message)}`);
   for (const file of files) guard.checkInput(file, "packet");
   return files;
+}
+
+/** Add `--detector-timeout` and `--max-findings`, the bounds of every detector, to a command. */
+export function withDetectionOptions<A extends unknown[], O extends OptionValues>(
+  command: Command<A, O>,
+): Command<A, O & DetectionOptions> {
+  // Declared, not inferred: see withKeyOptions.
+  return command
+    .option(
+      "--detector-timeout <seconds>",
+      "time budget of each detector, from the start of detect (default: 60)",
+      parseSeconds("--detector-timeout"),
+    )
+    .option(
+      "--max-findings <n>",
+      "most findings one detector may return (default: 100000)",
+      parsePositiveCount("--max-findings"),
+    ) as unknown as Command<A, O & DetectionOptions>;
+}
+
+/** The detection options, as {@link withDetectionOptions} adds them. */
+export type DetectionOptions = {
+  detectorTimeout?: number;
+  maxFindings?: number;
+};
+
+/**
+ * The detection limits from the flags, else the config file, else the
+ * defaults. The CLI always runs with `--unstable-worker-options` (deno.json,
+ * `deno task compile`), so a detector's worker gets permissions of its own.
+ */
+export function detectionLimitsFrom(
+  flags: DetectionOptions,
+  config: Pick<Config, "detectorTimeout" | "maxFindings">,
+): DetectionLimits {
+  return {
+    timeoutSeconds: flags.detectorTimeout ?? config.detectorTimeout,
+    maxFindings: flags.maxFindings ?? config.maxFindings,
+    restrictWorkers: true,
+  };
+}
+
+function parseSeconds(name: string): (value: string) => number {
+  return (value: string) => {
+    const seconds = Number(value);
+    if (
+      !/^\d+(\.\d+)?$/.test(value) || !(seconds > 0) || seconds > MAX_DETECTOR_TIMEOUT_SECONDS
+    ) {
+      throw new UsageError(
+        `Option ${name} needs a number of seconds above 0 and at most ${MAX_DETECTOR_TIMEOUT_SECONDS}, not "${value}"`,
+      );
+    }
+    return seconds;
+  };
+}
+
+function parsePositiveCount(name: string): (value: string) => number {
+  return (value: string) => {
+    const count = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(count) || count < 1) {
+      throw new UsageError(`Option ${name} needs a whole number of at least 1, not "${value}"`);
+    }
+    return count;
+  };
 }

@@ -20,6 +20,7 @@ import {
   color,
   type CommandInput,
   configInput,
+  detectionLimitsFrom,
   err,
   guardFiles,
   ledgerInputs,
@@ -33,6 +34,7 @@ import {
   type RunClock,
   setExitCode,
   withClockOptions,
+  withDetectionOptions,
   withKeyringOptions,
   withLimitOptions,
 } from "./common.ts";
@@ -40,14 +42,21 @@ import { progress } from "./progress.ts";
 import { render } from "./report.ts";
 import { table } from "./table.ts";
 
-/** Plugins compiled into the binary (see `deno task compile`); set by the generated entry module. */
-export const compiledPlugins: { specifier: string; module: Record<string, unknown> }[] = [];
+/**
+ * Plugins compiled into the binary (see `deno task compile`); set by the generated entry module.
+ * `url` is where a worker imports the module from, so its detectors can be stopped.
+ */
+export const compiledPlugins: {
+  specifier: string;
+  module: Record<string, unknown>;
+  url?: string;
+}[] = [];
 
 /** A registry with the built-ins, compiled-in plugins, the config's plugins and `--plugin` files. */
 export async function registryFor(config: Config, pluginFlags: string[]): Promise<PluginRegistry> {
   const registry = builtinRegistry();
-  for (const { specifier, module } of compiledPlugins) {
-    await loadPluginModule(registry, specifier, module);
+  for (const { specifier, module, url } of compiledPlugins) {
+    await loadPluginModule(registry, specifier, module, url);
   }
   for (const path of [...config.pluginPaths, ...pluginFlags]) {
     await loadPluginModule(registry, path);
@@ -225,7 +234,7 @@ function summarize(report: FederationReport, outPath: string): void {
 
 /** `jrm federate`. */
 export function federateCommand() {
-  return withHubOptions(
+  return withDetectionOptions(withHubOptions(
     new Command("federate")
       .description("ingest packets from every environment and report cross-environment drift")
       .requiredOption("--out <path>", "where to write the federation report (JSON)")
@@ -245,7 +254,7 @@ export function federateCommand() {
       .addOption(
         new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
       ),
-  ).action(async (flags) => {
+  )).action(async (flags) => {
     const files = await guardHubFiles(
       flags,
       [
@@ -263,6 +272,7 @@ export function federateCommand() {
       (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
     }
     const detectors = resolveDetectorRuns(registry, config, optionFlags);
+    const limits = detectionLimitsFrom(flags, config);
     const generatedAt = clock.stamp;
     let graph: AtomicWriter | undefined;
     if (flags.graphOut) graph = await openAtomic(flags.graphOut);
@@ -276,7 +286,7 @@ export function federateCommand() {
         clock,
         graph ? (lines) => graph!.write(lines) : undefined,
       );
-      const detection = await runDetectors(ingestion.state.view(), detectors);
+      const detection = await runDetectors(ingestion.state.view(), detectors, limits);
       report = buildReport(ingestion, detection, generatedAt);
       // Everything is rendered before anything is written, so a failing reporter leaves no output.
       const html = flags.html ? await render(registry, report, "html", flags.store) : undefined;

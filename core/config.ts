@@ -13,11 +13,15 @@
  *   "disabledDetectors": ["version-skew"],
  *   "allowEnvs": ["SOC_EAST", "SOC_WEST"],
  *   "requireSignature": true,
- *   "limits": { "maxEntryBytes": 268435456, "maxClockSkew": 900 }
+ *   "limits": { "maxEntryBytes": 268435456, "maxClockSkew": 900 },
+ *   "detectorTimeout": 60,
+ *   "maxFindings": 100000
  * }
  * ```
  *
- * Plugin paths are relative to the config file.
+ * Plugin paths are relative to the config file. `detectorTimeout` is the
+ * time budget of each detector in seconds, `maxFindings` the most findings
+ * one detector may return (see core/detector_host.ts).
  *
  * @module
  */
@@ -25,6 +29,7 @@
 import { z } from "npm:zod@4.6.7";
 import type { ArchiveLimits } from "./archive.ts";
 import type { DetectorRun } from "./drift.ts";
+import { MAX_DETECTOR_TIMEOUT_SECONDS } from "./detector_host.ts";
 import { PacketError, UsageError } from "./errors.ts";
 import { parseJson } from "./json.ts";
 import { readRegularFile, SMALL_FILE_LIMIT } from "./fs.ts";
@@ -58,6 +63,8 @@ export const ConfigSchema = z.strictObject({
     maxClockSkew: z.int().min(0).optional(),
     maxCanonEntries: z.int().positive().optional(),
   }).default({}),
+  detectorTimeout: z.number().positive().max(MAX_DETECTOR_TIMEOUT_SECONDS).optional(),
+  maxFindings: z.int().positive().optional(),
 });
 
 /** The config file's contents, defaults applied. */
@@ -285,9 +292,9 @@ export function resolveDetectorRuns(
   flagOptions: Record<string, Record<string, unknown>> = {},
 ): DetectorRun[] {
   // Keyed by detector only: a signer or reporter may share a detector's name.
-  const origins = new Map(
+  const sources = new Map(
     registry.list().filter(({ plugin }) => plugin.kind === "detector")
-      .map(({ plugin, origin }) => [plugin.name, origin]),
+      .map((registered) => [registered.plugin.name, registered]),
   );
   const detectors = registry.detectors();
   const names = new Set(detectors.map((d) => d.name));
@@ -309,7 +316,8 @@ export function resolveDetectorRuns(
   const runs: DetectorRun[] = [];
   for (const plugin of detectors) {
     if (config.disabledDetectors.includes(plugin.name)) continue;
-    const origin = origins.get(plugin.name) ?? "built-in";
+    const source = sources.get(plugin.name);
+    const origin = source?.origin ?? "built-in";
     const fromConfig = config.detectors[plugin.name];
     const fromFlags = flagOptions[plugin.name];
     let options: Record<string, unknown> = {
@@ -339,7 +347,11 @@ export function resolveDetectorRuns(
       }
       options = result.data as Record<string, unknown>;
     }
-    runs.push({ plugin, options, origin });
+    runs.push(
+      source?.module
+        ? { plugin, options, origin, module: source.module }
+        : { plugin, options, origin },
+    );
   }
   return runs;
 }

@@ -14,7 +14,9 @@ import { createHash } from "node:crypto";
 import { canonicalize, canonicalString } from "./canonical_json.ts";
 import { sha256Ref } from "./packet.ts";
 import type { CanonEntry } from "./packet.ts";
-import type { DetectorPlugin } from "./plugin.ts";
+import type { DetectorPlugin, PluginModule } from "./plugin.ts";
+import { causeMessage, PluginError, type PluginFailure } from "./errors.ts";
+import { type DetectionLimits, DetectorHost } from "./detector_host.ts";
 
 /** Severity of a finding, lowest to highest. */
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
@@ -383,6 +385,8 @@ export interface DetectorRun {
   options: Record<string, unknown>;
   /** Where it came from (`built-in` or a file). */
   origin: string;
+  /** The module it came from: given, `detect` runs in a worker that can be stopped. */
+  module?: PluginModule;
 }
 
 /** What running the detectors gave. */
@@ -391,16 +395,20 @@ export interface DetectionResult {
   drifts: Drift[];
   /** The detectors that ran, with how many findings each made. */
   runs: { name: string; version: string; driftTypes: string[]; origin: string; findings: number }[];
-  /** Detectors that failed; a run with errors is incomplete. */
-  errors: { detector: string; hook: string; message: string }[];
+  /** Detectors that failed, each with the hook and how; a run with errors is incomplete. */
+  errors: { detector: string; hook: string; reason: PluginFailure; message: string }[];
 }
 
 /**
- * Run detectors over a view. A detector that throws, or returns findings that
- * break the contract, is reported in `errors` with its name and the problem;
- * the other detectors still run, and nothing it found is kept half-checked.
+ * Run detectors over a view. A detector that throws, takes longer than its
+ * time budget, returns more findings than the cap, or returns findings that
+ * break the contract, is reported in `errors` with its name, the hook, how it
+ * failed and the problem; the other detectors still run, and nothing it found
+ * is kept. A detector whose run names its module runs in a worker, which is
+ * terminated when its budget runs out (see {@link DetectionLimits}).
  * @param view the federation view
  * @param detectors the detectors with their options
+ * @param limits the time budget and the cap on findings of each detector
  * @returns drifts, runs and errors
  * @example
  * ```ts
@@ -413,20 +421,23 @@ export interface DetectionResult {
  *   detect: () => { throw new Error("boom"); },
  * });
  * const result = await runDetectors(view, [{ plugin: broken, options: {}, origin: "example" }]);
- * assert.equal(result.errors[0].message, "boom");
+ * assert.deepEqual(result.errors, [{ detector: "broken", hook: "detect", reason: "threw", message: "boom" }]);
  * ```
  */
 export async function runDetectors(
   view: FederationView,
   detectors: DetectorRun[],
+  limits: DetectionLimits = {},
 ): Promise<DetectionResult> {
+  const host = new DetectorHost(view, limits);
   const drifts: Drift[] = [];
   const runs: DetectionResult["runs"] = [];
   const errors: DetectionResult["errors"] = [];
-  for (const { plugin, options, origin } of detectors) {
+  for (const run of detectors) {
+    const { plugin, origin } = run;
     const found: Drift[] = [];
     try {
-      const findings = await plugin.detect(view, options);
+      const findings = await host.detect(run);
       checkFindings(plugin, findings, view);
       findings.forEach((finding, index) => {
         const environments = [...finding.environments].sort();
@@ -445,10 +456,13 @@ export async function runDetectors(
         found.push(drift);
       });
     } catch (error) {
+      // The host's failures say how; anything else is a finding that breaks the contract.
+      const failed = error instanceof PluginError;
       errors.push({
         detector: plugin.name,
-        hook: "detect",
-        message: error instanceof Error ? error.message : String(error),
+        hook: failed ? error.hook : "detect",
+        reason: failed ? error.reason : "invalid-result",
+        message: causeMessage(failed ? error.cause : error),
       });
       runs.push({
         name: plugin.name,
@@ -459,7 +473,8 @@ export async function runDetectors(
       });
       continue;
     }
-    drifts.push(...found);
+    // One by one: spreading a long list into push() overflows the stack.
+    for (const drift of found) drifts.push(drift);
     runs.push({
       name: plugin.name,
       version: plugin.version,

@@ -9,7 +9,7 @@
  */
 
 import { z } from "npm:zod@4.6.7";
-import { PacketError, UsageError } from "./errors.ts";
+import { PacketError, PLUGIN_FAILURES, UsageError } from "./errors.ts";
 import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";
 import {
@@ -105,10 +105,15 @@ export const DetectorRunSchema = z.looseObject({
   findings: z.int().min(0),
 });
 
-/** A detector that failed: the run is incomplete and exits non-zero. */
+/**
+ * A detector that failed: the run is incomplete and exits non-zero. `reason`
+ * says how (`threw`, `timeout`, `too-many-findings`, `invalid-result`);
+ * reports written before it existed have none.
+ */
 export const DetectorErrorSchema = z.looseObject({
   detector: z.string(),
   hook: z.string(),
+  reason: z.enum(PLUGIN_FAILURES).optional(),
   message: z.string(),
 });
 

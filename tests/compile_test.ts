@@ -37,6 +37,7 @@ import * as plugin0 from "../examples/stale_environment.ts";
 compiledPlugins.push({
   specifier: "examples/stale_environment.ts",
   module: plugin0,
+  url: import.meta.resolve("../examples/stale_environment.ts"),
 });
 
 Deno.exit(await main(Deno.args));
@@ -92,6 +93,38 @@ Deno.test("scripts/compile.ts --entry-only writes an entry whose CLI carries the
         detector.origin === '"examples/stale_environment.ts" (compiled in)'
       ),
     );
+  });
+});
+
+Deno.test("a compiled-in detector runs in a worker, so a busy loop in it is stopped at its budget", async () => {
+  await withTempDir(TEMP_PREFIX, async (dir) => {
+    const plugin = `${dir}/busy.ts`;
+    await Deno.writeTextFile(
+      plugin,
+      'export default { kind: "detector", name: "busy", version: "1.0.0", driftTypes: [], ' +
+        "detect() { while (true) {} } };\n",
+    );
+    const entryPath = `${dir}/jrm_entry.ts`;
+    const written = await compileScript(["--entry-only", "--entry", entryPath, "--plugin", plugin]);
+    assert.equal(written.code, 0, written.stderr);
+    const federated = await entry(entryPath, [
+      "federate",
+      "--packets",
+      `${ROOT}fixtures/packets`,
+      "--detector-timeout",
+      "1",
+      "--out",
+      `${dir}/report.json`,
+      "--json",
+    ]);
+    assert.equal(federated.code, 1, federated.stderr);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.deepEqual(report.detectorErrors, [{
+      detector: "busy",
+      hook: "detect",
+      reason: "timeout",
+      message: "did not finish within its time budget of 1 s",
+    }]);
   });
 });
 

@@ -240,16 +240,18 @@ Deno.test("jrm federate refuses bad detector options from the config or flags, e
 
 Deno.test("jrm federate reports a failing detector by name, writes the report and exits 1", async (t) => {
   await withTempDir(TEMP_PREFIX, async (dir) => {
-    const cases: { name: string; detect: string; message: string }[] = [
+    const cases: { name: string; detect: string; reason: string; message: string }[] = [
       {
         name: "a detector that throws",
         detect: 'detect() { throw new Error("boom"); }',
+        reason: "threw",
         message: "boom",
       },
       {
         name: "a finding that names an unknown environment",
         detect: 'detect: () => [{ driftType: "X", signatureId: "sig-1", environments: ' +
           '["SOC_MARS"], severity: "low", detail: "", evidence: {} }]',
+        reason: "invalid-result",
         message: 'finding 0 names unknown environment "SOC_MARS"',
       },
       {
@@ -257,11 +259,12 @@ Deno.test("jrm federate reports a failing detector by name, writes the report an
         detect: 'detect: () => [{ driftType: "X", signatureId: "sig-1", environments: ' +
           '["SOC_EAST"], severity: "low", detail: "", evidence: {}, resolution: { action: ' +
           '"review", source: null, targets: ["SOC_WEST"], recommendation: "Look" } }]',
+        reason: "invalid-result",
         message: 'finding 0 has a malformed "resolution": "targets" names "SOC_WEST", ' +
           "which is not one of the finding's environments",
       },
     ];
-    for (const [index, { name, detect, message }] of cases.entries()) {
+    for (const [index, { name, detect, reason, message }] of cases.entries()) {
       await t.step(name, async () => {
         const plugin = `${dir}/failing_${index}.ts`;
         const report = `${dir}/report_${index}.json`;
@@ -287,6 +290,7 @@ Deno.test("jrm federate reports a failing detector by name, writes the report an
         assert.deepEqual(written.detectorErrors, [{
           detector: "failing",
           hook: "detect",
+          reason,
           message,
         }]);
         assert.deepEqual(JSON.parse(run.stdout).detectorErrors, written.detectorErrors);
