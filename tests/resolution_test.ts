@@ -144,6 +144,7 @@ Deno.test("runDetectors() refuses a malformed resolution, naming the detector", 
       assert.deepEqual(result.errors, [{
         detector: "deciding",
         hook: "detect",
+        reason: "invalid-result",
         message: `finding 0 has a malformed "resolution": ${problem}`,
       }]);
     });
