@@ -39,6 +39,8 @@ complete -c jrm -n '__fish_seen_subcommand_from federate' -l max-depth -d 'deepe
 complete -c jrm -n '__fish_seen_subcommand_from federate' -l max-canon-entries -d 'most canon entries in one packet'
 complete -c jrm -n '__fish_seen_subcommand_from federate' -l now -d 'the clock (RFC 3339): packets'\'' times are checked against it, outputs stamped with it (default: the current time; SOURCE_DATE_EPOCH stamps outputs only)'
 complete -c jrm -n '__fish_seen_subcommand_from federate' -l max-clock-skew -d 'how far a packet'\''s windowEnd or createdAt may be ahead of the clock (default 900)'
+complete -c jrm -n '__fish_seen_subcommand_from federate' -l detector-timeout -d 'time budget of each detector, from the start of detect (default: 60)'
+complete -c jrm -n '__fish_seen_subcommand_from federate' -l max-findings -d 'most findings one detector may return (default: 100000)'
 complete -c jrm -n '__fish_seen_subcommand_from federate' -l help -s h -d 'display help'
 complete -c jrm -f -n '__fish_seen_subcommand_from gate; and not __fish_seen_subcommand_from validate scope redact' -a validate -d 'check packets: archive safety, schemas, hashes, names and signatures'
 complete -c jrm -f -n '__fish_seen_subcommand_from gate; and not __fish_seen_subcommand_from validate scope redact' -a scope -d 'check that packets come from allowed environments'

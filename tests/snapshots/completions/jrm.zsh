@@ -12,7 +12,7 @@ _jrm_complete() {
   done
   case "$path" in
     '') candidates='federate gate sign verify pack migrate hub advisory report plugins completions --version -V --debug --help -h' ;;
-    'federate') candidates='--out --graph-out --html --store --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
+    'federate') candidates='--out --graph-out --html --store --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --detector-timeout --max-findings --help -h' ;;
     'gate') candidates='validate scope redact --help -h' ;;
     'gate validate') candidates='--packet --require-signature --allow-env --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'gate scope') candidates='--packet --allow-env --json --key-file --key-env --algorithm --key-id --keyring --now --max-clock-skew --help -h' ;;
