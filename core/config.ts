@@ -93,6 +93,10 @@ export interface ConfigFile {
     /** Most canon entries in one packet. */
     maxCanonEntries?: number;
   };
+  /** Seconds each detector may take, from the start of `detect`. */
+  detectorTimeout?: number;
+  /** Most findings one detector may return. */
+  maxFindings?: number;
 }
 
 // The schema's output is exactly ConfigFile: a field added to one and not the other fails here.

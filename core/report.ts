@@ -9,7 +9,7 @@
  */
 
 import { z } from "npm:zod@4.6.7";
-import { PacketError, PLUGIN_FAILURES, UsageError } from "./errors.ts";
+import { PacketError, PLUGIN_FAILURES, type PluginFailure, UsageError } from "./errors.ts";
 import { readInputFile, REPORT_FILE_LIMIT } from "./fs.ts";
 import { parseJson } from "./json.ts";
 import {
@@ -250,6 +250,8 @@ export interface ReportDetectorError {
   detector: string;
   /** The hook that failed. */
   hook: string;
+  /** How it failed; reports written before reasons existed have none. */
+  reason?: PluginFailure;
   /** Its error message. */
   message: string;
   /** Fields a later version may add. */
