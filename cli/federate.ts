@@ -11,10 +11,9 @@ import { resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
 import { type AtomicWriter, openAtomic, writeChunksAtomic, writeFileAtomic } from "../core/fs.ts";
 import { type GraphLinesSink, ingestFiles, type Ingestion } from "../core/hub.ts";
-import { loadPluginModule, type PluginRegistry } from "../core/plugin.ts";
+import type { PluginRegistry } from "../core/plugin.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
-import { builtinRegistry } from "../plugins/builtin.ts";
 import {
   collect,
   color,
@@ -39,30 +38,9 @@ import {
   withLimitOptions,
 } from "./common.ts";
 import { progress } from "./progress.ts";
+import { registryFor } from "./registry.ts";
 import { render } from "./report.ts";
 import { table } from "./table.ts";
-
-/**
- * Plugins compiled into the binary (see `deno task compile`); set by the generated entry module.
- * `url` is where a worker imports the module from, so its detectors can be stopped.
- */
-export const compiledPlugins: {
-  specifier: string;
-  module: Record<string, unknown>;
-  url?: string;
-}[] = [];
-
-/** A registry with the built-ins, compiled-in plugins, the config's plugins and `--plugin` files. */
-export async function registryFor(config: Config, pluginFlags: string[]): Promise<PluginRegistry> {
-  const registry = builtinRegistry();
-  for (const { specifier, module, url } of compiledPlugins) {
-    await loadPluginModule(registry, specifier, module, url);
-  }
-  for (const path of [...config.pluginPaths, ...pluginFlags]) {
-    await loadPluginModule(registry, path);
-  }
-  return registry;
-}
 
 function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
   command: Command<A, O>,

@@ -16,7 +16,7 @@ import { openLedger, resolveStorePath } from "../core/store.ts";
 import { loadConfig } from "../core/config.ts";
 import { collect, configInput, guardFiles, ledgerInputs, out } from "./common.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
-import { registryFor } from "./federate.ts";
+import { registryFor } from "./registry.ts";
 
 /**
  * Render a report with the reporter of `format`.

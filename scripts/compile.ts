@@ -127,7 +127,7 @@ export function entrySource(entry: string, plugins: string[]): string {
     "// A compiled binary cannot import plugin files at run time, so each one is imported here.",
     "",
     `import { main } from ${from("cli.ts")};`,
-    `import { compiledPlugins } from ${from("cli/federate.ts")};`,
+    `import { compiledPlugins } from ${from("cli/registry.ts")};`,
     ...plugins.map((plugin, index) =>
       `import * as plugin${index} from ${JSON.stringify(specifierOf(plugin))};`
     ),

@@ -31,7 +31,7 @@ Deno.test("entrySource() imports each plugin statically and hands it to the CLI 
 // A compiled binary cannot import plugin files at run time, so each one is imported here.
 
 import { main } from "../cli.ts";
-import { compiledPlugins } from "../cli/federate.ts";
+import { compiledPlugins } from "../cli/registry.ts";
 import * as plugin0 from "../examples/stale_environment.ts";
 
 compiledPlugins.push({
