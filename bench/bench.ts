@@ -14,7 +14,7 @@
  * - `jrm federate` with HMAC verification against the keyring, with
  *   `--graph-out` and without.
  *
- * It prints medians of wall time, MB/s of unzipped data, packets/s and peak
+ * It prints medians of wall time, CPU time, MB/s of unzipped data, packets/s and peak
  * memory (from `/usr/bin/time -v`), our time as a ratio of the floor, what
  * `--graph-out` adds, checks that the planted drift is found exactly, and
  * times drift detection at 1× and 10× the signatures to show it is linear.
@@ -121,6 +121,8 @@ async function ensureCorpus(shape: typeof SHAPE): Promise<void> {
 
 interface Measured {
   seconds: number;
+  /** User and system CPU time of the process and its threads. */
+  cpuSeconds: number;
   peakMb: number;
   stdout: string;
 }
@@ -140,7 +142,14 @@ async function timed(command: string[], env: Record<string, string> = {}): Promi
     throw new Error(`${command.join(" ")} failed (${output.code}):\n${stderr.slice(-2000)}`);
   }
   const rss = stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
-  return { seconds, peakMb: rss ? Number(rss[1]) / 1024 : NaN, stdout };
+  const cpu = (what: string) =>
+    Number(stderr.match(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`))?.[1] ?? NaN);
+  return {
+    seconds,
+    cpuSeconds: cpu("User") + cpu("System"),
+    peakMb: rss ? Number(rss[1]) / 1024 : NaN,
+    stdout,
+  };
 }
 
 const FLOOR_SCRIPT = `
@@ -248,16 +257,20 @@ if (import.meta.main) {
       ...extra,
     ], { NO_COLOR: "1" });
   const withGraph = (cache: string) => ["--graph-out", `${cache}/graph.jsonl`];
+  const load = () => Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+  const loadAtStart = load();
   for (let run = 0; run < RUNS; run++) {
     floorRuns.push(await timed(["python3", "-c", FLOOR_SCRIPT, `${CACHE}/packets`]));
     ourRuns.push(await federate(CACHE, report, withGraph(CACHE)));
     noGraphRuns.push(await federate(CACHE, `${CACHE}/report-no-graph.json`));
     const last = (runs: Measured[]) =>
-      `${runs.at(-1)!.seconds.toFixed(2)} s ${runs.at(-1)!.peakMb.toFixed(0)} MB`;
+      `${runs.at(-1)!.seconds.toFixed(2)} s (CPU ${runs.at(-1)!.cpuSeconds.toFixed(2)} s) ${
+        runs.at(-1)!.peakMb.toFixed(0)
+      } MB`;
     console.error(
       `run ${run + 1}: floor ${last(floorRuns)}, --graph-out ${last(ourRuns)}, without ${
         last(noGraphRuns)
-      }`,
+      }; load ${load()}`,
     );
   }
   // Memory must grow slower than the history: the same run on 4× the packets.
@@ -286,6 +299,8 @@ if (import.meta.main) {
   const ours = median(ourRuns.map((r) => r.seconds));
   const noGraph = median(noGraphRuns.map((r) => r.seconds));
   const peak = median(ourRuns.map((r) => r.peakMb));
+  const floorCpu = median(floorRuns.map((r) => r.cpuSeconds));
+  const oursCpu = median(ourRuns.map((r) => r.cpuSeconds));
   const mb = unzipped / 1e6;
   const scaling = await detectionScaling();
   const lines = [
@@ -293,9 +308,7 @@ if (import.meta.main) {
     `corpus: ${files} packets, ${(zipped / 1e6).toFixed(1)} MB zipped, ${
       mb.toFixed(1)
     } MB unzipped (${CACHE})`,
-    `runs: ${RUNS} of each, interleaved, medians; ${navigator.hardwareConcurrency} cores; load average ${
-      Deno.loadavg().map((l) => l.toFixed(1)).join(" ")
-    }`,
+    `runs: ${RUNS} of each, interleaved, medians; ${navigator.hardwareConcurrency} cores; load average ${loadAtStart} at the start, ${load()} at the end`,
     `floor (python zlib+sha256, 1 thread): ${floor.toFixed(2)} s, ${
       (mb / floor).toFixed(0)
     } MB/s, peak ${median(floorRuns.map((r) => r.peakMb)).toFixed(0)} MB`,
@@ -308,6 +321,14 @@ if (import.meta.main) {
     `ratio to floor: ${(ours / floor).toFixed(2)}x (${
       (noGraph / floor).toFixed(2)
     }x without --graph-out)`,
+    // Less moved by other processes than wall time: what the run costs, whatever it waited for.
+    `CPU time (user + system): floor ${floorCpu.toFixed(2)} s, federate --graph-out ${
+      oursCpu.toFixed(2)
+    } s, ${
+      (oursCpu / floorCpu).toFixed(2)
+    }x (on ${navigator.hardwareConcurrency} idle cores the ratio to floor cannot go below ${
+      (oursCpu / floorCpu / navigator.hardwareConcurrency).toFixed(2)
+    }x)`,
     ...(historyRuns.length === 0 ? [] : [
       `peak memory: ${peak.toFixed(0)} MB with ${files} packets, ${
         median(historyRuns.map((r) => r.peakMb)).toFixed(0)
