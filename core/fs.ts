@@ -698,13 +698,20 @@ export async function writeNewFileAtomic(
 
 /** A file being written atomically: nothing appears at the target until {@link AtomicWriter.commit}. */
 export interface AtomicWriter {
-  /** Append text or bytes (buffered; bytes are kept until written, not copied). */
+  /**
+   * Append text or bytes. Buffered up to a megabyte, but a large chunk of
+   * bytes is written at once rather than copied; either way the writer holds
+   * no reference to given bytes once the returned promise settles.
+   */
   write(text: string | Uint8Array): Promise<void>;
   /** Flush, close and rename over the target. */
   commit(): Promise<void>;
   /** Close and remove the temporary file; the target is untouched. */
   abort(): Promise<void>;
 }
+
+/** Byte chunks from this size on are written at once by an {@link AtomicWriter}, not copied. */
+const DIRECT_WRITE = 64 * 1024;
 
 /**
  * Open a target for streaming, atomic writing: writes go to a temporary file
@@ -754,8 +761,10 @@ export function openAtomic(path: string): Promise<AtomicWriter> {
         // Text written before these bytes goes out before them.
         if (text !== "") pending.push(encoder.encode(text));
         text = "";
-        pending.push(chunk);
-        size += chunk.length;
+        // Copied when small; a large chunk is written (after what is pending) before this returns.
+        const large = chunk.length >= DIRECT_WRITE;
+        pending.push(large ? chunk : chunk.slice());
+        size += large ? 1 << 20 : chunk.length;
       }
       if (size >= 1 << 20) {
         try {

@@ -73,8 +73,10 @@ export interface IngestOptions extends Omit<GateOptions, "source"> {
  * Receives the merged memory graph as UTF-8 JSON lines, in order, as the
  * records are first seen: each line is `JSON.stringify` of the
  * {@link GraphRecord} a graph sink would get, then a line feed. A call may
- * give several lines; the bytes are a view the receiver must not change
- * (it may keep them).
+ * give several lines; the bytes are a view the receiver must not change,
+ * and are the receiver's only until the promise it returns settles (or,
+ * when it returns none, until it returns): the hub then frees them, so a
+ * receiver that keeps them copies them.
  */
 export type GraphLinesSink = (lines: Uint8Array) => void | Promise<void>;
 
@@ -294,6 +296,10 @@ export class FederationState {
       }
     }
     await mergeGraph(state, facts, packet.memoryGraph, graphSink, graphLines);
+    // Folded: the facts' buffers (a packet's identities and lines, megabytes each) go now rather
+    // than at the next full collection, which a run of packets outpaces. Only buffers made here or
+    // by the hub's own reads: a caller's stay theirs.
+    if (packet.graphFacts === undefined || ownedFacts.has(packet.graphFacts)) freeFacts(facts);
     return record;
   }
 
@@ -598,6 +604,14 @@ async function mergeGraph(
     }
   }
   if (run >= 0 && sinks) await give(run, count);
+}
+
+/** Release the buffers of folded graph facts that nothing else holds (they read as empty after). */
+function freeFacts(facts: GraphFacts): void {
+  for (const view of [facts.keys, facts.keyEnds, facts.hashes, facts.lines, facts.lineEnds]) {
+    const buffer = view?.buffer;
+    if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+  }
 }
 
 /**

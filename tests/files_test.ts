@@ -514,6 +514,30 @@ Deno.test("atomic writers lock their temporary files, remove them on a signal, a
   }
 });
 
+Deno.test("a streaming atomic writer holds no given bytes once a write settles", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const writer = await openAtomic(`${dir}/graph.jsonl`);
+    // A small chunk (buffered), a large one (written at once), then text after both.
+    const small = new TextEncoder().encode("small\n");
+    const large = new Uint8Array(200 * 1024).fill(0x61);
+    await writer.write("a\n");
+    await writer.write(small);
+    await writer.write(large);
+    // The caller may reuse its buffers now: what was written stays as it was given.
+    small.fill(0x3f);
+    large.fill(0x3f);
+    await writer.write("z\n");
+    await writer.commit();
+    assert.equal(
+      await Deno.readTextFile(`${dir}/graph.jsonl`),
+      "a\nsmall\n" + "a".repeat(200 * 1024) + "z\n",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);

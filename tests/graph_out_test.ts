@@ -14,7 +14,8 @@
 
 import assert from "node:assert/strict";
 import { generateCorpus, writePackets } from "../fixtures/corpus.ts";
-import { type GraphRecord, ingestFiles, type IngestOutcome } from "../core/hub.ts";
+import { FederationState, type GraphRecord, ingestFiles, type IngestOutcome } from "../core/hub.ts";
+import { graphFactsOf } from "../core/graph_facts.ts";
 import { readPacket } from "../core/packet.ts";
 import "../core/packet_schemas.ts";
 import { runJrm, withTempDir } from "./_cli.ts";
@@ -218,5 +219,46 @@ Deno.test("hand-written graphs keep their nodes' values exactly, once per identi
     assert.ok(!ids.includes("SOC_EAST rejected"));
     assert.ok(ids.includes("SOC_WEST order") && ids.includes("SOC_EAST new"));
     assert.match(written, /"properties":\{"1":\[1,100,0,0.1,1e-7\],"2":1\}/);
+  });
+});
+
+Deno.test("a graph lines sink's bytes are freed once it has taken them; a caller's facts are not", async () => {
+  await withTempDir("jrm-graph-", async (dir) => {
+    const corpus = await generateCorpus({
+      environments: ["SOC_EAST", "SOC_WEST"],
+      packetsPerEnvironment: 2,
+      signatures: 5,
+      eventsPerPacket: 12,
+      graph: "per-event",
+    });
+    const paths = await writePackets(dir, corpus.packets);
+    const kept: Uint8Array[] = [];
+    let copied = "";
+    const ingestion = await ingestFiles(paths, {
+      workers: 0,
+      graphLines: (lines) => {
+        kept.push(lines);
+        copied += new TextDecoder().decode(lines);
+      },
+    });
+    assert.equal(ingestion.outcomes.filter((o) => o.kind === "accepted").length, paths.length);
+    assert.ok(kept.length > 0 && copied.length > 0);
+    // The hub's own buffers: released after each fold, so a sink that keeps them must copy.
+    assert.ok(
+      kept.every((lines) => lines.byteLength === 0 && (lines.buffer as ArrayBuffer).detached),
+    );
+    assert.equal(copied, lines(await expectedGraph(ingestion.outcomes)));
+
+    // Facts a library caller made and hands in are its own: folding leaves them whole.
+    const state = new FederationState();
+    const read = readPacket(await Deno.readFile(paths[0]), { source: paths[0] });
+    const facts = graphFactsOf(read.packet!.memoryGraph, read.packet!.manifest.environmentId, {
+      hashKey: state.graphHashKey,
+      lines: true,
+    });
+    const before = [facts.keys.byteLength, facts.lines!.byteLength];
+    await state.fold({ ...read.packet!, graphFacts: facts }, undefined, () => {});
+    assert.deepEqual([facts.keys.byteLength, facts.lines!.byteLength], before);
+    assert.ok(before[0] > 0);
   });
 });
