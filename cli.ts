@@ -13,7 +13,7 @@ import "./cli/early.ts";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { PacketError, PluginError, UsageError } from "./core/errors.ts";
 import { builtinRegistry } from "./plugins/builtin.ts";
-import { err, errRaw, outRaw } from "./cli/common.ts";
+import { err, errRaw, outRaw, withFlagHint } from "./cli/common.ts";
 import { cleanUpOnSignals } from "./cli/signals.ts";
 import { advisoryCommand } from "./cli/advisory.ts";
 import { completionsCommand } from "./cli/completions.ts";
@@ -94,7 +94,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (debug) printStack(error);
     if (error instanceof UsageError) {
-      if (!debug) err(`error: ${error.message}`);
+      if (!debug) err(`error: ${withFlagHint(error.message, error.option)}`);
       return error.exitCode;
     }
     if (error instanceof PluginError || error instanceof PacketError) {

@@ -29,13 +29,20 @@
  */
 
 export {
+  CALLER_OPTIONS,
   PacketError,
   PLUGIN_FAILURES,
   PluginError,
   UsageError,
   VIOLATION_CODES,
 } from "./core/errors.ts";
-export type { PluginFailure, Violation, ViolationCode } from "./core/errors.ts";
+export type {
+  CallerOption,
+  PluginFailure,
+  UsageErrorOptions,
+  Violation,
+  ViolationCode,
+} from "./core/errors.ts";
 
 export { DEFAULT_LIMITS, readArchive, readArchiveEntry, writeArchive } from "./core/archive.ts";
 export type { ArchiveEntry, ArchiveLimits } from "./core/archive.ts";

@@ -9,7 +9,7 @@ import { type Command, Option, type OptionValues } from "@commander-js/extra-typ
 import type { ArchiveLimits } from "../core/archive.ts";
 import { type Config, DEFAULT_CONFIG_FILE } from "../core/config.ts";
 import { type DetectionLimits, MAX_DETECTOR_TIMEOUT_SECONDS } from "../core/detector_host.ts";
-import { UsageError } from "../core/errors.ts";
+import { type CallerOption, UsageError } from "../core/errors.ts";
 import { type ProtectedOutputs, protectOutputs } from "../core/fs.ts";
 import { expandPackets } from "../core/inputs.ts";
 import { formatInstant, type Instant, instantFromMillis, parseInstant } from "../core/instant.ts";
@@ -482,4 +482,31 @@ function parsePositiveCount(name: string): (value: string) => number {
     }
     return count;
   };
+}
+
+/** The CLI's flags for each setting a kernel error or violation can be about. */
+const OPTION_FLAGS: Record<CallerOption, string> = {
+  keyring: "--key-file, --key-env or --keyring",
+  ledger: "--store",
+  reason: "--reason",
+  by: "--by",
+  assumeOffset: "--assume-offset",
+};
+
+/**
+ * A kernel message in the CLI's words: kernel messages name no flag, so the
+ * flag of the setting they are about (their `option`) is added in parentheses.
+ * @param message the kernel's message
+ * @param option the setting it is about, if any
+ * @returns the message for a CLI user
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withFlagHint } from "./common.ts";
+ * assert.equal(withFlagHint("Declining needs a reason", "reason"), "Declining needs a reason (--reason)");
+ * assert.equal(withFlagHint("Bad input", undefined), "Bad input");
+ * ```
+ */
+export function withFlagHint(message: string, option: CallerOption | undefined): string {
+  return option === undefined ? message : `${message} (${OPTION_FLAGS[option]})`;
 }

@@ -249,7 +249,7 @@ export function federateCommand() {
     if (flags.threshold !== undefined) {
       (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
     }
-    const detectors = resolveDetectorRuns(registry, config, optionFlags);
+    const detectors = resolveDetectorRuns(registry, config, optionFlags, "--option");
     const limits = detectionLimitsFrom(flags, config);
     const generatedAt = clock.stamp;
     let graph: AtomicWriter | undefined;

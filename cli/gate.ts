@@ -38,6 +38,7 @@ import {
   resolveSigner,
   setExitCode,
   withClockOptions,
+  withFlagHint,
   withKeyOptions,
   withKeyringOptions,
   withLimitOptions,
@@ -58,7 +59,11 @@ function printResult(result: GateResult): void {
   const signature = result.accepted ? color.dim(` (signature ${result.signature})`) : "";
   out(`${status}  ${esc(result.source)}${signature}`);
   for (const violation of result.violations) {
-    out(`  ${color.yellow(violation.code)}  ${esc(violation.message)}`);
+    out(
+      `  ${color.yellow(violation.code)}  ${
+        esc(withFlagHint(violation.message, violation.option))
+      }`,
+    );
   }
 }
 

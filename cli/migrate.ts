@@ -32,6 +32,7 @@ import {
   resolveRunClock,
   setExitCode,
   withClockOptions,
+  withFlagHint,
   withKeyringOptions,
   withLimitOptions,
 } from "./common.ts";
@@ -214,7 +215,11 @@ function printMigrated({ result, outcome, out: target }: Migrated): void {
   if (outcome === "refused") {
     out(`${color.red("REFUSED")}   ${safe(result.source)}`);
     for (const violation of result.violations) {
-      out(`  ${color.yellow(violation.code)}  ${safe(violation.message)}`);
+      out(
+        `  ${color.yellow(violation.code)}  ${
+          safe(withFlagHint(violation.message, violation.option))
+        }`,
+      );
     }
     return;
   }

@@ -552,12 +552,13 @@ export function accept(
  * @example
  * ```ts
  * import { decline } from "./advisory.ts";
+ * import { UsageError } from "./errors.ts";
  * import { openLedger } from "./store.ts";
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
  * assert.throws(
  *   () => decline(ledger, "adv-00000000000000000000", { by: "bob", reason: "" }),
- *   /^UsageError: Declining needs a reason \(--reason\)$/,
+ *   (error) => error instanceof UsageError && error.option === "reason",
  * );
  * ```
  */
@@ -677,7 +678,7 @@ function decide(
   const by = checkName(options.by);
   const reason = checkReason(options.reason);
   if (to === "declined" && reason === null) {
-    throw new UsageError("Declining needs a reason (--reason)");
+    throw new UsageError("Declining needs a reason", { option: "reason" });
   }
   const at = timestamp(options.now);
   return ledger.transaction((db) => {
@@ -954,8 +955,8 @@ function refuseOtherOrigin(db: DatabaseSync, path: string, origin: ReportOrigin)
   throw new UsageError(
     `Ledger "${path}" holds ${count} ${
       count === 1 ? "advisory" : "advisories"
-    } from ${theirs}; ${ours} is not published into it, because the two hubs find drift differently and one's silence must not resolve the other's advisories (publish it into another ledger, --store)`,
-    1,
+    } from ${theirs}; ${ours} is not published into it, because the two hubs find drift differently and one's silence must not resolve the other's advisories; publish it into another ledger`,
+    { exitCode: 1, option: "ledger" },
   );
 }
 
@@ -1044,7 +1045,7 @@ function loadAdvisories(db: DatabaseSync, advisoryIds: string[]): Advisory[] {
 
 function checkName(by: string): string {
   const name = by.trim();
-  if (name === "") throw new UsageError("Give a name with --by");
+  if (name === "") throw new UsageError("Give the name of who acts", { option: "by" });
   if (hasControl(name, false)) {
     throw new UsageError(`Name ${JSON.stringify(by)} holds control characters`);
   }

@@ -279,7 +279,8 @@ export function parseOptionFlags(
  * option).
  * @param registry the plugins
  * @param config the config
- * @param flagOptions options from flags, by detector
+ * @param flagOptions options the caller gives (the CLI's `--option`), by detector; they win over the config
+ * @param flagOptionsName how messages name where `flagOptions` came from (the CLI passes its flag)
  * @returns the detector runs, in registration order
  * @example
  * ```ts
@@ -294,6 +295,7 @@ export function resolveDetectorRuns(
   registry: PluginRegistry,
   config: Config,
   flagOptions: Record<string, Record<string, unknown>> = {},
+  flagOptionsName = "the given detector options",
 ): DetectorRun[] {
   // Keyed by detector only: a signer or reporter may share a detector's name.
   const sources = new Map(
@@ -313,7 +315,7 @@ export function resolveDetectorRuns(
   for (const name of Object.keys(flagOptions)) {
     if (!names.has(name)) {
       throw new UsageError(
-        `Unknown detector "${name}" in --option (known: ${[...names].join(", ")})`,
+        `Unknown detector "${name}" in ${flagOptionsName} (known: ${[...names].join(", ")})`,
       );
     }
   }
@@ -340,9 +342,9 @@ export function resolveDetectorRuns(
             ...(plugin.defaultOptions ?? {}),
             ...fromConfig,
           });
-          from = configOnly.success ? "in --option" : `in ${where}`;
+          from = configOnly.success ? `in ${flagOptionsName}` : `in ${where}`;
         } else if (fromConfig) from = `in ${where}`;
-        else if (fromFlags) from = "in --option";
+        else if (fromFlags) from = `in ${flagOptionsName}`;
         throw new UsageError(
           `Invalid options for detector "${plugin.name}" ${from}: ${
             describeOptionsError(result.error)

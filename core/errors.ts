@@ -82,6 +82,8 @@ export interface Violation {
   entry?: string;
   /** For `EQUIVOCATION`: the digests of the packets that contradict this one, sorted. */
   equivocatesWith?: string[];
+  /** The caller's setting that would change this outcome, if one would (the message names no flag). */
+  option?: CallerOption;
 }
 
 /**
@@ -111,6 +113,36 @@ export class PacketError extends Error {
 }
 
 /**
+ * A setting the caller gives, named as the library names it. Kernel messages
+ * never name a command-line flag: an error or violation about such a setting
+ * carries it as data (`option`), and a front end words it in its own terms
+ * (the CLI names its flag).
+ */
+export type CallerOption = typeof CALLER_OPTIONS[number];
+
+/** Every {@link CallerOption}. */
+export const CALLER_OPTIONS = [
+  /** A keyring (or a single key) to check signatures with. */
+  "keyring",
+  /** The advisory ledger to open. */
+  "ledger",
+  /** The reason of an advisory decision. */
+  "reason",
+  /** Who publishes or decides. */
+  "by",
+  /** The UTC offset assumed for a legacy time that has none. */
+  "assumeOffset",
+] as const;
+
+/** How a {@link UsageError} is made beyond its message. */
+export interface UsageErrorOptions {
+  /** The exit code, 2 unless said otherwise. */
+  exitCode?: number;
+  /** The caller's setting that the error is about, for a front end to word. */
+  option?: CallerOption;
+}
+
+/**
  * Bad user input: bad flags, missing files, bad config. The CLI prints the
  * message on one line and exits with `exitCode` (2 unless said otherwise).
  *
@@ -120,20 +152,26 @@ export class PacketError extends Error {
  * import { UsageError } from "./errors.ts";
  * const err = new UsageError('Cannot read key file "k.txt": not found');
  * assert.equal(err.exitCode, 2);
+ * const missing = new UsageError("Declining needs a reason", { option: "reason" });
+ * assert.equal(missing.option, "reason");
  * ```
  */
 export class UsageError extends Error {
   /** The process exit code the CLI uses for this error. */
   readonly exitCode: number;
+  /** The caller's setting the error is about, if one is (the message does not name a flag). */
+  readonly option?: CallerOption;
   /**
    * Make a usage error.
    * @param message one line naming the input and the problem
-   * @param exitCode exit code, 2 by default
+   * @param options the exit code (2 by default), or the exit code and the setting concerned
    */
-  constructor(message: string, exitCode = 2) {
+  constructor(message: string, options: number | UsageErrorOptions = 2) {
     super(message);
     this.name = "UsageError";
+    const { exitCode = 2, option } = typeof options === "number" ? { exitCode: options } : options;
     this.exitCode = exitCode;
+    if (option !== undefined) this.option = option;
   }
 }
 

@@ -173,7 +173,7 @@ export async function judge(
   options: Omit<GateOptions, "source" | "limits"> = {},
 ): Promise<GateResult> {
   if (options.requireSignature && !options.keyring) {
-    throw new UsageError("Requiring a signature needs a key (--key-file, --key-env or --keyring)");
+    throw new UsageError("Requiring a signature needs a key", { option: "keyring" });
   }
   const violations = [...inspection.violations];
   const manifest = inspection.manifest;

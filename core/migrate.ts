@@ -17,7 +17,7 @@
  */
 
 import { JsonNumber, parseLossless } from "./canonical_json.ts";
-import type { Violation } from "./errors.ts";
+import type { CallerOption, Violation } from "./errors.ts";
 import { type GateResult, judge, readPacketFile, type SignatureStatus, validate } from "./gate.ts";
 import type { ArchiveLimits } from "./archive.ts";
 import { readArchive, resolveLimits } from "./archive.ts";
@@ -132,8 +132,11 @@ const LEGACY_TIME =
 const SNORT_TIME = /^\d\d\/\d\d(?:\/\d\d)?-\d\d:\d\d:\d\d(?:\.\d+)?$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** A legacy time in RFC 3339, or why it cannot be one. */
-export type LegacyTime = { time: string } | { problem: string };
+/**
+ * A legacy time in RFC 3339, or why it cannot be one (and the caller's
+ * setting that would make it one, when there is such a setting).
+ */
+export type LegacyTime = { time: string } | { problem: string; option?: CallerOption };
 
 /**
  * Turn a time as the reference builder copied it into RFC 3339 naming the
@@ -144,6 +147,7 @@ export type LegacyTime = { time: string } | { problem: string };
  * @param value the legacy time
  * @param assumeOffset `±hh:mm` for times that carry no offset, when the user gave one
  * @returns the RFC 3339 text, or the problem (a phrase, to follow the quoted value and a colon)
+ *   and, for a missing offset, `option: "assumeOffset"`
  * @example
  * ```ts
  * import { normalizeLegacyTime } from "./migrate.ts";
@@ -184,7 +188,8 @@ export function normalizeLegacyTime(value: string, assumeOffset?: string): Legac
     if (assumeOffset === undefined) {
       return {
         problem:
-          "no UTC offset, so it names no instant; an offset is only ever assumed when given (--assume-offset)",
+          "no UTC offset, so it names no instant; an offset is only ever assumed when one is given",
+        option: "assumeOffset",
       };
     }
     zone = assumeOffset;
@@ -479,10 +484,12 @@ export async function migratePacket(
     const value = legacy.tree[key] as string;
     const normalized = normalizeLegacyTime(value, options.assumeOffset);
     if ("problem" in normalized) {
-      violations.push(violation(
+      const refused = violation(
         "MIGRATE_TIME_INVALID",
         `Legacy manifest field "${key}" holds ${quote(value)}: ${normalized.problem}`,
-      ));
+      );
+      if (normalized.option !== undefined) refused.option = normalized.option;
+      violations.push(refused);
     } else {
       times[name] = normalized.time;
     }

@@ -324,7 +324,10 @@ export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledge
   // SQLite would block reading a FIFO and take a device for a database: refuse them first.
   checkRegularFile(path, "ledger", Number.MAX_SAFE_INTEGER);
   if (!create && !fileExists(path)) {
-    throw new UsageError(`No ledger at "${path}" (publish a report first, or give --store)`);
+    throw new UsageError(
+      `No ledger at "${path}": publish a report first, or name an existing ledger`,
+      { option: "ledger" },
+    );
   }
   if (create) makeParentDir(path);
   let db: DatabaseSync;

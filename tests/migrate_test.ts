@@ -288,9 +288,10 @@ Deno.test("migratePacket() gives a time without an offset only the offset the us
     ["window_start", "window_end", "created_at"].map((field) =>
       `Legacy manifest field "${field}" holds ${
         JSON.stringify(packet.manifest[field])
-      }: no UTC offset, so it names no instant; an offset is only ever assumed when given (--assume-offset)`
+      }: no UTC offset, so it names no instant; an offset is only ever assumed when one is given`
     ),
   );
+  assert.deepEqual(refused.violations.map((v) => v.option), Array(3).fill("assumeOffset"));
   const migrated = await migratePacket(packet.bytes, {
     keyring: await keyring(),
     assumeOffset: "-05:00",
@@ -736,4 +737,25 @@ Deno.test("migrated packets' data files are the legacy bytes: no file is re-seri
     (result.manifest!.files as Record<string, string>)["canon_entry.json"],
     sha256Ref(canon),
   );
+});
+
+Deno.test("jrm migrate names --assume-offset for a time without an offset", async () => {
+  await withTempDir("jrm-migrate-", async (dir) => {
+    const packet = `${dir}/p.zip`;
+    const made = await legacy({ environmentId: "SOC_EAST", windowStart: "2026-02-28T10:00:00" });
+    await Deno.writeFile(packet, made.bytes);
+    const run = await runJrm([
+      "migrate",
+      "--packets",
+      packet,
+      "--out-dir",
+      `${dir}/out`,
+      "--allow-unsigned",
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stdout,
+      /MIGRATE_TIME_INVALID {2}Legacy manifest field "window_start" holds "2026-02-28T10:00:00": no UTC offset, so it names no instant; an offset is only ever assumed when one is given \(--assume-offset\)\n/,
+    );
+  });
 });

@@ -42,7 +42,7 @@ const hmacSha256 = defineSigner({
     const text = new TextDecoder().decode(key.bytes);
     if (text.includes("-----BEGIN")) {
       throw new Error(
-        `The key from ${key.origin} is a PEM key, not an HMAC secret; use --algorithm ed25519 for it`,
+        `The key from ${key.origin} is a PEM key, not an HMAC secret; use it with the "ed25519" algorithm`,
       );
     }
     if (key.bytes.length < MIN_HMAC_KEY_BYTES) {
