@@ -69,7 +69,7 @@ export function advisoryCommand() {
       ]);
       const { report, origin } = await readAnyReportFile(options.from);
       const now = timeToRecord(options.now);
-      const result = await withLedger(path, true, (ledger) =>
+      const result = await withLedger(path, "create", (ledger) =>
         publish(ledger, report, {
           now,
           by: options.by,
@@ -99,7 +99,7 @@ export function advisoryCommand() {
     .action(async (options) => {
       const advisories = await withLedger(
         storePath(options.store),
-        false,
+        "read",
         (ledger) =>
           listAdvisories(ledger, {
             status: options.status,
@@ -123,7 +123,7 @@ export function advisoryCommand() {
     .action(async (id, options) => {
       const advisory = await withLedger(
         storePath(options.store),
-        false,
+        "read",
         (ledger) => getAdvisory(ledger, id),
       );
       if (options.json) outJson(advisory);
@@ -143,7 +143,7 @@ export function advisoryCommand() {
       guardFiles([{ flag: "--out", path: options.out }], ledgerInputs(path));
       const advisories = await withLedger(
         path,
-        false,
+        "read",
         (ledger) => listAdvisories(ledger),
       );
       const exported = referenceAdvisories(advisories);
@@ -185,7 +185,7 @@ function addDecisionCommand(advisory: Command, name: keyof typeof DECISIONS): vo
       const now = timeToRecord(options.now);
       const done = await withLedger(
         storePath(options.store),
-        false,
+        "write",
         (ledger) => decide(ledger, id, { by: options.by, reason: options.reason, now }),
       );
       printDecision(done, options.json);
@@ -203,12 +203,17 @@ function nowOption() {
   return new Option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)");
 }
 
+/**
+ * Run `work` on the store: `create` makes it when missing, `write` needs it
+ * to exist, `read` opens it read-only (never migrated, so a reader beside a
+ * newer or older writer changes nothing).
+ */
 async function withLedger<T>(
   path: string,
-  create: boolean,
+  mode: "create" | "write" | "read",
   work: (ledger: Ledger) => T | Promise<T>,
 ): Promise<T> {
-  const ledger = openLedger(path, { create });
+  const ledger = openLedger(path, { create: mode === "create", readOnly: mode === "read" });
   try {
     return await work(ledger);
   } finally {
@@ -216,7 +221,12 @@ async function withLedger<T>(
   }
 }
 
-function storePath(option: string | undefined): string {
+/**
+ * The store a command uses: `--store`, else `$JRM_STORE`, else the default path.
+ * @param option the `--store` value
+ * @returns the path
+ */
+export function storePath(option: string | undefined): string {
   if (option !== undefined) return resolveStorePath(option);
   return resolveStorePath(undefined, readEnv("JRM_STORE", true));
 }

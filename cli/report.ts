@@ -7,7 +7,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { listAdvisories } from "../core/advisory.ts";
+import { type Advisory, listAdvisories } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { callHook, expectBytesOrText, type PluginRegistry } from "../core/plugin.ts";
@@ -24,6 +24,7 @@ import { registryFor } from "./registry.ts";
  * @param report the federation report
  * @param format the reporter's format, e.g. `html`
  * @param store a ledger whose advisories the page shows, if any
+ * @param advisories the advisories to show, when the caller has them already (instead of `store`)
  * @returns what the reporter made
  */
 export async function render(
@@ -31,6 +32,7 @@ export async function render(
   report: FederationReport,
   format: string,
   store?: string,
+  advisories?: Advisory[],
 ): Promise<Uint8Array | string> {
   const reporter = registry.reporter(format);
   if (!reporter) {
@@ -38,8 +40,10 @@ export async function render(
     throw new UsageError(`No reporter renders the "${format}" format (known: ${known})`);
   }
   const context: Record<string, unknown> = {};
-  if (store !== undefined) {
-    using ledger = openLedger(store, { create: false });
+  if (advisories !== undefined) {
+    context.advisories = advisories;
+  } else if (store !== undefined) {
+    using ledger = openLedger(store, { readOnly: true });
     context.advisories = listAdvisories(ledger);
   }
   return await callHook(

@@ -411,6 +411,40 @@ export async function publish(
   report: FederationReport,
   options: PublishOptions = {},
 ): Promise<PublishResult> {
+  return await ledger.transactionAsync(() => publishWithin(ledger, report, options));
+}
+
+/**
+ * {@link publish} inside a write transaction the caller holds on the ledger
+ * (e.g. an ingest of the stateful hub, which publishes in its own
+ * transaction): the caller commits or rolls back.
+ * @param ledger the open ledger, in a write transaction
+ * @param report a federation report
+ * @param options time, publisher, `allowOlderReport`, origin, `beforeCommit` (called last)
+ * @returns what changed, and the report's advisories as they now stand
+ * @throws {UsageError} as {@link publish}; the caller's transaction must then be rolled back
+ * @example
+ * ```ts
+ * import { publishWithin } from "./advisory.ts";
+ * import { openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * using ledger = openLedger(":memory:");
+ * const report = {
+ *   reportVersion: 2 as const, generatedAt: "2025-01-02T00:00:00Z", environments: [],
+ *   packetsIngested: 0, packetsRejected: [], duplicates: [], crossEnvDrifts: [],
+ *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
+ *   detectors: [], detectorErrors: [],
+ * };
+ * const result = await ledger.transactionAsync(() => publishWithin(ledger, report));
+ * assert.deepEqual(result.created, []);
+ * ```
+ */
+export async function publishWithin(
+  ledger: Ledger,
+  report: FederationReport,
+  options: PublishOptions = {},
+): Promise<PublishResult> {
+  const db = ledger.db;
   const at = timestamp(options.now);
   const by = checkName(options.by ?? DEFAULT_PUBLISHER);
   const generatedAt = reportTime(report.generatedAt);
@@ -419,94 +453,92 @@ export async function publish(
   const reportEnvironments = new Set(report.environments);
   const origin = options.origin ?? "jrm";
 
-  return await ledger.transactionAsync(async (db) => {
-    refuseOtherOrigin(db, ledger.path, origin);
-    const newest = db.prepare("SELECT max(report_generated_at) AS newest FROM publications").get();
-    if (
-      !options.allowOlderReport && typeof newest?.newest === "string" && generatedAt < newest.newest
-    ) {
-      throw new UsageError(
-        `The report was generated at ${generatedAt}, before the newest report already published (${newest.newest}); not publishing it`,
-        1,
+  refuseOtherOrigin(db, ledger.path, origin);
+  const newest = db.prepare("SELECT max(report_generated_at) AS newest FROM publications").get();
+  if (
+    !options.allowOlderReport && typeof newest?.newest === "string" && generatedAt < newest.newest
+  ) {
+    throw new UsageError(
+      `The report was generated at ${generatedAt}, before the newest report already published (${newest.newest}); not publishing it`,
+      1,
+    );
+  }
+  const result: PublishResult = {
+    advisories: [],
+    created: [],
+    reopened: [],
+    changed: [],
+    unchanged: [],
+    resolved: [],
+    uncovered: [],
+  };
+  for (const plan of plans.values()) {
+    const row = selectRow(db, plan.advisoryId);
+    if (row === undefined) {
+      insertAdvisory(db, plan, at, origin);
+      addHistory(
+        db,
+        plan.advisoryId,
+        at,
+        by,
+        null,
+        "published",
+        "drift reported",
+        plan.drift.driftId,
       );
+      result.created.push(plan.advisoryId);
+      continue;
     }
-    const result: PublishResult = {
-      advisories: [],
-      created: [],
-      reopened: [],
-      changed: [],
-      unchanged: [],
-      resolved: [],
-      uncovered: [],
-    };
-    for (const plan of plans.values()) {
-      const row = selectRow(db, plan.advisoryId);
-      if (row === undefined) {
-        insertAdvisory(db, plan, at, origin);
-        addHistory(
-          db,
-          plan.advisoryId,
-          at,
-          by,
-          null,
-          "published",
-          "drift reported",
-          plan.drift.driftId,
-        );
-        result.created.push(plan.advisoryId);
-        continue;
-      }
-      const change = republished(row, plan);
-      if (change === undefined) {
-        result.unchanged.push(plan.advisoryId);
-      } else {
-        addHistory(
-          db,
-          plan.advisoryId,
-          at,
-          by,
-          row.status,
-          change.next,
-          change.reason,
-          plan.drift.driftId,
-        );
-        (change.next === row.status ? result.changed : result.reopened).push(plan.advisoryId);
-      }
-      // The stored drift follows the report even when nothing is re-asked (e.g. a newer window).
-      if (change !== undefined || contentDiffers(row, plan)) {
-        updateAdvisory(db, plan, change?.next ?? row.status, at);
-      }
+    const change = republished(row, plan);
+    if (change === undefined) {
+      result.unchanged.push(plan.advisoryId);
+    } else {
+      addHistory(
+        db,
+        plan.advisoryId,
+        at,
+        by,
+        row.status,
+        change.next,
+        change.reason,
+        plan.drift.driftId,
+      );
+      (change.next === row.status ? result.changed : result.reopened).push(plan.advisoryId);
     }
-    const open = db.prepare(
-      "SELECT * FROM advisories WHERE status != 'resolved' ORDER BY advisory_id",
-    ).all() as unknown as AdvisoryRow[];
-    for (const row of open) {
-      if (plans.has(row.advisory_id)) continue;
-      const environments = _fromColumn(row.environments) as string[];
-      if (covered.has(row.drift_type) && environments.every((e) => reportEnvironments.has(e))) {
-        setStatus(db, row.advisory_id, "resolved", at);
-        addHistory(
-          db,
-          row.advisory_id,
-          at,
-          by,
-          row.status,
-          "resolved",
-          `drift no longer reported (report generated at ${generatedAt})`,
-          row.drift_id,
-        );
-        result.resolved.push(row.advisory_id);
-      } else {
-        result.uncovered.push(row.advisory_id);
-      }
+    // The stored drift follows the report even when nothing is re-asked (e.g. a newer window).
+    if (change !== undefined || contentDiffers(row, plan)) {
+      updateAdvisory(db, plan, change?.next ?? row.status, at);
     }
-    db.prepare(
-      "INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES (?, ?, ?, ?)",
-    ).run(at, by, generatedAt, report.crossEnvDrifts.length);
-    result.advisories = loadAdvisories(db, [...plans.keys()]);
-    await options.beforeCommit?.(result);
-    return result;
-  });
+  }
+  const open = db.prepare(
+    "SELECT * FROM advisories WHERE status != 'resolved' ORDER BY advisory_id",
+  ).all() as unknown as AdvisoryRow[];
+  for (const row of open) {
+    if (plans.has(row.advisory_id)) continue;
+    const environments = _fromColumn(row.environments) as string[];
+    if (covered.has(row.drift_type) && environments.every((e) => reportEnvironments.has(e))) {
+      setStatus(db, row.advisory_id, "resolved", at);
+      addHistory(
+        db,
+        row.advisory_id,
+        at,
+        by,
+        row.status,
+        "resolved",
+        `drift no longer reported (report generated at ${generatedAt})`,
+        row.drift_id,
+      );
+      result.resolved.push(row.advisory_id);
+    } else {
+      result.uncovered.push(row.advisory_id);
+    }
+  }
+  db.prepare(
+    "INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES (?, ?, ?, ?)",
+  ).run(at, by, generatedAt, report.crossEnvDrifts.length);
+  result.advisories = loadAdvisories(db, [...plans.keys()]);
+  await options.beforeCommit?.(result);
+  return result;
 }
 
 /**

@@ -501,6 +501,9 @@ function checkFindings(
 ): asserts findings is DriftFinding[] {
   if (!Array.isArray(findings)) throw new Error("detect() must return a list of findings");
   const known = new Set(view.environments());
+  // A detector that compares one signature at a time is re-run on some signatures only, and its
+  // findings replace those of the same signatures: each must name a signature of the view.
+  const signatures = plugin.scope === "signature" ? new Set(view.signatures()) : undefined;
   const seen = new Set<string>();
   findings.forEach((finding: DriftFinding, index) => {
     const at = `finding ${index}`;
@@ -514,6 +517,13 @@ function checkFindings(
     }
     if (typeof finding.signatureId !== "string" || finding.signatureId === "") {
       throw new Error(`${at} has no "signatureId"`);
+    }
+    if (signatures && !signatures.has(finding.signatureId)) {
+      throw new Error(
+        `${at} is about ${
+          JSON.stringify(finding.signatureId)
+        }, not a signature of the view (the detector's scope is "signature")`,
+      );
     }
     if (
       !Array.isArray(finding.environments) || finding.environments.length === 0 ||

@@ -43,6 +43,15 @@ export interface DetectorPlugin<Options = Record<string, unknown>> extends Plugi
   kind: "detector";
   /** The drift types this detector can report. */
   driftTypes: string[];
+  /**
+   * What one finding depends on. `signature`: the detector compares one
+   * signature at a time, each finding is about a signature of the view and
+   * reads only `view.entries()` of it, so the stateful hub re-runs it only
+   * on the signatures new packets changed. `federation` (the default): it
+   * may read anything in the view (environments, windows), so it runs on
+   * everything after every change.
+   */
+  scope?: DetectorScope;
   /** Options used when the config file and flags give none. */
   defaultOptions?: Options;
   /** Checks options at load time (config file and flags merged over the defaults). */
@@ -50,6 +59,12 @@ export interface DetectorPlugin<Options = Record<string, unknown>> extends Plugi
   /** Find drift. Must not read files; may be async. */
   detect(view: FederationView, options: Options): DriftFinding[] | Promise<DriftFinding[]>;
 }
+
+/** What a detector's findings depend on: see {@link DetectorPlugin.scope}. */
+export type DetectorScope = "signature" | "federation";
+
+/** The scopes a detector may declare. */
+export const DETECTOR_SCOPES: readonly DetectorScope[] = ["signature", "federation"];
 
 /** A signer plugin: makes signers for one algorithm from key material. */
 export interface SignerPlugin extends PluginBase {
@@ -201,6 +216,11 @@ export function validatePlugin(value: unknown, label: string): Plugin {
       typeof (plugin.optionsSchema as { safeParse?: unknown })?.safeParse !== "function"
     ) {
       failNamed('"optionsSchema" must have a safeParse function');
+    }
+    if (plugin.scope !== undefined && !DETECTOR_SCOPES.includes(plugin.scope as DetectorScope)) {
+      failNamed(
+        `"scope" must be "signature" or "federation", not ${JSON.stringify(plugin.scope)}`,
+      );
     }
   }
   if (

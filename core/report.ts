@@ -381,9 +381,6 @@ export function buildReport(
   detection: DetectionResult,
   generatedAt: string,
 ): FederationReport {
-  const stats = ingestion.state.stats();
-  const bySource = (a: { source: string }, b: { source: string }) =>
-    a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
   const rejected = ingestion.outcomes.flatMap((outcome) =>
     outcome.kind === "rejected"
       ? [{
@@ -395,12 +392,65 @@ export function buildReport(
         violations: outcome.result.violations.map((violation) => ({ ...violation })),
       }]
       : []
-  ).sort(bySource);
+  );
   const duplicates = ingestion.outcomes.flatMap((outcome) =>
     outcome.kind === "duplicate"
       ? [{ source: outcome.source, digest: outcome.digest, duplicateOf: outcome.duplicateOf }]
       : []
-  ).sort(bySource);
+  );
+  return assembleReport(
+    {
+      stats: ingestion.state.stats(),
+      packetsIngested: ingestion.outcomes.filter((o) => o.kind === "accepted").length,
+      rejected,
+      duplicates,
+    },
+    detection,
+    generatedAt,
+  );
+}
+
+/** What a report says of the packets and the state, whoever kept them (the batch hub or a store). */
+export interface ReportInputs {
+  /** Per environment, sorted by id. */
+  stats: Record<string, z.infer<typeof EnvironmentStatsSchema>>;
+  /** Accepted packets. */
+  packetsIngested: number;
+  /** Rejected packets, in any order. */
+  rejected: z.infer<typeof RejectedPacketSchema>[];
+  /** Duplicates, in any order. */
+  duplicates: z.infer<typeof DuplicatePacketSchema>[];
+}
+
+/**
+ * Assemble a federation report from what was ingested and what detection
+ * found: {@link buildReport} for a batch, the stateful hub for a store.
+ * @param inputs per-environment figures, packets, rejections, duplicates
+ * @param detection the detectors' drifts (sorted), runs and errors
+ * @param generatedAt the report's time, ISO 8601
+ * @returns the report, its lists sorted
+ * @example
+ * ```ts
+ * import { assembleReport } from "./report.ts";
+ * import assert from "node:assert/strict";
+ * const report = assembleReport(
+ *   { stats: {}, packetsIngested: 0, rejected: [], duplicates: [] },
+ *   { drifts: [], runs: [], errors: [] },
+ *   "2026-01-01T00:00:00Z",
+ * );
+ * assert.equal(report.mergedGraph.nodes, 0);
+ * ```
+ */
+export function assembleReport(
+  inputs: ReportInputs,
+  detection: DetectionResult,
+  generatedAt: string,
+): FederationReport {
+  const { stats } = inputs;
+  const bySource = (a: { source: string }, b: { source: string }) =>
+    a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
+  const rejected = [...inputs.rejected].sort(bySource);
+  const duplicates = [...inputs.duplicates].sort(bySource);
   const perEnvironment: Record<string, { nodes: number; edges: number }> = {};
   let nodes = 0;
   let edges = 0;
@@ -413,7 +463,7 @@ export function buildReport(
     reportVersion: REPORT_VERSION,
     generatedAt,
     environments: Object.keys(stats),
-    packetsIngested: ingestion.outcomes.filter((o) => o.kind === "accepted").length,
+    packetsIngested: inputs.packetsIngested,
     packetsRejected: rejected,
     duplicates,
     crossEnvDrifts: detection.drifts.map((drift) => ({

@@ -1,7 +1,9 @@
 /**
- * The embedded ledger: one SQLite database, through `node:sqlite` (built into
+ * The embedded store: one SQLite database, through `node:sqlite` (built into
  * Deno; it needs read and write access to the file and nothing else), that
- * every operator of a team can point at.
+ * every operator of a team can point at. It holds the advisory ledger
+ * (core/advisory.ts) and the stateful hub's packets, state and drifts
+ * (core/hub_store_sqlite.ts): one file, one backup.
  *
  * Where it lives: the `--store FILE` option, else the `JRM_STORE` environment
  * variable, else {@link DEFAULT_STORE_PATH} (`./.jrm/ledger.sqlite`, relative
@@ -20,7 +22,11 @@
  * - the schema is versioned in a `schema_version` table and moved forward by
  *   {@link MIGRATIONS}, one transaction for all pending steps. A ledger written
  *   by a newer tool, or a SQLite file that is not a ledger, is refused rather
- *   than written to.
+ *   than written to;
+ * - commands that only read open it read-only ({@link OpenLedgerOptions.readOnly}):
+ *   they never create, switch or migrate it, so they work beside a running
+ *   writer and cannot change a file they were only asked to show. Commands
+ *   that write refuse a file they may not write to, before touching it.
  *
  * @module
  */
@@ -83,12 +89,130 @@ export const MIGRATIONS: readonly string[] = [
   // core/reference_report.ts); a ledger holds advisories of one kind only.
   `ALTER TABLE advisories ADD COLUMN origin TEXT NOT NULL DEFAULT 'jrm'
      CHECK (origin IN ('jrm', 'reference'));`,
+  // The stateful hub (core/hub_store_sqlite.ts). Only live packets (accepted, not withdrawn) have
+  // rows in hub_entries and hub_graph, so the state is "the latest row per (signature,
+  // environment)" and the graph "the earliest row per identity" with no status to filter on.
+  // Order keys (core/hub_store.ts, orderKeyOf) sort as text in window order.
+  `CREATE TABLE hub_ingests (
+     ingest_id INTEGER PRIMARY KEY,
+     at TEXT NOT NULL,
+     newest_window TEXT,
+     given INTEGER NOT NULL DEFAULT 0,
+     accepted INTEGER NOT NULL DEFAULT 0,
+     rejected INTEGER NOT NULL DEFAULT 0,
+     duplicates INTEGER NOT NULL DEFAULT 0,
+     withdrawn INTEGER NOT NULL DEFAULT 0,
+     detection TEXT NOT NULL DEFAULT 'none'
+   );
+   CREATE TABLE hub_packets (
+     packet_id INTEGER PRIMARY KEY,
+     identity TEXT NOT NULL UNIQUE,
+     environment_id TEXT NOT NULL,
+     packet_name TEXT NOT NULL,
+     source TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     window_start TEXT NOT NULL,
+     window_start_key TEXT NOT NULL,
+     window_end TEXT NOT NULL,
+     window_end_key TEXT NOT NULL,
+     part INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     order_key TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('accepted', 'equivocation')),
+     violations TEXT,
+     ingest_id INTEGER NOT NULL,
+     refused_in INTEGER
+   );
+   CREATE INDEX hub_packets_by_order ON hub_packets (environment_id, order_key);
+   CREATE INDEX hub_packets_by_status ON hub_packets (status, window_end_key);
+   CREATE TABLE hub_packet_graphs (
+     packet_id INTEGER PRIMARY KEY,
+     nodes TEXT NOT NULL,
+     edges TEXT NOT NULL
+   );
+   CREATE TABLE hub_entries (
+     signature_id TEXT NOT NULL,
+     environment_id TEXT NOT NULL,
+     order_key TEXT NOT NULL,
+     packet_id INTEGER NOT NULL,
+     entry_key TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (signature_id, environment_id, order_key)
+   ) WITHOUT ROWID;
+   CREATE INDEX hub_entries_by_packet ON hub_entries (packet_id);
+   CREATE TABLE hub_state (
+     signature_id TEXT NOT NULL,
+     environment_id TEXT NOT NULL,
+     order_key TEXT NOT NULL,
+     packet_id INTEGER NOT NULL,
+     PRIMARY KEY (signature_id, environment_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE hub_graph (
+     environment_id TEXT NOT NULL,
+     kind INTEGER NOT NULL,
+     ident TEXT NOT NULL,
+     order_key TEXT NOT NULL,
+     PRIMARY KEY (environment_id, kind, ident, order_key)
+   ) WITHOUT ROWID;
+   CREATE TABLE hub_environments (
+     environment_id TEXT PRIMARY KEY,
+     graph_nodes INTEGER NOT NULL DEFAULT 0,
+     graph_edges INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE hub_rejections (
+     rejection_key TEXT PRIMARY KEY,
+     source TEXT NOT NULL,
+     digest TEXT,
+     packet_name TEXT,
+     environment_id TEXT,
+     reason_code TEXT NOT NULL,
+     violations TEXT NOT NULL,
+     ingest_id INTEGER NOT NULL
+   );
+   CREATE TABLE hub_duplicates (
+     seq INTEGER PRIMARY KEY,
+     source TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     duplicate_of TEXT NOT NULL,
+     ingest_id INTEGER NOT NULL
+   );
+   CREATE TABLE hub_detectors (
+     position INTEGER PRIMARY KEY,
+     name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     origin TEXT NOT NULL,
+     drift_types TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     options TEXT NOT NULL,
+     error TEXT
+   );
+   CREATE TABLE hub_drifts (
+     detector TEXT NOT NULL,
+     drift_id TEXT NOT NULL,
+     signature_id TEXT NOT NULL,
+     drift_type TEXT NOT NULL,
+     body TEXT NOT NULL,
+     first_seen_at TEXT NOT NULL,
+     first_seen_window TEXT,
+     last_seen_at TEXT NOT NULL,
+     last_seen_window TEXT,
+     gone_at TEXT,
+     gone_window TEXT,
+     PRIMARY KEY (detector, drift_id)
+   );
+   CREATE INDEX hub_drifts_by_signature ON hub_drifts (detector, signature_id);`,
 ];
 
 /** Options of {@link openLedger}. */
 export interface OpenLedgerOptions {
-  /** Create the file (and its directory) when missing; true by default. */
+  /** Create the file (and its directory) when missing; true by default (false when `readOnly`). */
   create?: boolean;
+  /**
+   * Open for reading only: the file must exist and is never created, switched
+   * to WAL or migrated; a schema older than this tool's is read as it is
+   * (what it lacks reads as empty), a newer one is refused. False by default.
+   */
+  readOnly?: boolean;
   /** Milliseconds a write waits for another process's lock; {@link DEFAULT_BUSY_TIMEOUT_MS} by default. */
   busyTimeoutMs?: number;
 }
@@ -293,19 +417,21 @@ export function resolveStorePath(option?: string, envValue?: string): string {
 }
 
 /**
- * Open (and, unless told not to, create) the ledger at `path`: WAL journal,
+ * Open (and, unless told not to, create) the store at `path`: WAL journal,
  * busy timeout, foreign keys on, schema migrated to the newest version.
- * Other processes opening or writing the same ledger at the same moment are
- * waited for, up to the busy timeout.
+ * Other processes opening or writing the same store at the same moment are
+ * waited for, up to the busy timeout. With `readOnly`, the store is only
+ * read (see {@link OpenLedgerOptions.readOnly}).
  * @param path the database file
- * @param options `create` and `busyTimeoutMs`
- * @returns the open ledger
- * @experimental Opening a ledger changes with its PostgreSQL backend (a
+ * @param options `create`, `readOnly` and `busyTimeoutMs`
+ * @returns the open store
+ * @experimental Opening a store changes with its PostgreSQL backend (a
  * connection string beside a file path).
  * @throws {UsageError} exit 2 when the file is missing (and `create` is
- *   false), cannot be opened, is not a SQLite database, is some other
- *   program's database, or was written by a newer version of the tool;
- *   exit 1 when another process keeps it locked past the busy timeout
+ *   false), cannot be opened, is read-only (unless `readOnly`), is not a
+ *   SQLite database or is a corrupt one, is some other program's database,
+ *   or was written by a newer version of the tool; exit 1 when another
+ *   process keeps it locked past the busy timeout
  * @example
  * ```ts
  * import { openLedger } from "./store.ts";
@@ -313,44 +439,128 @@ export function resolveStorePath(option?: string, envValue?: string): string {
  * import assert from "node:assert/strict";
  * assert.throws(
  *   () => openLedger("/nonexistent/ledger.sqlite", { create: false }),
- *   (error) => error instanceof UsageError && error.message.startsWith("No ledger at"),
+ *   (error) => error instanceof UsageError && error.message.startsWith("No store at"),
  * );
  * using ledger = openLedger(":memory:");
  * assert.equal(ledger.db.prepare("PRAGMA foreign_keys").get()?.foreign_keys, 1);
  * ```
  */
 export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledger {
-  const create = options.create ?? true;
+  const readOnly = options.readOnly ?? false;
+  const create = !readOnly && (options.create ?? true);
   // SQLite would block reading a FIFO and take a device for a database: refuse them first.
-  checkRegularFile(path, "ledger", Number.MAX_SAFE_INTEGER);
-  if (!create && !fileExists(path)) {
+  checkRegularFile(path, "store", Number.MAX_SAFE_INTEGER);
+  const exists = fileExists(path);
+  if (!create && !exists) {
     throw new UsageError(
-      `No ledger at "${path}": publish a report first, or name an existing ledger`,
+      `No store at "${path}": publish a report or ingest packets first, or name an existing store`,
       { option: "ledger" },
     );
   }
+  if (exists && !readOnly) refuseReadOnlyFile(path);
   if (create) makeParentDir(path);
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(path);
+    db = new DatabaseSync(path, { readOnly });
   } catch (error) {
-    throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
+    throw new UsageError(`Cannot open store "${path}": ${sqliteMessage(error)}`);
   }
   const ledger = new Ledger(path, db);
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   try {
     // The timeout first: reading the schema and migrating it wait on it.
     db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-    switchToWal(db, Date.now() + busyTimeoutMs);
-    db.exec("PRAGMA foreign_keys = ON");
-    migrate(ledger);
+    if (readOnly) {
+      checkReadable(ledger);
+    } else {
+      switchToWal(db, Date.now() + busyTimeoutMs);
+      db.exec("PRAGMA foreign_keys = ON");
+      migrate(ledger);
+    }
   } catch (error) {
     ledger.close();
-    if (error instanceof UsageError) throw error;
-    if (isBusy(error)) throw ledgerError(path, error);
-    throw new UsageError(`Cannot open ledger "${path}": ${sqliteMessage(error)}`);
+    throw storeError(path, error, "open");
   }
   return ledger;
+}
+
+/**
+ * The one-line error for a failure of the store at `path`: a busy store
+ * (exit 1), a corrupt one, one that is not a database (exit 2), or, for
+ * anything else, the error itself.
+ * @param path the store
+ * @param error what SQLite (or the code around it) threw
+ * @param doing what was being done, for the generic message (`use` by default)
+ * @returns the error to throw
+ * @example
+ * ```ts
+ * import { storeError } from "./store.ts";
+ * import { UsageError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * const corrupt = Object.assign(new Error("database disk image is malformed"), { errcode: 11 });
+ * const error = storeError("s.sqlite", corrupt);
+ * assert.ok(error instanceof UsageError);
+ * assert.equal(error.message, 'Store "s.sqlite" is corrupt: database disk image is malformed');
+ * ```
+ */
+export function storeError(path: string, error: unknown, doing = "use"): Error {
+  if (error instanceof UsageError) return error;
+  if (isBusy(error)) return ledgerError(path, error);
+  const errcode = (error as { errcode?: number } | null)?.errcode;
+  const code = errcode === undefined ? -1 : errcode & 0xff;
+  if (code === SQLITE_NOTADB) {
+    return new UsageError(`"${path}" is not a jrm store: ${sqliteMessage(error)}`);
+  }
+  if (code === SQLITE_CORRUPT) {
+    return new UsageError(`Store "${path}" is corrupt: ${sqliteMessage(error)}`);
+  }
+  if (code === SQLITE_READONLY) {
+    return new UsageError(`Store "${path}" is read-only: ${sqliteMessage(error)}`);
+  }
+  if (code >= 0 || (error as { code?: string } | null)?.code === "ERR_SQLITE_ERROR") {
+    return new UsageError(`Cannot ${doing} store "${path}": ${sqliteMessage(error)}`);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+const SQLITE_READONLY = 8;
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
+
+/** Refuse a store file this process may not write to, before SQLite opens it read-only silently. */
+function refuseReadOnlyFile(path: string): void {
+  if (path === ":memory:") return;
+  try {
+    Deno.openSync(path, { read: true, write: true }).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(`Store "${path}" is read-only: this command writes to it`);
+    }
+    throw new UsageError(`Cannot open store "${path}": ${describeFsError(error)}`);
+  }
+}
+
+/** What a read-only open checks: a store, and one this tool knows how to read. */
+function checkReadable(ledger: Ledger): void {
+  const { db, path } = ledger;
+  const version = schemaVersionOf(db);
+  if (version === 0) {
+    const table = db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1",
+    ).get();
+    throw new UsageError(
+      table === undefined
+        ? `"${path}" is not a jrm store: it holds no tables`
+        : `"${path}" is not a jrm store: it holds table "${table.name}" and no schema version`,
+    );
+  }
+  if (version > MIGRATIONS.length) throw newerStore(path, version);
+}
+
+function newerStore(path: string, version: number): UsageError {
+  return new UsageError(
+    `Store "${path}" has schema version ${version}; this jrm knows up to ${MIGRATIONS.length}`,
+  );
 }
 
 /**
@@ -393,6 +603,8 @@ function migrate(ledger: Ledger): void {
   const { db, path } = ledger;
   const current = schemaVersionOf(db);
   if (current === MIGRATIONS.length) return;
+  // A newer store is refused before any write lock is asked for.
+  if (current > MIGRATIONS.length) throw newerStore(path, current);
   ledger.transaction(() => {
     // Read again under the write lock: another process may have migrated meanwhile.
     let version = schemaVersionOf(db);
@@ -402,18 +614,14 @@ function migrate(ledger: Ledger): void {
       ).get();
       if (foreign !== undefined) {
         throw new UsageError(
-          `"${path}" is not a jrm ledger: it holds table "${foreign.name}" and no schema version`,
+          `"${path}" is not a jrm store: it holds table "${foreign.name}" and no schema version`,
         );
       }
       db.exec(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
       );
     }
-    if (version > MIGRATIONS.length) {
-      throw new UsageError(
-        `Ledger "${path}" has schema version ${version}; this jrm knows up to ${MIGRATIONS.length}`,
-      );
-    }
+    if (version > MIGRATIONS.length) throw newerStore(path, version);
     const record = db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)");
     for (; version < MIGRATIONS.length; version++) {
       db.exec(MIGRATIONS[version]);
@@ -436,7 +644,7 @@ function fileExists(path: string): boolean {
     return Deno.statSync(path).isFile;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
-    throw new UsageError(`Cannot open ledger "${path}": ${describeFsError(error)}`);
+    throw new UsageError(`Cannot open store "${path}": ${describeFsError(error)}`);
   }
 }
 
@@ -447,7 +655,7 @@ function makeParentDir(path: string): void {
     mkdirSync(path.slice(0, slash), { recursive: true });
   } catch (error) {
     throw new UsageError(
-      `Cannot create the directory of ledger "${path}": ${describeFsError(error)}`,
+      `Cannot create the directory of store "${path}": ${describeFsError(error)}`,
     );
   }
 }
@@ -460,15 +668,24 @@ const BUSY_CODES = new Set([5, 6]);
  * Only errors of prepared statements say so: those of `DatabaseSync.exec()`
  * carry the message alone, no `errcode`, so statements whose lock errors
  * matter are run through `prepare()`.
+ * @param error what a statement threw
+ * @returns whether another connection held the lock
+ * @example
+ * ```ts
+ * import { isBusy } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(isBusy(Object.assign(new Error("database is locked"), { errcode: 5 })));
+ * assert.ok(!isBusy(new Error("database is locked")));
+ * ```
  */
-function isBusy(error: unknown): boolean {
+export function isBusy(error: unknown): boolean {
   const code = (error as { errcode?: number } | null)?.errcode;
   return code !== undefined && BUSY_CODES.has(code & 0xff);
 }
 
 function ledgerError(path: string, error: unknown): Error {
   if (isBusy(error)) {
-    return new UsageError(`Ledger "${path}" is busy: another jrm kept it locked; try again`, 1);
+    return new UsageError(`Store "${path}" is busy: another jrm kept it locked; try again`, 1);
   }
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -379,7 +379,7 @@ Deno.test("advisory commands refuse unknown ids and invalid transitions", async 
       assertFails(
         await jrm(["accept", advisoryIdOf(X), "--by", "a", "--store", `${dir}/none.sqlite`]),
         2,
-        /^No ledger at ".*none\.sqlite": publish a report first, or name an existing ledger \(--store\)$/,
+        /^No store at ".*none\.sqlite": publish a report or ingest packets first, or name an existing store \(--store\)$/,
       );
       await assert.rejects(() => Deno.stat(`${dir}/none.sqlite`), Deno.errors.NotFound);
     });

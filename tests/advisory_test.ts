@@ -673,7 +673,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
       assertUsageError(
         () => openLedger(`${dir}/missing.sqlite`, { create: false }),
         2,
-        /^No ledger at ".*missing\.sqlite": publish a report first, or name an existing ledger$/,
+        /^No store at ".*missing\.sqlite": publish a report or ingest packets first, or name an existing store$/,
       );
     });
     await t.step("a file that is not SQLite", async () => {
@@ -681,7 +681,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
       assertUsageError(
         () => openLedger(`${dir}/notes.txt`),
         2,
-        /^Cannot open ledger ".*notes\.txt": file is not a database$/,
+        /^".*notes\.txt" is not a jrm store: file is not a database$/,
       );
     });
     await t.step("another program's SQLite database", () => {
@@ -691,7 +691,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
       assertUsageError(
         () => openLedger(`${dir}/places.sqlite`),
         2,
-        /^".*places\.sqlite" is not a jrm ledger: it holds table "bookmarks" and no schema version$/,
+        /^".*places\.sqlite" is not a jrm store: it holds table "bookmarks" and no schema version$/,
       );
     });
     await t.step("a ledger from a newer jrm", () => {
@@ -704,7 +704,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
         () => openLedger(path),
         2,
         new RegExp(
-          `^Ledger ".*future\\.sqlite" has schema version ${
+          `^Store ".*future\\.sqlite" has schema version ${
             MIGRATIONS.length + 1
           }; this jrm knows up to ${MIGRATIONS.length}$`,
         ),
@@ -718,7 +718,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
         assertUsageError(
           () => openLedger(path, { busyTimeoutMs: 20 }),
           1,
-          /^Ledger ".*held\.sqlite" is busy: another jrm kept it locked; try again$/,
+          /^Store ".*held\.sqlite" is busy: another jrm kept it locked; try again$/,
         );
       } finally {
         holder.close();
@@ -736,7 +736,7 @@ Deno.test("openLedger() sets up a team-safe ledger and refuses files it does not
       assertUsageError(
         () => other.transaction(() => {}),
         1,
-        /^Ledger ".*written\.sqlite" is busy: another jrm kept it locked; try again$/,
+        /^Store ".*written\.sqlite" is busy: another jrm kept it locked; try again$/,
       );
       writer.db.exec("ROLLBACK");
     });

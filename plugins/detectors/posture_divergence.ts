@@ -112,6 +112,7 @@ const postureDivergence = defineDetector<PostureDivergenceOptions>({
   kind: "detector",
   name: "posture-divergence",
   version: "1.1.0",
+  scope: "signature",
   description: "A signature's confidence spread across environments exceeds a threshold",
   driftTypes: ["POSTURE_DIVERGENCE"],
   defaultOptions: { threshold: _DEFAULT_THRESHOLD },

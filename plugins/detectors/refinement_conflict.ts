@@ -112,6 +112,7 @@ const refinementConflict = defineDetector<Record<string, never>>({
   kind: "detector",
   name: "refinement-conflict",
   version: "1.1.0",
+  scope: "signature",
   description: "Two environments hold incompatible patches for the same signature",
   driftTypes: ["REFINEMENT_CONFLICT"],
   defaultOptions: {},

@@ -87,6 +87,7 @@ const versionSkew = defineDetector<Record<string, never>>({
   kind: "detector",
   name: "version-skew",
   version: "1.1.0",
+  scope: "signature",
   description: "A signature's active rev differs between environments",
   driftTypes: ["VERSION_SKEW"],
   defaultOptions: {},
