@@ -18,6 +18,7 @@ import { cleanUpOnSignals } from "./cli/signals.ts";
 import { advisoryCommand } from "./cli/advisory.ts";
 import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
+import { hubIngestCommand, hubReportCommand, hubStatusCommand } from "./cli/hub.ts";
 import { reportCommand } from "./cli/report.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
 import { migrateCommand } from "./cli/migrate.ts";
@@ -46,7 +47,7 @@ export function buildProgram() {
       verifyCommand(registry),
       packCommand(registry),
       migrateCommand(registry),
-      hubCommand(),
+      hubCommand(hubIngestCommand(), hubReportCommand(), hubStatusCommand()),
       advisoryCommand(),
       reportCommand(),
       pluginsCommand(),

@@ -7,8 +7,10 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { type Config, loadConfig, parseOptionFlags, resolveDetectorRuns } from "../core/config.ts";
-import { resolutionOf, runDetectors } from "../core/drift.ts";
+import type { DetectionLimits } from "../core/detector_host.ts";
+import { type DetectorRun, resolutionOf, runDetectors } from "../core/drift.ts";
 import { UsageError } from "../core/errors.ts";
+import type { GateOptions } from "../core/gate.ts";
 import { type AtomicWriter, openAtomic, writeChunksAtomic, writeFileAtomic } from "../core/fs.ts";
 import { type GraphLinesSink, ingestFiles, type Ingestion } from "../core/hub.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
@@ -19,6 +21,7 @@ import {
   color,
   type CommandInput,
   configInput,
+  type DetectionOptions,
   detectionLimitsFrom,
   err,
   guardFiles,
@@ -42,7 +45,13 @@ import { registryFor } from "./registry.ts";
 import { render } from "./report.ts";
 import { table } from "./table.ts";
 
-function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
+/**
+ * Add the options of every command that ingests packets: packets, keys,
+ * scope, plugins, limits.
+ * @param command the command
+ * @returns the command, with the options
+ */
+export function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
   command: Command<A, O>,
 ): Command<A, O & HubFlags> {
   return withClockOptions(withLimitOptions(withKeyringOptions(
@@ -61,7 +70,8 @@ function withHubOptions<A extends unknown[], O extends Record<string, unknown>>(
   ))) as unknown as Command<A, O & HubFlags>;
 }
 
-type HubFlags = {
+/** The flags {@link withHubOptions} adds. */
+export type HubFlags = {
   packets?: string[];
   allowEnv: string[];
   requireSignature?: true;
@@ -86,9 +96,12 @@ type HubFlags = {
 /**
  * Declare the outputs and resolve the packets, refusing any output that is an
  * input or another output before a byte is read.
+ * @param flags the hub flags (packets, keys, config, plugins)
+ * @param outputs the command's outputs, by flag
+ * @param inputs further inputs (e.g. the store)
  * @returns the packet files
  */
-async function guardHubFiles(
+export async function guardHubFiles(
   flags: HubFlags,
   outputs: { flag: string; path: string | undefined }[],
   inputs: CommandInput[] = [],
@@ -106,6 +119,37 @@ async function guardHubFiles(
   return await packetFiles(flags.packets, guard);
 }
 
+/**
+ * The gate options the hub flags give: what every command that ingests
+ * (`federate`, `hub replay`, `hub ingest`) reads packets with.
+ * @param flags the parsed flags
+ * @param config the config file
+ * @param registry the plugins (signers)
+ * @param clock the run's clock (packets' times are checked against it)
+ * @returns the gate options
+ */
+export async function gateOptionsFromFlags(
+  flags: HubFlags,
+  config: Config,
+  registry: PluginRegistry,
+  clock: RunClock,
+): Promise<Omit<GateOptions, "source">> {
+  const keyring = await resolveKeyring(registry, flags);
+  const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
+  const requireSignature = flags.requireSignature ?? config.requireSignature;
+  if (!keyring) {
+    err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
+  }
+  return {
+    keyring,
+    requireSignature,
+    allowedEnvs: allowEnvs,
+    limits: { ...config.archiveLimits, ...limitsFrom(flags) },
+    now: clock.now,
+    maxClockSkew: clock.maxClockSkew,
+  };
+}
+
 async function ingestFromFlags(
   flags: HubFlags,
   files: string[],
@@ -114,21 +158,11 @@ async function ingestFromFlags(
   clock: RunClock,
   graphLines?: GraphLinesSink,
 ): Promise<Ingestion> {
-  const keyring = await resolveKeyring(registry, flags);
-  const allowEnvs = flags.allowEnv.length > 0 ? flags.allowEnv : config.allowEnvs;
-  const requireSignature = flags.requireSignature ?? config.requireSignature;
-  if (!keyring) {
-    err("warning: no key configured; signatures were not checked (use --key-file or --keyring)");
-  }
+  const gate = await gateOptionsFromFlags(flags, config, registry, clock);
   const bar = progress("packets", flags.json === true);
   try {
     return await ingestFiles(files, {
-      keyring,
-      requireSignature,
-      allowedEnvs: allowEnvs,
-      limits: { ...config.archiveLimits, ...limitsFrom(flags) },
-      now: clock.now,
-      maxClockSkew: clock.maxClockSkew,
+      ...gate,
       onProgress: (done, total) => bar.update(done, total),
       graphLines,
     });
@@ -210,15 +244,22 @@ function summarize(report: FederationReport, outPath: string): void {
   }
 }
 
-/** `jrm federate`. */
-export function federateCommand() {
-  return withDetectionOptions(withHubOptions(
-    new Command("federate")
-      .description("ingest packets from every environment and report cross-environment drift")
-      .requiredOption("--out <path>", "where to write the federation report (JSON)")
+/**
+ * Add every option of `federate` but `--out` and `--store` (whose meaning
+ * differs by command): {@link withHubOptions}, the outputs, detector
+ * options, the clock and `--detailed-exitcode`. `hub ingest` takes the same,
+ * so an option added here reaches both (and must be added to FederationFlags).
+ * @param command the command
+ * @returns the command, with the options
+ */
+export function withFederationOptions<A extends unknown[], O extends Record<string, unknown>>(
+  command: Command<A, O>,
+): Command<A, O & FederationFlags> {
+  // Typed as withHubOptions is, for the same reason.
+  withDetectionOptions(withHubOptions(
+    (command as unknown as Command)
       .option("--graph-out <path>", "write the merged memory graph here (JSON lines, streamed)")
       .option("--html <path>", "also write the report as one self-contained HTML page")
-      .option("--store <file>", "show this ledger's advisories in the HTML page")
       .option(
         "--option <detector.key=value>",
         "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
@@ -232,7 +273,54 @@ export function federateCommand() {
       .addOption(
         new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
       ),
-  )).action(async (flags) => {
+  ));
+  return command as unknown as Command<A, O & FederationFlags>;
+}
+
+/** The flags {@link withFederationOptions} adds. */
+export type FederationFlags = HubFlags & DetectionOptions & {
+  graphOut?: string;
+  html?: string;
+  option: string[];
+  threshold?: string;
+  detailedExitcode?: true;
+};
+
+/**
+ * What the federation flags set up before any packet is read: the config,
+ * the plugins, the detectors with their options and limits, the run's clock
+ * and the report's time.
+ * @param flags the parsed flags
+ * @returns config, registry, detector runs, detection limits, clock, generatedAt
+ */
+export async function federationSetup(flags: FederationFlags): Promise<{
+  config: Config;
+  registry: PluginRegistry;
+  detectors: DetectorRun[];
+  limits: DetectionLimits;
+  clock: RunClock;
+  generatedAt: string;
+}> {
+  const config = await loadConfig(flags.config);
+  const clock = resolveRunClock(flags, config.clock.maxClockSkew);
+  const registry = await registryFor(config, flags.plugin);
+  const optionFlags = parseOptionFlags(flags.option);
+  if (flags.threshold !== undefined) {
+    (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
+  }
+  const detectors = resolveDetectorRuns(registry, config, optionFlags, "--option");
+  const limits = detectionLimitsFrom(flags, config);
+  return { config, registry, detectors, limits, clock, generatedAt: clock.stamp };
+}
+
+/** `jrm federate`. */
+export function federateCommand() {
+  return withFederationOptions(
+    new Command("federate")
+      .description("ingest packets from every environment and report cross-environment drift")
+      .requiredOption("--out <path>", "where to write the federation report (JSON)")
+      .option("--store <file>", "show this ledger's advisories in the HTML page"),
+  ).action(async (flags) => {
     const files = await guardHubFiles(
       flags,
       [
@@ -242,16 +330,9 @@ export function federateCommand() {
       ],
       ledgerInputs(flags.store),
     );
-    const config = await loadConfig(flags.config);
-    const clock = resolveRunClock(flags, config.clock.maxClockSkew);
-    const registry = await registryFor(config, flags.plugin);
-    const optionFlags = parseOptionFlags(flags.option);
-    if (flags.threshold !== undefined) {
-      (optionFlags["posture-divergence"] ??= {}).threshold = flags.threshold;
-    }
-    const detectors = resolveDetectorRuns(registry, config, optionFlags, "--option");
-    const limits = detectionLimitsFrom(flags, config);
-    const generatedAt = clock.stamp;
+    const { config, registry, detectors, limits, clock, generatedAt } = await federationSetup(
+      flags,
+    );
     let graph: AtomicWriter | undefined;
     if (flags.graphOut) graph = await openAtomic(flags.graphOut);
     let report: FederationReport;
@@ -301,8 +382,13 @@ export function federateCommand() {
   });
 }
 
-/** `jrm hub` (with `replay`). */
-export function hubCommand() {
+/**
+ * `jrm hub`, with `replay` and the subcommands given (the stateful hub's,
+ * from cli/hub.ts, which imports this module).
+ * @param more further subcommands
+ * @returns the command
+ */
+export function hubCommand(...more: Command[]) {
   const hub = new Command("hub").description("the hub's per-environment state");
   hub.addCommand(
     withHubOptions(
@@ -343,6 +429,7 @@ export function hubCommand() {
       if (reportRejected(rejected.length, ingestion.outcomes.length, hint)) setExitCode(1);
     }),
   );
+  for (const command of more) hub.addCommand(command);
   return hub;
 }
 
@@ -409,7 +496,7 @@ function ingested(report: FederationReport): number {
  * are written, but they do not cover every input, so the run exits 1.
  * @returns whether any was
  */
-function reportRejected(rejected: number, total: number, where: string): boolean {
+export function reportRejected(rejected: number, total: number, where: string): boolean {
   if (rejected === 0) return false;
   err(`error: ${rejected} of ${total} packet(s) rejected; ${where}`);
   return true;

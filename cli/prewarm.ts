@@ -11,7 +11,7 @@
 import { defaultWorkers, prewarmInspectors } from "../core/inspect_pool.ts";
 
 /** Commands that ingest packets with `--packets`. */
-const INGESTING = ["federate", "replay"];
+const INGESTING = ["federate", "replay", "ingest"];
 
 /**
  * Prewarm the hub's workers when `args` ingest at least a handful of packets.
