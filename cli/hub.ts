@@ -13,6 +13,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import type { Advisory } from "../core/advisory.ts";
 import { UsageError } from "../core/errors.ts";
+import { escapeForTerminal as esc } from "../core/text.ts";
 import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
 import { openSqliteHubStore } from "../core/hub_store_sqlite.ts";
 import { loadConfig } from "../core/config.ts";
@@ -49,6 +50,14 @@ import { registryFor } from "./registry.ts";
 import { render } from "./report.ts";
 import { table } from "./table.ts";
 
+/** The options of `hub ingest` besides those of `federate`. */
+type IngestOwnFlags = {
+  store?: string;
+  out?: string;
+  publish?: true;
+  lockTimeout: number;
+};
+
 /** How long `hub ingest` waits for another ingest by default, in seconds. */
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 60;
 
@@ -57,21 +66,21 @@ const DEFAULT_LOCK_TIMEOUT_SECONDS = 60;
  * @returns the command
  */
 export function hubIngestCommand() {
-  return withFederationOptions(
-    new Command("ingest")
-      .description(
-        "gate packets and fold them into the store's state once; detect drift on what changed",
-      )
-      .option("--store <file>", "the store (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
-      .option("--out <path>", "also write the federation report of the store (JSON)")
-      .option("--publish", "publish the report's drift as advisories, in the same transaction")
-      .addOption(
-        new Option(
-          "--lock-timeout <seconds>",
-          "how long to wait for another ingest holding the store",
-        ).argParser(parseCount("--lock-timeout")).default(DEFAULT_LOCK_TIMEOUT_SECONDS),
-      ),
-  ).action(async (flags) => {
+  // Built untyped and typed once (IngestFlags): see withHubOptions in cli/federate.ts.
+  const command = new Command("ingest")
+    .description(
+      "gate packets and fold them into the store's state once; detect drift on what changed",
+    )
+    .option("--store <file>", "the store (default: $JRM_STORE, else ./.jrm/ledger.sqlite)")
+    .option("--out <path>", "also write the federation report of the store (JSON)")
+    .option("--publish", "publish the report's drift as advisories, in the same transaction")
+    .addOption(
+      new Option(
+        "--lock-timeout <seconds>",
+        "how long to wait for another ingest holding the store",
+      ).argParser(parseCount("--lock-timeout")).default(DEFAULT_LOCK_TIMEOUT_SECONDS),
+    ) as unknown as Command;
+  return withFederationOptions(command as Command<[], IngestOwnFlags>).action(async (flags) => {
     const path = storePath(flags.store);
     const files = await guardHubFiles(
       flags,
@@ -99,7 +108,7 @@ export function hubIngestCommand() {
         lock: {
           timeoutMs: flags.lockTimeout * 1000,
           onWait: (ms) =>
-            err(`waiting up to ${ms / 1000} s for another ingest to finish with "${path}"`),
+            err(`waiting up to ${ms / 1000} s for another ingest to finish with "${esc(path)}"`),
         },
         onProgress: (done, total) => bar.update(done, total),
         afterPacket: (done) => pause(`packet:${done}`),
@@ -133,7 +142,11 @@ export function hubIngestCommand() {
     if (flags.json) outJson({ store: path, ...result });
     else printIngest(path, result, flags.out);
     for (const { detector, hook, message } of result.detection.errors) {
-      err(`error: detector "${detector}" failed in "${hook}": ${message.split("\n")[0]}`);
+      err(
+        `error: detector "${esc(detector)}" failed in "${esc(hook)}": ${
+          esc(message.split("\n")[0])
+        }`,
+      );
     }
     if (result.detection.errors.length > 0) {
       err("error: a detector failed; its drifts are as before this ingest");
@@ -159,7 +172,7 @@ export function hubIngestCommand() {
 
 function printIngest(path: string, result: StoreIngestResult, outPath?: string): void {
   const count = (kind: string) => result.outcomes.filter((o) => o.kind === kind).length;
-  out(color.bold(`Ingested into "${path}" (ingest ${result.ingestId})`));
+  out(color.bold(`Ingested into "${esc(path)}" (ingest ${result.ingestId})`));
   const rows: string[][] = [
     [
       "packets",
@@ -178,21 +191,23 @@ function printIngest(path: string, result: StoreIngestResult, outPath?: string):
       `${result.drift.current} (${result.drift.appeared.length} new, ${result.drift.gone.length} gone)`,
     ],
   ];
-  if (outPath) rows.push(["report", `"${outPath}"`]);
+  if (outPath) rows.push(["report", `"${esc(outPath)}"`]);
   out(table(["", ""], rows).split("\n").slice(1).join("\n"));
   const rejected = result.outcomes.filter((o) => o.kind === "rejected");
   if (rejected.length > 0) {
     out("");
     out(color.red(`${rejected.length} packet(s) rejected:`));
     for (const packet of rejected) {
-      out(`  ${packet.source}`);
-      for (const v of packet.violations) out(`    ${color.yellow(v.code)}  ${v.message}`);
+      out(`  ${esc(packet.source)}`);
+      for (const v of packet.violations) out(`    ${color.yellow(esc(v.code))}  ${esc(v.message)}`);
     }
   }
   if (result.withdrawn.length > 0) {
     out("");
     out(color.red(`${result.withdrawn.length} packet(s) withdrawn (equivocation):`));
-    for (const packet of result.withdrawn) out(`  ${packet.packetName} (${packet.source})`);
+    for (const packet of result.withdrawn) {
+      out(`  ${esc(packet.packetName)} (${esc(packet.source)})`);
+    }
   }
 }
 
@@ -252,7 +267,7 @@ export function hubReportCommand() {
       }
       if (flags.json) outJson(report);
       else {
-        out(`Report of "${path}" written to "${flags.out}"`);
+        out(`Report of "${esc(path)}" written to "${esc(flags.out)}"`);
         out(
           `${report.environments.length} environment(s), ${report.packetsIngested} packet(s), ${report.crossEnvDrifts.length} drift(s), ${report.driftsGone.length} gone`,
         );
@@ -278,7 +293,7 @@ export function hubStatusCommand() {
         return;
       }
       const { store: figures, lastIngest, drifts } = status;
-      out(color.bold(`Store "${path}"`));
+      out(color.bold(`Store "${esc(path)}"`));
       out(
         table(["", ""], [
           [
@@ -315,9 +330,9 @@ export function hubStatusCommand() {
             "LAST INGEST",
           ],
           status.environments.map((e) => [
-            e.environmentId,
+            esc(e.environmentId),
             String(e.packets),
-            e.windowEnd,
+            esc(e.windowEnd),
             String(e.signatures),
             String(e.graphNodes),
             String(e.graphEdges),
@@ -331,9 +346,9 @@ export function hubStatusCommand() {
         out(table(
           ["TYPE", "SIGNATURE", "ENVIRONMENTS", "FIRST SEEN", "LAST SEEN"],
           shown.map((d) => [
-            d.driftType,
-            d.signatureId,
-            d.environments.join(","),
+            esc(d.driftType),
+            esc(d.signatureId),
+            esc(d.environments.join(",")),
             d.life.firstSeenAt,
             d.life.lastSeenAt,
           ]),

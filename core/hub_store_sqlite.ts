@@ -886,7 +886,7 @@ class Transaction extends Reader implements HubStoreTransaction {
     report: FederationReport,
     options: Omit<PublishOptions, "beforeCommit">,
   ): Promise<PublishResult> {
-    return publishWithin(this.db, report, options);
+    return publishWithin(this.ledger, report, options);
   }
 }
 

@@ -473,6 +473,9 @@ export function openLedger(path: string, options: OpenLedgerOptions = {}): Ledge
     if (readOnly) {
       checkReadable(ledger);
     } else {
+      // Before anything is written (switching to WAL writes the header), so a file that is not
+      // a store, or a newer one, is left as it was; migrate() checks again under the write lock.
+      if (exists) checkWritable(ledger);
       switchToWal(db, Date.now() + busyTimeoutMs);
       db.exec("PRAGMA foreign_keys = ON");
       migrate(ledger);
@@ -557,6 +560,25 @@ function checkReadable(ledger: Ledger): void {
   if (version > MIGRATIONS.length) throw newerStore(path, version);
 }
 
+/** What a writer checks before it writes: a store (or an empty file) this tool can migrate. */
+function checkWritable(ledger: Ledger): void {
+  const { db, path } = ledger;
+  const version = schemaVersionOf(db);
+  if (version === 0) refuseForeignTables(db, path);
+  if (version > MIGRATIONS.length) throw newerStore(path, version);
+}
+
+function refuseForeignTables(db: DatabaseSync, path: string): void {
+  const foreign = db.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1",
+  ).get();
+  if (foreign !== undefined) {
+    throw new UsageError(
+      `"${path}" is not a jrm store: it holds table "${foreign.name}" and no schema version`,
+    );
+  }
+}
+
 function newerStore(path: string, version: number): UsageError {
   return new UsageError(
     `Store "${path}" has schema version ${version}; this jrm knows up to ${MIGRATIONS.length}`,
@@ -609,14 +631,7 @@ function migrate(ledger: Ledger): void {
     // Read again under the write lock: another process may have migrated meanwhile.
     let version = schemaVersionOf(db);
     if (version === 0) {
-      const foreign = db.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1",
-      ).get();
-      if (foreign !== undefined) {
-        throw new UsageError(
-          `"${path}" is not a jrm store: it holds table "${foreign.name}" and no schema version`,
-        );
-      }
+      refuseForeignTables(db, path);
       db.exec(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
       );

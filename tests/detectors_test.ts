@@ -837,6 +837,37 @@ Deno.test("detector findings pass the kernel's finding checks", async () => {
   );
 });
 
+Deno.test("runDetectors() refuses a signature-scoped finding about a subject the view does not hold", async () => {
+  const wide = {
+    kind: "detector" as const,
+    name: "wide",
+    version: "1.0.0",
+    driftTypes: ["X"],
+    scope: "signature" as const,
+    detect: (view: FederationView) => [{
+      driftType: "X",
+      signatureId: "*",
+      environments: [...view.environments()],
+      severity: "low" as const,
+      detail: "everything",
+      evidence: {},
+    }],
+  };
+  const result = await runDetectors(_view(mixedTable()), [
+    { plugin: wide, options: {}, origin: "test" },
+  ]);
+  assert.deepEqual(result.drifts, []);
+  assert.equal(
+    result.errors[0]?.message,
+    'finding 0 is about "*", not a signature of the view (the detector\'s scope is "signature")',
+  );
+  const federationWide = await runDetectors(_view(mixedTable()), [
+    { plugin: { ...wide, scope: "federation" as const }, options: {}, origin: "test" },
+  ]);
+  assert.deepEqual(federationWide.errors, []);
+  assert.equal(federationWide.drifts.length, 1);
+});
+
 Deno.test("detectors are well-formed built-in plugins", async (t) => {
   const expected = [
     ["version-skew", ["VERSION_SKEW"]],
@@ -851,6 +882,8 @@ Deno.test("detectors are well-formed built-in plugins", async (t) => {
       assert.deepEqual([plugin.name, plugin.driftTypes], expected[index]);
       assert.equal(plugin.kind, "detector");
       assert.equal(plugin.version, "1.1.0");
+      // Each compares one signature at a time: the stateful hub re-runs it on changed ones only.
+      assert.equal(plugin.scope, "signature");
       assert.ok(plugin.description);
       const parsed = plugin.optionsSchema!.safeParse(plugin.defaultOptions);
       assert.ok(parsed.success, "default options pass the schema");

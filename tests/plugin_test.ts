@@ -87,6 +87,11 @@ Deno.test("validatePlugin() names the plugin and the problem", async (t) => {
       { kind: "detector", name: "x", driftTypes: [], detect() {} },
       'Cannot load plugin "x" in "p.ts": "version" is missing or not a string',
     ],
+    [
+      "a scope the stateful hub does not know",
+      { kind: "detector", name: "x", version: "1", driftTypes: [], detect() {}, scope: "env" },
+      'Cannot load plugin "x" in "p.ts": "scope" must be "signature" or "federation", not "env"',
+    ],
   ];
   for (const [what, value, message] of cases) {
     await t.step(what, () => {
