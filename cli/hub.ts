@@ -12,7 +12,7 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import type { Advisory } from "../core/advisory.ts";
-import { UsageError } from "../core/errors.ts";
+import { UsageError, type Violation } from "../core/errors.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
 import { type AtomicWriter, openAtomic, writeFileAtomic } from "../core/fs.ts";
 import { openSqliteHubStore } from "../core/hub_store_sqlite.ts";
@@ -21,6 +21,7 @@ import {
   ingestIntoStore,
   reportFromStore,
   statusOfStore,
+  type StoreIngestOutcome,
   type StoreIngestResult,
   type StoreReport,
   writeGraphFromStore,
@@ -151,7 +152,7 @@ export function hubIngestCommand() {
     if (result.detection.errors.length > 0) {
       err("error: a detector failed; its drifts are as before this ingest");
     }
-    const rejected = result.outcomes.filter((o) => o.kind === "rejected").length;
+    const rejected = result.outcomes.filter((o) => refusal(o) !== undefined).length;
     const refused = reportRejected(
       rejected,
       result.outcomes.length,
@@ -168,6 +169,13 @@ export function hubIngestCommand() {
       setExitCode(2);
     }
   });
+}
+
+/** Why an ingest's packet is refused: a rejection, or a copy of a refused packet; else undefined. */
+function refusal(outcome: StoreIngestOutcome): Violation[] | undefined {
+  if (outcome.kind === "rejected") return outcome.violations;
+  if (outcome.kind === "duplicate") return outcome.refused?.violations;
+  return undefined;
 }
 
 function printIngest(path: string, result: StoreIngestResult, outPath?: string): void {
@@ -193,13 +201,16 @@ function printIngest(path: string, result: StoreIngestResult, outPath?: string):
   ];
   if (outPath) rows.push(["report", `"${esc(outPath)}"`]);
   out(table(["", ""], rows).split("\n").slice(1).join("\n"));
-  const rejected = result.outcomes.filter((o) => o.kind === "rejected");
+  const rejected = result.outcomes.filter((o) => refusal(o) !== undefined);
   if (rejected.length > 0) {
     out("");
     out(color.red(`${rejected.length} packet(s) rejected:`));
     for (const packet of rejected) {
-      out(`  ${esc(packet.source)}`);
-      for (const v of packet.violations) out(`    ${color.yellow(esc(v.code))}  ${esc(v.message)}`);
+      const copy = packet.kind === "duplicate" ? ` (a copy of "${esc(packet.duplicateOf)}")` : "";
+      out(`  ${esc(packet.source)}${copy}`);
+      for (const v of refusal(packet)!) {
+        out(`    ${color.yellow(esc(v.code))}  ${esc(v.message)}`);
+      }
     }
   }
   if (result.withdrawn.length > 0) {

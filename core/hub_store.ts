@@ -8,17 +8,23 @@
  *
  * The model, which makes ingestion order-free and a withdrawal a deletion:
  *
- * - every packet that passed the gate is kept once, by its identity (its
- *   manifest without `signature`, in canonical form: {@link packetIdentityOf});
- *   it is `accepted`, or refused for `equivocation` from then on;
+ * - every archive that passed the gate is kept once, by its digest, with its
+ *   identity (`samePacketKey` of core/order.ts: its manifest without
+ *   `signature`, in canonical form) and its place in window order
+ *   (`orderSortKey`); the archives at one place of an environment are judged
+ *   together by `judgeEquivocation` (core/order.ts), the rules `federate`
+ *   uses: one is `accepted`, other archives of the same packet are
+ *   `duplicate`s of it, and when two packets differ all of them are refused
+ *   for `equivocation` from then on;
  * - an accepted packet's canon entries and graph records are rows; the state
  *   of an environment is, per signature, the row of the latest packet in
- *   window order ({@link orderKeyOf}), and the merged graph keeps, per node or
- *   edge identity, the earliest; rows of a refused packet are deleted, and
- *   what they had set is recomputed from the rows that remain;
- * - packets the gate refused for any other reason are kept as rejections
- *   (judged again when they come again), duplicates are counted, and each
- *   drift keeps its life (first seen, last seen, gone).
+ *   window order, and the merged graph keeps, per node or edge identity, the
+ *   earliest; rows of a refused packet are deleted, and what they had set is
+ *   recomputed from the rows that remain;
+ * - packets the gate refused for any other reason are kept as rejections, by
+ *   digest (judged again when they come again); byte-identical copies are
+ *   counted as duplicates; and each drift keeps its life (first seen, last
+ *   seen, gone).
  *
  * Every method is async, so a backend that talks to a server fits; one
  * ingest is one transaction ({@link HubStore.ingest}), serialized with every
@@ -27,22 +33,22 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { Advisory, PublishOptions, PublishResult } from "./advisory.ts";
-import { canonicalString } from "./canonical_json.ts";
 import type { Drift } from "./drift.ts";
 import type { Violation } from "./errors.ts";
-import type { Manifest } from "./packet.ts";
 import type { FederationReport } from "./report.ts";
 
-/** Whether a stored packet counts: accepted, or refused for equivocation from then on. */
-export type StoredPacketStatus = "accepted" | "equivocation";
+/**
+ * What became of a stored archive: accepted (it sets state), a `duplicate`
+ * of the accepted archive of the same packet, or refused for equivocation.
+ */
+export type StoredPacketStatus = "accepted" | "duplicate" | "equivocation";
 
-/** A packet the store keeps (it passed every check of the gate when it came). */
+/** An archive the store keeps (it passed every check of the gate when it came). */
 export interface StoredPacket {
   /** The store's id for it. */
   id: number;
-  /** {@link packetIdentityOf} its manifest. */
+  /** `samePacketKey` (core/order.ts) of its manifest: equal for archives of one packet. */
   identity: string;
   /** Its environment. */
   environmentId: string;
@@ -60,12 +66,14 @@ export interface StoredPacket {
   part: number;
   /** `createdAt`, as the manifest spells it. */
   createdAt: string;
-  /** {@link orderKeyOf} the manifest. */
+  /** `orderSortKey` (core/order.ts) of its place in window order. */
   orderKey: string;
-  /** Accepted, or refused for equivocation. */
+  /** Accepted, a duplicate, or refused for equivocation. */
   status: StoredPacketStatus;
-  /** Why it is refused (for `equivocation`); empty when accepted. */
+  /** Why it is refused (for `equivocation`); empty otherwise. */
   violations: Violation[];
+  /** For a `duplicate`: the file the accepted archive was read from. */
+  duplicateOf: string | null;
 }
 
 /** One canon entry of a packet, as the store keeps it. */
@@ -82,7 +90,8 @@ export interface CanonRow {
 export type GraphItem = Record<string, unknown>;
 
 /** An accepted packet to add, with its rows. */
-export interface NewPacket extends Omit<StoredPacket, "id" | "status" | "violations"> {
+export interface NewPacket
+  extends Omit<StoredPacket, "id" | "status" | "violations" | "duplicateOf"> {
   /** Its canon entries; a later row of the same signature replaces an earlier one. */
   entries: readonly CanonRow[];
   /** Its memory graph's `nodesAdded`. */
@@ -101,7 +110,7 @@ export interface StateChange {
 
 /** A packet the gate refused for a reason other than equivocation. */
 export interface StoredRejection {
-  /** What identifies it: its identity, else its digest, else its path. */
+  /** What identifies it: its digest, else (unreadable) its path. */
   key: string;
   /** The file. */
   source: string;
@@ -117,13 +126,13 @@ export interface StoredRejection {
   violations: Violation[];
 }
 
-/** A packet that came again (the same packet as the spec defines it). */
+/** An archive that came again: the same bytes as a stored archive or rejection, or another archive of an accepted packet. */
 export interface StoredDuplicate {
   /** The file it came in. */
   source: string;
   /** `sha256:` of that file. */
   digest: string;
-  /** The file the packet was first read from. */
+  /** The file the packet was first (or, for a packet, accepted) read from. */
   duplicateOf: string;
 }
 
@@ -278,7 +287,7 @@ export interface HubStoreReader {
   equivocations(): Promise<StoredPacket[]>;
   /** Packets refused for other reasons, as last judged. */
   rejections(): Promise<StoredRejection[]>;
-  /** Every duplicate counted. */
+  /** Every duplicate counted: byte-identical copies, and stored archives of status `duplicate`. */
   duplicates(): AsyncIterable<StoredDuplicate>;
   /** How many packets are accepted. */
   acceptedCount(): Promise<number>;
@@ -297,14 +306,14 @@ export interface HubStoreTransaction extends HubStoreReader {
   /** The ingest's id in the store. */
   readonly ingestId: number;
   /**
-   * The kept packet with this identity.
-   * @param identity {@link packetIdentityOf} a manifest
+   * The stored archive with these bytes.
+   * @param digest `sha256:` of the archive
    */
-  packet(identity: string): Promise<StoredPacket | undefined>;
+  packetByDigest(digest: string): Promise<StoredPacket | undefined>;
   /**
-   * Kept packets (accepted or refused for equivocation) of an environment at one place in window order.
+   * Stored archives (any status) of an environment at one place in window order.
    * @param environmentId the environment
-   * @param orderKey {@link orderKeyOf} a manifest
+   * @param orderKey `orderSortKey` (core/order.ts) of the place
    */
   packetsAt(environmentId: string, orderKey: string): Promise<StoredPacket[]>;
   /**
@@ -314,19 +323,22 @@ export interface HubStoreTransaction extends HubStoreReader {
    */
   addPacket(packet: NewPacket): Promise<{ id: number } & StateChange>;
   /**
-   * Keep a packet refused for equivocation (it has no rows).
-   * @param packet the packet
-   * @param violations why
+   * Keep an archive that sets no state (it has no rows): a duplicate of the
+   * accepted archive of its packet, or one refused for equivocation.
+   * @param packet the archive
+   * @param status `duplicate` or `equivocation`
+   * @param detail for a duplicate, the accepted archive's file; for equivocation, the violations
    * @returns its id
    */
-  addRefused(
+  addInert(
     packet: Omit<NewPacket, "entries" | "nodes" | "edges">,
-    violations: Violation[],
+    status: "duplicate" | "equivocation",
+    detail: { duplicateOf?: string; violations?: Violation[] },
   ): Promise<number>;
   /**
-   * Refuse a kept packet for equivocation from now on: an accepted one is
-   * withdrawn (its rows deleted, what they set recomputed).
-   * @param id the packet
+   * Refuse a stored archive for equivocation from now on (or say why anew):
+   * an accepted one is withdrawn (its rows deleted, what they set recomputed).
+   * @param id the archive
    * @param violations why
    * @returns what changed in the state
    */
@@ -435,84 +447,4 @@ export interface HubStore extends Disposable {
   read<T>(work: (reader: HubStoreReader) => Promise<T>): Promise<T>;
   /** Close the store. */
   close(): void;
-}
-
-/**
- * A packet's identity: `sha256:` of its manifest without `signature`, in
- * canonical form (RFC 8785). Two archives with the same identity hold the
- * same packet (the manifest fixes every data file's hash), whatever their
- * names, zip bytes or signers: the second is a duplicate.
- * @param manifest the packet's manifest
- * @returns `sha256:` and 64 lowercase hex digits
- * @example
- * ```ts
- * import { packetIdentityOf } from "./hub_store.ts";
- * import assert from "node:assert/strict";
- * const manifest = { packetName: "JRM_X_PACKET_A", environmentId: "A", part: 1 };
- * const signed = { ...manifest, signature: { algorithm: "hmac-sha256", value: "00" } };
- * assert.equal(packetIdentityOf(manifest as never), packetIdentityOf(signed as never));
- * ```
- */
-export function packetIdentityOf(manifest: Manifest): string {
-  const { signature: _signature, ...unsigned } = manifest as Manifest & { signature?: unknown };
-  const text = canonicalString(unsigned, "jcs");
-  return "sha256:" + createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-/**
- * A date-time as text that sorts as the instant it names, exactly (at the
- * precision written, with its offset applied): whole seconds since the epoch,
- * shifted positive and zero-padded, then `.` and the fraction's digits
- * without trailing zeros. `10:10:00.000001Z` sorts after `10:10:00Z`;
- * `11:10+01:00` and `10:10Z` give the same key.
- * @param iso an RFC 3339 date-time (one without an offset is read as UTC)
- * @returns the key, or undefined when `iso` is not a date-time
- * @example
- * ```ts
- * import { instantKeyOf } from "./hub_store.ts";
- * import assert from "node:assert/strict";
- * assert.equal(instantKeyOf("2026-02-28T11:10:00+01:00"), instantKeyOf("2026-02-28T10:10:00Z"));
- * assert.ok(instantKeyOf("2026-02-28T10:10:00.000001Z")! > instantKeyOf("2026-02-28T10:10:00Z")!);
- * assert.ok(instantKeyOf("2026-02-28T10:10:00.5Z")! > instantKeyOf("2026-02-28T10:10:00.05Z")!);
- * ```
- */
-export function instantKeyOf(iso: string): string | undefined {
-  const match = ISO_DATE_TIME.exec(iso);
-  if (!match) return undefined;
-  const [, date, hour, minute, second = "00", fraction = "", zone = "Z"] = match;
-  const seconds = Date.parse(`${date}T${hour}:${minute}:${second}${zone === "z" ? "Z" : zone}`);
-  if (!Number.isFinite(seconds)) return undefined;
-  const shifted = seconds / 1000 + EPOCH_SHIFT;
-  return `${String(shifted).padStart(13, "0")}.${fraction.replace(/0+$/, "")}`;
-}
-
-const ISO_DATE_TIME =
-  /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|z|[+-]\d{2}:\d{2})?$/;
-
-/** Seconds added so that every instant of years 0000-9999 gives a positive whole number. */
-const EPOCH_SHIFT = 100_000_000_000;
-
-/**
- * Where a packet sits in window order, as text that sorts in that order:
- * `windowEnd`, then `part`, then `createdAt`, the times as exact instants
- * ({@link instantKeyOf}). Two packets of one environment with the same key
- * and different identities equivocate.
- * @param manifest the packet's manifest
- * @returns the key
- * @example
- * ```ts
- * import { orderKeyOf } from "./hub_store.ts";
- * import assert from "node:assert/strict";
- * const at = (windowEnd: string, part: number, createdAt = windowEnd) =>
- *   orderKeyOf({ windowEnd, part, createdAt } as never);
- * assert.ok(at("2026-01-01T00:10:00Z", 2) > at("2026-01-01T00:10:00Z", 1));
- * assert.ok(at("2026-01-01T00:10:00.1Z", 1) > at("2026-01-01T00:10:00Z", 9));
- * assert.ok(at("2026-01-01T00:10:00Z", 1, "2026-01-01T00:11:00Z") > at("2026-01-01T00:10:00Z", 1));
- * ```
- */
-export function orderKeyOf(manifest: Pick<Manifest, "windowEnd" | "part" | "createdAt">): string {
-  // A space sorts before every digit and ".", so a shorter instant key sorts first.
-  return `${instantKeyOf(manifest.windowEnd) ?? manifest.windowEnd} ${
-    String(manifest.part).padStart(16, "0")
-  } ${instantKeyOf(manifest.createdAt) ?? manifest.createdAt}`;
 }

@@ -50,7 +50,7 @@ import type {
   StoredRejection,
   StoreFigures,
 } from "./hub_store.ts";
-import { instantKeyOf } from "./hub_store.ts";
+import { instantSortKey, parseInstant } from "./instant.ts";
 import type { PublishOptions, PublishResult } from "./advisory.ts";
 import type { FederationReport } from "./report.ts";
 import { isBusy, Ledger, openLedger, storeError } from "./store.ts";
@@ -220,8 +220,9 @@ interface PacketRow {
   part: number;
   created_at: string;
   order_key: string;
-  status: "accepted" | "equivocation";
+  status: "accepted" | "duplicate" | "equivocation";
   violations: string | null;
+  duplicate_of: string | null;
 }
 
 function packetOf(row: PacketRow): StoredPacket {
@@ -239,6 +240,7 @@ function packetOf(row: PacketRow): StoredPacket {
     orderKey: row.order_key,
     status: row.status,
     violations: row.violations === null ? [] : JSON.parse(row.violations),
+    duplicateOf: row.duplicate_of,
   };
 }
 
@@ -444,8 +446,14 @@ class Reader implements HubStoreReader {
   async *duplicates(): AsyncIterable<StoredDuplicate> {
     if (!this.hasHub) return;
     for (
-      const row of this.sql("SELECT source, digest, duplicate_of FROM hub_duplicates ORDER BY seq")
-        .iterate()
+      const row of this.sql(
+        `SELECT source, digest, duplicate_of FROM (
+           SELECT 0 AS kind, seq, source, digest, duplicate_of FROM hub_duplicates
+           UNION ALL
+           SELECT 1, packet_id, source, digest, duplicate_of FROM hub_packets
+           WHERE status = 'duplicate')
+         ORDER BY kind, seq`,
+      ).iterate()
     ) {
       yield {
         source: row.source as string,
@@ -509,7 +517,12 @@ class Reader implements HubStoreReader {
         ? count("SELECT count(*) AS n FROM hub_packets WHERE status = 'equivocation'")
         : 0,
       rejected: hub ? count("SELECT count(*) AS n FROM hub_rejections") : 0,
-      duplicates: hub ? count("SELECT count(*) AS n FROM hub_duplicates") : 0,
+      duplicates: hub
+        ? count(
+          `SELECT (SELECT count(*) FROM hub_duplicates)
+             + (SELECT count(*) FROM hub_packets WHERE status = 'duplicate') AS n`,
+        )
+        : 0,
       ingests: hub ? count("SELECT count(*) AS n FROM hub_ingests") : 0,
     });
   }
@@ -540,8 +553,8 @@ class Transaction extends Reader implements HubStoreTransaction {
     this.ingestId = ingestId;
   }
 
-  packet(identity: string): Promise<StoredPacket | undefined> {
-    const row = this.get<PacketRow>("SELECT * FROM hub_packets WHERE identity = ?", identity);
+  packetByDigest(digest: string): Promise<StoredPacket | undefined> {
+    const row = this.get<PacketRow>("SELECT * FROM hub_packets WHERE digest = ?", digest);
     return Promise.resolve(row && packetOf(row));
   }
 
@@ -559,13 +572,14 @@ class Transaction extends Reader implements HubStoreTransaction {
     packet: Omit<NewPacket, "entries" | "nodes" | "edges">,
     status: StoredPacket["status"],
     violations: Violation[] | null,
+    duplicateOf: string | null = null,
   ): number {
     return Number(
       this.sql(
         `INSERT INTO hub_packets (identity, environment_id, packet_name, source, digest,
            window_start, window_start_key, window_end, window_end_key, part, created_at, order_key,
-           status, violations, ingest_id, refused_in)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           status, violations, ingest_id, refused_in, duplicate_of)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         packet.identity,
         packet.environmentId,
@@ -582,7 +596,8 @@ class Transaction extends Reader implements HubStoreTransaction {
         status,
         violations === null ? null : JSON.stringify(violations),
         this.ingestId,
-        status === "accepted" ? null : this.ingestId,
+        status === "equivocation" ? this.ingestId : null,
+        duplicateOf,
       ).lastInsertRowid,
     );
   }
@@ -661,18 +676,21 @@ class Transaction extends Reader implements HubStoreTransaction {
     ).run(nodes, edges, env);
   }
 
-  addRefused(
+  addInert(
     packet: Omit<NewPacket, "entries" | "nodes" | "edges">,
-    violations: Violation[],
+    status: "duplicate" | "equivocation",
+    detail: { duplicateOf?: string; violations?: Violation[] },
   ): Promise<number> {
-    return Promise.resolve(this.#insertPacket(packet, "equivocation", violations));
+    return Promise.resolve(
+      this.#insertPacket(packet, status, detail.violations ?? null, detail.duplicateOf ?? null),
+    );
   }
 
   refuse(id: number, violations: Violation[]): Promise<StateChange> {
     const row = this.get<PacketRow>("SELECT * FROM hub_packets WHERE packet_id = ?", id);
     if (!row) throw new Error(`No packet ${id} in the store`);
     this.sql(
-      `UPDATE hub_packets SET status = 'equivocation', violations = ?,
+      `UPDATE hub_packets SET status = 'equivocation', violations = ?, duplicate_of = NULL,
          refused_in = coalesce(refused_in, ?) WHERE packet_id = ?`,
     ).run(JSON.stringify(violations), this.ingestId, id);
     if (row.status !== "accepted") {
@@ -890,9 +908,10 @@ class Transaction extends Reader implements HubStoreTransaction {
   }
 }
 
-/** The sortable key of a window bound (see `instantKeyOf`). */
+/** The sortable key of a window bound (the gate checked it is RFC 3339). */
 function windowKey(iso: string): string {
-  return instantKeyOf(iso) ?? iso;
+  const instant = parseInstant(iso);
+  return instant ? instantSortKey(instant) : iso;
 }
 
 function compare(a: string, b: string): number {

@@ -197,3 +197,27 @@ export function instantKey(instant: Instant): string {
     ? String(instant.seconds)
     : `${instant.seconds}.${instant.fraction}`;
 }
+
+/** Seconds added so that every instant of years 0000-9999 (with any offset) is a positive count. */
+const SORT_SHIFT = 100_000_000_000;
+
+/**
+ * A string that sorts, as text, exactly as the instants compare (and is
+ * equal for equal instants): the seconds shifted positive and zero-padded,
+ * then `.` and the fraction's digits. For databases that order by text.
+ * @param instant the instant
+ * @returns the key
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { instantSortKey, parseInstant } from "./instant.ts";
+ * const key = (text: string) => instantSortKey(parseInstant(text)!);
+ * assert.equal(key("2026-02-28T11:10:00+01:00"), key("2026-02-28T10:10:00.0Z"));
+ * assert.ok(key("2026-02-28T10:10:00.000001Z") > key("2026-02-28T10:10:00Z"));
+ * assert.ok(key("2026-02-28T10:10:00.5Z") > key("2026-02-28T10:10:00.05Z"));
+ * assert.ok(key("1969-12-31T23:59:59Z") < key("1970-01-01T00:00:00Z"));
+ * ```
+ */
+export function instantSortKey(instant: Instant): string {
+  return `${String(instant.seconds + SORT_SHIFT).padStart(13, "0")}.${instant.fraction}`;
+}

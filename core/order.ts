@@ -28,6 +28,7 @@ import {
   type Instant,
   instantFromMillis,
   instantKey,
+  instantSortKey,
   parseInstant,
 } from "./instant.ts";
 import { MANIFEST_FILE, sha256Ref } from "./packet.ts";
@@ -121,6 +122,31 @@ export function orderKeyId(key: PacketOrderKey): string {
     key.part,
     instantKey(key.createdAt),
   ]);
+}
+
+/**
+ * A string that sorts, as text, in window order ({@link compareWindowOrder})
+ * and is equal for keys that share a place (the environment is not in it):
+ * for a store that orders packets in its database.
+ * @param key the key
+ * @returns the sortable string
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { orderSortKey, packetOrderKey } from "./order.ts";
+ * const at = (windowEnd: string, part: number, createdAt = windowEnd) =>
+ *   orderSortKey(packetOrderKey({ environmentId: "E", windowEnd, part, createdAt })!);
+ * assert.ok(at("2026-01-01T00:10:00Z", 2) > at("2026-01-01T00:10:00Z", 1));
+ * assert.ok(at("2026-01-01T00:10:00.1Z", 1) > at("2026-01-01T00:10:00Z", 9));
+ * assert.ok(at("2026-01-01T00:10:00Z", 1, "2026-01-01T00:11:00Z") > at("2026-01-01T00:10:00Z", 1));
+ * assert.equal(at("2026-01-01T01:10:00+01:00", 1), at("2026-01-01T00:10:00.0Z", 1));
+ * ```
+ */
+export function orderSortKey(key: PacketOrderKey): string {
+  // A space sorts before every digit and ".", so a shorter instant key sorts first.
+  return `${instantSortKey(key.windowEnd)} ${String(key.part).padStart(16, "0")} ${
+    instantSortKey(key.createdAt)
+  }`;
 }
 
 /**

@@ -3,21 +3,23 @@
  * of core/hub_store.ts), and each ingest costs what its new packets cost.
  *
  * {@link ingestIntoStore} runs every packet through the gate and keeps what
- * it accepts, in one transaction of the store:
+ * it accepts, in one transaction of the store, by the rules `federate`
+ * follows (core/order.ts), so that however packets are split into runs and
+ * ordered, the store ends where one `federate` over all of them ends:
  *
- * - a packet already kept (its identity: the manifest without `signature`,
- *   in canonical form), accepted or refused for equivocation, is a
- *   duplicate: counted, changing nothing;
+ * - the same bytes as an archive already stored are a duplicate: counted,
+ *   changing nothing;
  * - a packet the gate refuses is kept as a rejection, judged again when it
  *   comes again (a key added to the keyring since, a window no longer in the
  *   future); the same bytes refused again count as a duplicate;
- * - an accepted packet whose environment already holds another packet at the
- *   same place in window order (`windowEnd`, `part`, `createdAt`)
- *   equivocates: both are refused (`EQUIVOCATION`) from then on, and what the
- *   earlier one set is withdrawn, whichever run it came in;
+ * - an archive the gate accepts is judged with every archive stored at its
+ *   place in its environment's window order (`windowEnd`, `part`,
+ *   `createdAt`) by `judgeEquivocation`: another archive of the same packet
+ *   is a duplicate; a different packet equivocates, and then every archive
+ *   there is refused (`EQUIVOCATION`, naming the others' digests) from then
+ *   on, what an earlier one set withdrawn, whichever run it came in;
  * - the state is then, per environment and signature, the entry of the
- *   latest packet in window order among those accepted, so the order packets
- *   arrive in, and how they are split into runs, change nothing.
+ *   latest packet in window order among those accepted.
  *
  * Detection after an ingest: detectors whose `scope` is `signature` run on
  * the signatures the ingest changed; the others, and every detector after a
@@ -45,6 +47,15 @@ import {
 } from "./drift.ts";
 import type { Violation } from "./errors.ts";
 import { type GateOptions, type GateResult, judge } from "./gate.ts";
+import { formatInstant } from "./instant.ts";
+import {
+  equivocationViolation,
+  judgeEquivocation,
+  orderSortKey,
+  type PacketCandidate,
+  packetOrderKey,
+  resolveClock,
+} from "./order.ts";
 import type {
   CanonRow,
   HubStore,
@@ -52,6 +63,7 @@ import type {
   HubStoreTransaction,
   LifePoint,
   LockOptions,
+  StateChange,
   StoredDetector,
   StoredDrift,
   StoredEnvironment,
@@ -59,7 +71,6 @@ import type {
   StoredPacket,
   StoreFigures,
 } from "./hub_store.ts";
-import { orderKeyOf, packetIdentityOf } from "./hub_store.ts";
 import { decodeCanonTexts } from "./canon_texts.ts";
 import type { Inspection } from "./inspect.ts";
 import { inspectFiles } from "./inspect_stream.ts";
@@ -100,7 +111,17 @@ export type StoreIngestOutcome =
     reasonCode: string;
     violations: Violation[];
   }
-  | { kind: "duplicate"; source: string; digest: string; duplicateOf: string };
+  | {
+    kind: "duplicate";
+    source: string;
+    digest: string;
+    duplicateOf: string;
+    /**
+     * When the packet it copies is refused (for equivocation, or by the gate
+     * again): why. The copy changes nothing, but whoever sent it is told.
+     */
+    refused?: { reasonCode: string; violations: Violation[] };
+  };
 
 /** What one ingest did. */
 export interface StoreIngestResult {
@@ -156,8 +177,12 @@ export async function ingestIntoStore(
     timeoutMs: options.lock?.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     onWait: options.lock?.onWait,
   };
+  // One clock for the whole ingest, as `federate` has: whether a packet is "in the future" must
+  // not depend on when, in the run, it was judged.
+  const clock = resolveClock(options);
+  const gate = { ...options, now: formatInstant(clock.now), maxClockSkew: clock.maxClockSkew };
   return await store.ingest(options.at, lock, async (tx) => {
-    const folded = await foldPackets(tx, paths, options);
+    const folded = await foldPackets(tx, paths, gate);
     const point: LifePoint = { at: options.at, window: await tx.newestWindow() };
     const detection = await detect(tx, folded, options.detectors, point);
     const result: StoreIngestResult = {
@@ -194,6 +219,8 @@ export async function ingestIntoStore(
 /** What folding a batch changed. */
 interface Folded {
   outcomes: StoreIngestOutcome[];
+  /** Outcomes of this batch's stored archives, by id: equivocation later in the batch changes them. */
+  byId: Map<number, number>;
   withdrawn: StoredPacket[];
   /** Signatures whose state changed. */
   touched: Set<string>;
@@ -210,6 +237,7 @@ async function foldPackets(
 ): Promise<Folded> {
   const folded: Folded = {
     outcomes: [],
+    byId: new Map(),
     withdrawn: [],
     touched: new Set(),
     changed: false,
@@ -237,17 +265,21 @@ async function settle(
 ): Promise<StoreIngestOutcome> {
   const { manifest, source } = inspection;
   const digest = inspection.digest;
-  const identity = manifest ? packetIdentityOf(manifest) : undefined;
-  if (identity !== undefined) {
-    const kept = await tx.packet(identity);
-    if (kept) {
-      const duplicate = { source, digest: digest!, duplicateOf: kept.source };
-      await tx.addDuplicate(duplicate);
-      return { kind: "duplicate", ...duplicate };
-    }
+  // The same bytes as a stored archive: a duplicate, not judged again (as `federate` does).
+  const same = digest === undefined ? undefined : await tx.packetByDigest(digest);
+  if (same) {
+    const duplicate = { source, digest: digest!, duplicateOf: same.source };
+    await tx.addDuplicate(duplicate);
+    return same.status === "equivocation"
+      ? {
+        kind: "duplicate",
+        ...duplicate,
+        refused: { reasonCode: "EQUIVOCATION", violations: same.violations },
+      }
+      : { kind: "duplicate", ...duplicate };
   }
-  // An unreadable file has no digest and no manifest: it is nobody's duplicate.
-  const rejectionKey = identity ?? digest ?? `unreadable:${source}`;
+  // An unreadable file has no digest: it is nobody's duplicate.
+  const rejectionKey = digest ?? `unreadable:${source}`;
   if (!verdict.accepted) {
     const earlier = digest === undefined ? undefined : await tx.rejection(rejectionKey);
     const rejection = {
@@ -260,19 +292,22 @@ async function settle(
       violations: verdict.violations.map((violation) => ({ ...violation })),
     };
     // Judged again, and refused again: the same bytes count as a duplicate of the first copy.
-    if (earlier && earlier.digest === digest) {
+    if (earlier) {
       await tx.putRejection({ ...rejection, source: earlier.source });
       const duplicate = { source, digest: digest!, duplicateOf: earlier.source };
       await tx.addDuplicate(duplicate);
-      return { kind: "duplicate", ...duplicate };
+      const { reasonCode, violations } = rejection;
+      return { kind: "duplicate", ...duplicate, refused: { reasonCode, violations } };
     }
     await tx.putRejection(rejection);
     const { key: _key, digest: _digest, ...outcome } = rejection;
     return { kind: "rejected", ...outcome };
   }
   await tx.dropRejection(rejectionKey);
+  // Accepted by the gate, so its manifest was read, its times are RFC 3339 and its sameness known.
+  const orderKey = packetOrderKey(manifest!)!;
   const packet = {
-    identity: identity!,
+    identity: inspection.sameness!,
     environmentId: manifest!.environmentId,
     packetName: manifest!.packetName,
     source,
@@ -281,65 +316,98 @@ async function settle(
     windowEnd: manifest!.windowEnd,
     part: manifest!.part,
     createdAt: manifest!.createdAt,
-    orderKey: orderKeyOf(manifest!),
+    orderKey: orderSortKey(orderKey),
   };
-  const rivals = await tx.packetsAt(packet.environmentId, packet.orderKey);
-  if (rivals.length > 0) {
-    const group = [...rivals, { ...packet, id: -1 }];
-    const violations = equivocationViolations(packet, group);
-    await tx.addRefused(packet, violations);
-    for (const rival of rivals) {
-      const change = await tx.refuse(rival.id, equivocationViolations(rival, group));
-      if (rival.status === "accepted") {
-        folded.withdrawn.push({ ...rival, status: "equivocation" });
-        folded.changed = true;
-      }
-      for (const signatureId of change.touched) folded.touched.add(signatureId);
-      if (change.environmentChanged) folded.environmentsChanged = true;
-    }
-    return {
-      kind: "rejected",
+  const stored = await tx.packetsAt(packet.environmentId, packet.orderKey);
+  if (stored.length === 0) {
+    const change = await tx.addPacket({
+      ...packet,
+      entries: canonRowsOf(inspection),
+      nodes: inspection.memoryGraph?.nodesAdded ?? [],
+      edges: inspection.memoryGraph?.edgesAdded ?? [],
+    });
+    noteChange(folded, change);
+    folded.changed = true;
+    return noted(folded, change.id, {
+      kind: "accepted",
       source,
       packetName: packet.packetName,
       environmentId: packet.environmentId,
-      reasonCode: "EQUIVOCATION",
-      violations,
-    };
+    });
   }
-  const change = await tx.addPacket({
-    ...packet,
-    entries: canonRowsOf(inspection),
-    nodes: inspection.memoryGraph?.nodesAdded ?? [],
-    edges: inspection.memoryGraph?.edgesAdded ?? [],
+  // Judged with every archive stored at its place, by the rules `federate` judges a group by.
+  const candidate = (p: { source: string; digest: string; identity: string }): PacketCandidate => ({
+    source: p.source,
+    digest: p.digest,
+    orderKey,
+    sameness: p.identity,
   });
-  folded.changed = true;
-  for (const signatureId of change.touched) folded.touched.add(signatureId);
-  if (change.environmentChanged) folded.environmentsChanged = true;
-  return {
-    kind: "accepted",
+  const verdicts = judgeEquivocation([...stored.map(candidate), candidate(packet)]);
+  const own = verdicts[stored.length];
+  if (own.kind !== "equivocation") {
+    // One packet in several archives: the accepted one stays (which copy is called the
+    // duplicate may differ from `federate`'s choice; the state does not).
+    const accepted = stored.find((p) => p.status === "accepted")!;
+    const id = await tx.addInert(packet, "duplicate", { duplicateOf: accepted.source });
+    return noted(folded, id, {
+      kind: "duplicate",
+      source,
+      digest: packet.digest,
+      duplicateOf: accepted.source,
+    });
+  }
+  for (const [i, earlier] of stored.entries()) {
+    const verdict = verdicts[i];
+    if (verdict.kind !== "equivocation") {
+      throw new Error("Equivocation is judged for a whole place");
+    }
+    const violation = equivocationViolation(earlier, verdict.conflictsWith);
+    const change = await tx.refuse(earlier.id, [violation]);
+    noteChange(folded, change);
+    const index = folded.byId.get(earlier.id);
+    if (index !== undefined) {
+      // Stored earlier in this same ingest: its outcome here becomes the refusal.
+      folded.outcomes[index] = {
+        kind: "rejected",
+        source: earlier.source,
+        packetName: earlier.packetName,
+        environmentId: earlier.environmentId,
+        reasonCode: violation.code,
+        violations: [violation],
+      };
+      if (earlier.status === "accepted") folded.changed = true;
+    } else if (earlier.status === "accepted") {
+      folded.withdrawn.push({
+        ...earlier,
+        status: "equivocation",
+        violations: [violation],
+        duplicateOf: null,
+      });
+      folded.changed = true;
+    }
+  }
+  const violation = equivocationViolation(packet, own.conflictsWith);
+  const violations = [...verdict.violations, violation];
+  const id = await tx.addInert(packet, "equivocation", { violations });
+  return noted(folded, id, {
+    kind: "rejected",
     source,
     packetName: packet.packetName,
     environmentId: packet.environmentId,
-  };
+    reasonCode: violation.code,
+    violations,
+  });
 }
 
-/**
- * The violation each packet of an equivocating group carries: it names the
- * others by name and digest, so whoever reads the report can find them.
- */
-function equivocationViolations(
-  packet: Pick<StoredPacket, "packetName" | "digest" | "identity">,
-  group: readonly Pick<StoredPacket, "packetName" | "digest" | "identity">[],
-): Violation[] {
-  const others = group.filter((other) => other.identity !== packet.identity)
-    .map((other) => `"${other.packetName}" (${other.digest})`).sort();
-  return [{
-    code: "EQUIVOCATION",
-    entry: "manifest.json",
-    message: `Packet "${packet.packetName}" contradicts ${
-      others.join(", ")
-    }: same environment, window end, part and createdAt, different contents; neither is used`,
-  }];
+/** Remember which outcome of this batch a stored archive has (its index among the outcomes). */
+function noted(folded: Folded, id: number, outcome: StoreIngestOutcome): StoreIngestOutcome {
+  folded.byId.set(id, folded.outcomes.length);
+  return outcome;
+}
+
+function noteChange(folded: Folded, change: StateChange): void {
+  for (const signatureId of change.touched) folded.touched.add(signatureId);
+  if (change.environmentChanged) folded.environmentsChanged = true;
 }
 
 /** A packet's canon entries as rows: signature, key, compact JSON text. */
@@ -615,6 +683,7 @@ export async function reportFromStore(
       source: r.source,
       packetName: r.packetName,
       environmentId: r.environmentId,
+      digest: r.digest,
       reasonCode: r.reasonCode,
       violations: r.violations.map((violation) => ({ ...violation })),
     })),
@@ -622,6 +691,7 @@ export async function reportFromStore(
       source: p.source,
       packetName: p.packetName,
       environmentId: p.environmentId,
+      digest: p.digest,
       reasonCode: "EQUIVOCATION",
       violations: p.violations.map((violation) => ({ ...violation })),
     })),

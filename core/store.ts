@@ -92,7 +92,9 @@ export const MIGRATIONS: readonly string[] = [
   // The stateful hub (core/hub_store_sqlite.ts). Only live packets (accepted, not withdrawn) have
   // rows in hub_entries and hub_graph, so the state is "the latest row per (signature,
   // environment)" and the graph "the earliest row per identity" with no status to filter on.
-  // Order keys (core/hub_store.ts, orderKeyOf) sort as text in window order.
+  // Order keys (orderSortKey, core/order.ts) sort as text in window order. hub_packets has a row
+  // per archive that passed the gate (by digest): accepted, a duplicate of the accepted archive
+  // of its packet (same identity), or refused for equivocation.
   `CREATE TABLE hub_ingests (
      ingest_id INTEGER PRIMARY KEY,
      at TEXT NOT NULL,
@@ -106,11 +108,11 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE hub_packets (
      packet_id INTEGER PRIMARY KEY,
-     identity TEXT NOT NULL UNIQUE,
+     identity TEXT NOT NULL,
      environment_id TEXT NOT NULL,
      packet_name TEXT NOT NULL,
      source TEXT NOT NULL,
-     digest TEXT NOT NULL,
+     digest TEXT NOT NULL UNIQUE,
      window_start TEXT NOT NULL,
      window_start_key TEXT NOT NULL,
      window_end TEXT NOT NULL,
@@ -118,8 +120,9 @@ export const MIGRATIONS: readonly string[] = [
      part INTEGER NOT NULL,
      created_at TEXT NOT NULL,
      order_key TEXT NOT NULL,
-     status TEXT NOT NULL CHECK (status IN ('accepted', 'equivocation')),
+     status TEXT NOT NULL CHECK (status IN ('accepted', 'duplicate', 'equivocation')),
      violations TEXT,
+     duplicate_of TEXT,
      ingest_id INTEGER NOT NULL,
      refused_in INTEGER
    );

@@ -2,12 +2,14 @@
  * Random federations for the stateful hub's tests: packets of a few
  * environments over a few windows, with canon entries and memory graphs drawn
  * from small pools (so signatures, nodes and edges meet across packets and
- * environments), duplicates, equivocating pairs and forged packets; and the
+ * environments), duplicates (the same bytes, or another archive of the same
+ * packet), equivocating pairs and forged packets; and the
  * batch `federate` (in process) to compare a store with.
  *
  * @module
  */
 
+import { writeArchive } from "../core/archive.ts";
 import { defaultConfig, resolveDetectorRuns } from "../core/config.ts";
 import { type DetectorRun, runDetectors } from "../core/drift.ts";
 import type { Keyring } from "../core/signer.ts";
@@ -25,8 +27,8 @@ export interface GeneratedPacket {
   /** The archive. */
   bytes: Uint8Array;
   /** What it is. */
-  role: "packet" | "copy" | "equivocation" | "forged";
-  /** For a copy: the name of the packet it copies. */
+  role: "packet" | "copy" | "rezipped" | "equivocation" | "forged";
+  /** For a copy (the same bytes) or a rezipped one (the same packet, other bytes): the name of the packet. */
   copyOf?: string;
 }
 
@@ -44,12 +46,12 @@ const NODES = ["n-1", "n-2", "n-3", "n-4", "n-5"];
 /**
  * Make a random federation from a seed.
  * @param seed the seed
- * @param shape how many equivocating pairs, copies and forged packets to add
+ * @param shape how many equivocating pairs, byte copies, rezipped copies and forged packets to add
  * @returns the packets and the keyring
  */
 export async function generateFederation(
   seed: number,
-  shape: { equivocations?: number; copies?: number; forged?: number } = {},
+  shape: { equivocations?: number; copies?: number; rezipped?: number; forged?: number } = {},
 ): Promise<GeneratedFederation> {
   const next = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)];
@@ -58,6 +60,7 @@ export async function generateFederation(
   const envs = ["SOC_A", "SOC_B", "SOC_C"].slice(0, 2 + Math.floor(next() * 2));
   const packets: GeneratedPacket[] = [];
   const made: { name: string; bytes: Uint8Array; env: string; window: number; part: number }[] = [];
+  const entriesOf = new Map<string, Map<string, Uint8Array>>();
   const start = Date.UTC(2026, 1, 28, 10);
   const iso = (minutes: number) => new Date(start + minutes * 60_000).toISOString();
   const packetAt = (env: string, window: number, part: number, variant: number, forged = false) => {
@@ -107,6 +110,7 @@ export async function generateFederation(
         const packet = await packetAt(env, window, part, 0);
         const name = `${packet.name}.zip`;
         packets.push({ name, bytes: packet.bytes, role: "packet" });
+        entriesOf.set(name, packet.entries);
         made.push({ name, bytes: packet.bytes, env, window, part });
       }
     }
@@ -114,11 +118,9 @@ export async function generateFederation(
   for (let i = 0; i < (shape.equivocations ?? 0); i++) {
     const target = pick(made);
     const rival = await packetAt(target.env, target.window, target.part, i + 1);
-    packets.push({
-      name: `rival-${i}-${rival.name}.zip`,
-      bytes: rival.bytes,
-      role: "equivocation",
-    });
+    const name = `rival-${i}-${rival.name}.zip`;
+    packets.push({ name, bytes: rival.bytes, role: "equivocation" });
+    entriesOf.set(name, rival.entries);
     const packet = packets.find((p) => p.name === target.name)!;
     packet.role = "equivocation";
   }
@@ -128,6 +130,20 @@ export async function generateFederation(
       name: `copy-${i}-${original.name}`,
       bytes: original.bytes,
       role: "copy",
+      copyOf: original.name,
+    });
+  }
+  for (let i = 0; i < (shape.rezipped ?? 0); i++) {
+    // The same manifest (so the same packet), the data files in another order: other zip bytes.
+    const original = pick(packets.filter((p) => entriesOf.has(p.name)));
+    const [manifest, ...data] = [...entriesOf.get(original.name)!];
+    const bytes = await writeArchive(
+      [manifest, ...data.reverse()].map(([name, data]) => ({ name, data })),
+    );
+    packets.push({
+      name: `rezipped-${i}-${original.name}`,
+      bytes,
+      role: "rezipped",
       copyOf: original.name,
     });
   }

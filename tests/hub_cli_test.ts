@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { MIGRATIONS } from "../core/store.ts";
 import { type CliRun, denoRunArgs, oneErrorLine, runJrm, withTempDir } from "./_cli.ts";
-import { buildTestPacket } from "./_packets.ts";
+import { buildTestPacket, json } from "./_packets.ts";
 
 const PACKETS = fileURLToPath(new URL("../fixtures/packets", import.meta.url));
 const KEYRING = fileURLToPath(new URL("../fixtures/keyring.json", import.meta.url));
@@ -402,3 +402,67 @@ async function makeReadOnly(path: string, use: () => Promise<void>): Promise<voi
     await Deno.chmod(path, 0o644);
   }
 }
+
+Deno.test("hub ingest takes --now and --max-clock-skew, and refuses equivocation across runs with exit 1", async () => {
+  await withTempDir("jrm-hub-cli-", async (dir) => {
+    const store = `${dir}/store.sqlite`;
+    const write = async (name: string, options: Parameters<typeof buildTestPacket>[0]) => {
+      const path = `${dir}/${name}.zip`;
+      await Deno.writeFile(path, (await buildTestPacket(options)).bytes);
+      return path;
+    };
+    // Unsigned packets, no keyring: only the clock and equivocation can refuse them.
+    const ingestArgs = (store: string, packets: string[], ...more: string[]) => [
+      "hub",
+      "ingest",
+      "--store",
+      store,
+      "--packets",
+      ...packets,
+      "--now",
+      NOW,
+      ...more,
+    ];
+    // An hour after the clock: refused with the default skew, judged again and taken with more.
+    const future = await write("future", {
+      environmentId: "SOC_WEST",
+      windowStart: "2026-03-01T00:50:00Z",
+      windowEnd: "2026-03-01T01:00:00Z",
+    });
+    let run = await jrm(ingestArgs(store, [future]));
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stdout, /WINDOW_IN_FUTURE/);
+    run = await jrm(ingestArgs(store, [future], "--max-clock-skew", "3600"));
+    assert.equal(run.code, 0, run.stderr);
+    const canon = (rev: number) => ({
+      "canon_entry.json": json({ environmentId: "SOC_EAST", entries: { "sig-1": { rev } } }),
+    });
+    const one = await write("one", { environmentId: "SOC_EAST", files: canon(1) });
+    const other = await write("other", { environmentId: "SOC_EAST", files: canon(2) });
+    run = await jrm(ingestArgs(store, [one]));
+    assert.equal(run.code, 0, run.stderr);
+    run = await jrm(ingestArgs(store, [other], "--json"));
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /1 packet\(s\) ingested before are refused from now on/);
+    const printed = JSON.parse(run.stdout);
+    assert.deepEqual(printed.withdrawn.map((p: { source: string }) => p.source), [one]);
+    const digest = async (path: string) =>
+      "sha256:" + Array.from(
+        new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(path))),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+    // Sent again, the earlier one stays refused, naming the other's digest, and the run exits 1.
+    run = await jrm(ingestArgs(store, [one]));
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stdout, /EQUIVOCATION/);
+    assert.ok(run.stdout.includes(await digest(other)), run.stdout);
+    run = await jrm(["hub", "report", "--store", store, "--out", `${dir}/report.json`]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.deepEqual(report.environments, ["SOC_WEST"]);
+    const refused = report.packetsRejected.map((r: { source: string; reasonCode: string }) =>
+      `${r.source} ${r.reasonCode}`
+    ).sort();
+    assert.deepEqual(refused, [`${one} EQUIVOCATION`, `${other} EQUIVOCATION`]);
+  });
+});
