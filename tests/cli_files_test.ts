@@ -206,7 +206,7 @@ Deno.test("keys, keyrings, configs, plugins, reports, ledgers and data files tha
       [
         "advisory list --store FIFO",
         ["advisory", "list", "--store", s.fifo],
-        /ledger ".*": it is a FIFO/,
+        /store ".*": it is a FIFO/,
       ],
       ["pack with a data file that is /dev/zero", [
         "pack",

@@ -260,12 +260,12 @@ Deno.test("keys, keyrings, configs, reports, plugins and ledgers that are not re
       [
         "ledger FIFO",
         () => Promise.resolve().then(() => openLedger(s.fifo)),
-        /ledger ".*": it is a FIFO/,
+        /store ".*": it is a FIFO/,
       ],
       [
         "ledger /dev/zero",
         () => Promise.resolve().then(() => openLedger("/dev/zero", { create: false })),
-        /ledger "\/dev\/zero": it is a character device/,
+        /store "\/dev\/zero": it is a character device/,
       ],
     ];
     for (const [what, run, message] of cases) {
