@@ -440,7 +440,7 @@ export async function publish(
  * ```
  */
 export async function publishWithin(
-  ledger: Ledger,
+  ledger: AdvisoryStore,
   report: FederationReport,
   options: PublishOptions = {},
 ): Promise<PublishResult> {

@@ -196,6 +196,7 @@ complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-total-bytes -d 'most bytes one archive may inflate to'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-ratio -d 'highest compression ratio of one entry'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-depth -d 'deepest JSON nesting'
+complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-canon-entries -d 'most canon entries in one packet'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l now -d 'the clock (RFC 3339): packets'\'' times are checked against it, outputs stamped with it (default: the current time; SOURCE_DATE_EPOCH stamps outputs only)'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-clock-skew -d 'how far a packet'\''s windowEnd or createdAt may be ahead of the clock (default 900)'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l help -s h -d 'display help'
