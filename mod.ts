@@ -140,6 +140,7 @@ export {
 } from "./core/plugin.ts";
 export type {
   DetectorPlugin,
+  DetectorScope,
   HookResultCheck,
   OptionsSchema,
   Plugin,
