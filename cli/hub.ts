@@ -92,7 +92,9 @@ export function hubIngestCommand() {
       ],
       ledgerInputs(path),
     );
-    const { config, registry, detectors, clock, generatedAt } = await federationSetup(flags);
+    const { config, registry, detectors, limits, clock, generatedAt } = await federationSetup(
+      flags,
+    );
     const gate = await gateOptionsFromFlags(flags, config, registry, clock);
     const pause = testPause();
     let graph: AtomicWriter | undefined;
@@ -105,6 +107,7 @@ export function hubIngestCommand() {
       result = await ingestIntoStore(store, files, {
         ...gate,
         detectors,
+        detectionLimits: limits,
         at: generatedAt,
         lock: {
           timeoutMs: flags.lockTimeout * 1000,

@@ -35,7 +35,7 @@
 
 import type { Advisory, PublishOptions, PublishResult } from "./advisory.ts";
 import type { Drift } from "./drift.ts";
-import type { Violation } from "./errors.ts";
+import type { PluginFailure, Violation } from "./errors.ts";
 import type { FederationReport } from "./report.ts";
 
 /**
@@ -151,7 +151,7 @@ export interface StoredDetector {
   /** Its options, as canonical JSON text. */
   options: string;
   /** Its last failure, while its drifts are not up to date. */
-  error: { hook: string; message: string } | null;
+  error: { hook: string; reason: PluginFailure; message: string } | null;
 }
 
 /** A moment of a drift's life: the ingest's clock and the newest window the store then held. */

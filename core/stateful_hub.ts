@@ -35,6 +35,7 @@
  */
 
 import type { Advisory } from "./advisory.ts";
+import type { DetectionLimits } from "./detector_host.ts";
 import { canonicalString } from "./canonical_json.ts";
 import {
   type DetectionResult,
@@ -82,6 +83,8 @@ import { assembleReport, type FederationReport, type ReportDrift } from "./repor
 export interface StoreIngestOptions extends Omit<GateOptions, "source"> {
   /** The detectors to run, with their options. */
   detectors: DetectorRun[];
+  /** Each detector's time budget and cap on findings (see `runDetectors`). */
+  detectionLimits?: DetectionLimits;
   /** The ingest's clock, ISO 8601 (`--now` when given): drift lives are stamped with it. */
   at: string;
   /** How long to wait for another ingest holding the store; 60 s by default. */
@@ -184,7 +187,7 @@ export async function ingestIntoStore(
   return await store.ingest(options.at, lock, async (tx) => {
     const folded = await foldPackets(tx, paths, gate);
     const point: LifePoint = { at: options.at, window: await tx.newestWindow() };
-    const detection = await detect(tx, folded, options.detectors, point);
+    const detection = await detect(tx, folded, options.detectors, point, options.detectionLimits);
     const result: StoreIngestResult = {
       ingestId: tx.ingestId,
       outcomes: folded.outcomes,
@@ -460,6 +463,7 @@ async function detect(
   folded: Folded,
   runs: readonly DetectorRun[],
   point: LifePoint,
+  limits: DetectionLimits = {},
 ): Promise<Detection> {
   const setup = runs.map(describeDetector);
   const stored = await tx.detectors();
@@ -477,9 +481,9 @@ async function detect(
   });
   const touched = [...folded.touched];
   const results: DetectionResult[] = [];
-  if (whole.length > 0) results.push(await runDetectors(await viewOfStore(tx), whole));
+  if (whole.length > 0) results.push(await runDetectors(await viewOfStore(tx), whole, limits));
   if (partial.length > 0) {
-    results.push(await runDetectors(await viewOfStore(tx, touched), partial));
+    results.push(await runDetectors(await viewOfStore(tx, touched), partial, limits));
   }
   const appeared: string[] = [];
   const gone: string[] = [];
@@ -494,7 +498,7 @@ async function detect(
     const failure = results.flatMap((result) => result.errors).find((e) => e.detector === name);
     if (failure) {
       errors.push(failure);
-      setup[i].error = { hook: failure.hook, message: failure.message };
+      setup[i].error = { hook: failure.hook, reason: failure.reason, message: failure.message };
       continue;
     }
     const drifts = results.flatMap((result) => result.drifts).filter((d) => d.detector === name);
@@ -711,7 +715,14 @@ export async function reportFromStore(
       findings: current.filter((c) => c.drift.detector === d.name).length,
     })),
     errors: detectors.flatMap((d) =>
-      d.error ? [{ detector: d.name, hook: d.error.hook, message: d.error.message }] : []
+      d.error
+        ? [{
+          detector: d.name,
+          hook: d.error.hook,
+          reason: d.error.reason,
+          message: d.error.message,
+        }]
+        : []
     ),
   };
   const report = assembleReport(

@@ -454,3 +454,26 @@ Deno.test("an ingest whose last step fails keeps nothing, published advisories i
     assert.deepEqual(await store.read((reader) => reader.advisories()), []);
   });
 });
+
+Deno.test("hub ingest holds detectors to the detection limits federate takes", async () => {
+  await withTempDir("jrm-stateful-", async (dir) => {
+    const a = await packetOf(dir, "a", "SOC_A", 0, { "sig-1": { rev: 1 }, "sig-2": { rev: 1 } });
+    const b = await packetOf(dir, "b", "SOC_B", 0, { "sig-1": { rev: 2 }, "sig-2": { rev: 2 } });
+    using store = openSqliteHubStore(`${dir}/store.sqlite`);
+    const result = await ingestIntoStore(store, [a, b], {
+      keyring: keyringOf(["*", await hmacSigner()]),
+      detectors: builtinDetectors(),
+      // Two version skews, one allowed: the detector keeps none and is reported.
+      detectionLimits: { maxFindings: 1 },
+      at: AT,
+      workers: 0,
+    });
+    const failed = result.detection.errors.map((e) => [e.detector, e.reason]);
+    assert.deepEqual(failed.filter(([name]) => name === "version-skew"), [
+      ["version-skew", "too-many-findings"],
+    ]);
+    const report = await store.read((reader) => reportFromStore(reader, AT));
+    assert.ok(report.detectorErrors.some((e) => e.detector === "version-skew"));
+    assert.ok(report.crossEnvDrifts.every((d) => d.driftType !== "VERSION_SKEW"));
+  });
+});

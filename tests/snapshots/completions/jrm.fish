@@ -199,6 +199,8 @@ complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-canon-entries -d 'most canon entries in one packet'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l now -d 'the clock (RFC 3339): packets'\'' times are checked against it, outputs stamped with it (default: the current time; SOURCE_DATE_EPOCH stamps outputs only)'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-clock-skew -d 'how far a packet'\''s windowEnd or createdAt may be ahead of the clock (default 900)'
+complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l detector-timeout -d 'time budget of each detector, from the start of detect (default: 60)'
+complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l max-findings -d 'most findings one detector may return (default: 100000)'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from ingest' -l help -s h -d 'display help'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from report' -l store -d 'the store (default: $JRM_STORE, else ./.jrm/ledger.sqlite)'
 complete -c jrm -n '__fish_seen_subcommand_from hub; and __fish_seen_subcommand_from report' -l out -d 'where to write the federation report (JSON)'
