@@ -19,6 +19,7 @@ import { advisoryCommand } from "./cli/advisory.ts";
 import { completionsCommand } from "./cli/completions.ts";
 import { federateCommand, hubCommand, pluginsCommand } from "./cli/federate.ts";
 import { hubIngestCommand, hubReportCommand, hubStatusCommand } from "./cli/hub.ts";
+import { hubServeCommand } from "./cli/serve.ts";
 import { reportCommand } from "./cli/report.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
 import { migrateCommand } from "./cli/migrate.ts";
@@ -47,7 +48,7 @@ export function buildProgram() {
       verifyCommand(registry),
       packCommand(registry),
       migrateCommand(registry),
-      hubCommand(hubIngestCommand(), hubReportCommand(), hubStatusCommand()),
+      hubCommand(hubIngestCommand(), hubReportCommand(), hubStatusCommand(), hubServeCommand()),
       advisoryCommand(),
       reportCommand(),
       pluginsCommand(),

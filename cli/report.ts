@@ -25,6 +25,7 @@ import { registryFor } from "./registry.ts";
  * @param format the reporter's format, e.g. `html`
  * @param store a ledger whose advisories the page shows, if any
  * @param advisories the advisories to show, when the caller has them already (instead of `store`)
+ * @param extra more of the reporter's context (e.g. the page's `refreshSeconds`)
  * @returns what the reporter made
  */
 export async function render(
@@ -33,13 +34,14 @@ export async function render(
   format: string,
   store?: string,
   advisories?: Advisory[],
+  extra: Record<string, unknown> = {},
 ): Promise<Uint8Array | string> {
   const reporter = registry.reporter(format);
   if (!reporter) {
     const known = registry.reporters().map((r) => `"${r.format}"`).join(", ");
     throw new UsageError(`No reporter renders the "${format}" format (known: ${known})`);
   }
-  const context: Record<string, unknown> = {};
+  const context: Record<string, unknown> = { ...extra };
   if (advisories !== undefined) {
     context.advisories = advisories;
   } else if (store !== undefined) {

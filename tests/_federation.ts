@@ -15,6 +15,7 @@ import { type DetectorRun, runDetectors } from "../core/drift.ts";
 import type { Keyring } from "../core/signer.ts";
 import { ingestFiles } from "../core/hub.ts";
 import { buildReport, type FederationReport } from "../core/report.ts";
+import type { StoreReport } from "../core/stateful_hub.ts";
 import { builtinRegistry } from "../plugins/builtin.ts";
 import staleEnvironment from "../examples/stale_environment.ts";
 import { buildTestPacket, hmacSigner, json, keyringOf } from "./_packets.ts";
@@ -51,13 +52,23 @@ const NODES = ["n-1", "n-2", "n-3", "n-4", "n-5"];
  */
 export async function generateFederation(
   seed: number,
-  shape: { equivocations?: number; copies?: number; rezipped?: number; forged?: number } = {},
+  shape: {
+    equivocations?: number;
+    copies?: number;
+    rezipped?: number;
+    forged?: number;
+    /** Environments (up to 4); 2 or 3 by default. */
+    environments?: number;
+    /** Windows per environment; 1 to 3 by default. */
+    windows?: number;
+  } = {},
 ): Promise<GeneratedFederation> {
   const next = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)];
   const signer = await hmacSigner();
   const forger = await hmacSigner("another-key-of-the-same-length-0123");
-  const envs = ["SOC_A", "SOC_B", "SOC_C"].slice(0, 2 + Math.floor(next() * 2));
+  const envCount = 2 + Math.floor(next() * 2);
+  const envs = ["SOC_A", "SOC_B", "SOC_C", "SOC_D"].slice(0, shape.environments ?? envCount);
   const packets: GeneratedPacket[] = [];
   const made: { name: string; bytes: Uint8Array; env: string; window: number; part: number }[] = [];
   const entriesOf = new Map<string, Map<string, Uint8Array>>();
@@ -103,7 +114,8 @@ export async function generateFederation(
     });
   };
   for (const env of envs) {
-    const windows = 1 + Math.floor(next() * 3);
+    const windowCount = 1 + Math.floor(next() * 3);
+    const windows = shape.windows ?? windowCount;
     for (let window = 0; window < windows; window++) {
       const parts = next() < 0.3 ? 2 : 1;
       for (let part = 1; part <= parts; part++) {
@@ -194,4 +206,34 @@ export async function federateInProcess(
   });
   const detection = await runDetectors(ingestion.state.view(), detectors);
   return { report: buildReport(ingestion, detection, generatedAt), graph };
+}
+
+/**
+ * A report without what may differ between a store and a batch: time, paths, copies, lives.
+ * @param report a report of `federate` or of the store
+ * @param dir the folder the packet files were in (messages name it)
+ * @returns what must be equal
+ */
+export function comparable(report: FederationReport | StoreReport, dir: string) {
+  const {
+    generatedAt: _generatedAt,
+    packetsRejected,
+    duplicates,
+    crossEnvDrifts,
+    driftsGone: _gone,
+    ...rest
+  } = report as StoreReport;
+  const unpath = (text: string) => text.replaceAll(dir, "<dir>");
+  return {
+    ...rest,
+    crossEnvDrifts: crossEnvDrifts.map(({ life: _life, ...drift }) => drift),
+    packetsRejected: packetsRejected.map((rejected) => ({
+      packetName: rejected.packetName,
+      environmentId: rejected.environmentId,
+      digest: rejected.digest,
+      reasonCode: rejected.reasonCode,
+      violations: rejected.violations.map((v) => ({ ...v, message: unpath(v.message) })),
+    })).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1),
+    duplicates: duplicates.length,
+  };
 }

@@ -23,6 +23,7 @@ import {
   generateFederation,
 } from "./_federation.ts";
 import { withTempDir } from "./_cli.ts";
+import { comparable } from "./_federation.ts";
 import { buildTestPacket, hmacSigner, json, keyringOf } from "./_packets.ts";
 import { random } from "./_random.ts";
 
@@ -55,31 +56,6 @@ async function storeReport(path: string): Promise<{ report: StoreReport; graph: 
     });
     return { report: await reportFromStore(reader, AT), graph };
   });
-}
-
-/** A report without what may differ between a store and a batch: time, paths, copies, lives. */
-function comparable(report: FederationReport | StoreReport, dir: string) {
-  const {
-    generatedAt: _generatedAt,
-    packetsRejected,
-    duplicates,
-    crossEnvDrifts,
-    driftsGone: _gone,
-    ...rest
-  } = report as StoreReport;
-  const unpath = (text: string) => text.replaceAll(dir, "<dir>");
-  return {
-    ...rest,
-    crossEnvDrifts: crossEnvDrifts.map(({ life: _life, ...drift }) => drift),
-    packetsRejected: packetsRejected.map((rejected) => ({
-      packetName: rejected.packetName,
-      environmentId: rejected.environmentId,
-      digest: rejected.digest,
-      reasonCode: rejected.reasonCode,
-      violations: rejected.violations.map((v) => ({ ...v, message: unpath(v.message) })),
-    })).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1),
-    duplicates: duplicates.length,
-  };
 }
 
 function canonicalLines(lines: readonly string[]): string[] {

@@ -4,7 +4,7 @@ _jrm_complete() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   path=""
   for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case " federate gate gate_validate gate_scope gate_redact sign verify pack migrate hub hub_replay hub_ingest hub_report hub_status advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show advisory_export report plugins plugins_list completions " in
+    case " federate gate gate_validate gate_scope gate_redact sign verify pack migrate hub hub_replay hub_ingest hub_report hub_status hub_serve advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show advisory_export report plugins plugins_list completions " in
       *" ${path:+${path// /_}_}${word} "*) path="${path:+${path} }${word}" ;;
     esac
   done
@@ -19,11 +19,12 @@ _jrm_complete() {
     'verify') candidates='--packet --json --key-file --key-env --algorithm --key-id --keyring --now --max-clock-skew --help -h' ;;
     'pack') candidates='--dir --env --window-start --window-end --part --out --signer-id --json --key-file --key-env --algorithm --key-id --now --max-clock-skew --help -h' ;;
     'migrate') candidates='--packets --out-dir --sign-key-file --sign-algorithm --sign-key-id --allow-unsigned --assume-offset --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
-    'hub') candidates='replay ingest report status --help -h' ;;
+    'hub') candidates='replay ingest report status serve --help -h' ;;
     'hub replay') candidates='--out --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
     'hub ingest') candidates='--store --out --publish --lock-timeout --graph-out --html --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --detector-timeout --max-findings --help -h' ;;
     'hub report') candidates='--store --out --html --graph-out --now --plugin --config --json --help -h' ;;
     'hub status') candidates='--store --json --help -h' ;;
+    'hub serve') candidates='--store --listen --watch --operators --publish --max-body-bytes --request-timeout --queue-size --allow-env --plugin --config --option --threshold --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --detector-timeout --max-findings --help -h' ;;
     'advisory') candidates='publish accept decline list show export --help -h' ;;
     'advisory publish') candidates='--from --out --by --allow-older-report --store --now --json --help -h' ;;
     'advisory accept') candidates='--by --reason --store --now --json --help -h' ;;
