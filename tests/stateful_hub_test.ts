@@ -14,7 +14,6 @@ import {
   writeGraphFromStore,
 } from "../core/stateful_hub.ts";
 import type { DetectorRun, FederationView } from "../core/drift.ts";
-import type { FederationReport } from "../core/report.ts";
 import type { Keyring, Signer } from "../core/signer.ts";
 import {
   builtinDetectors,
