@@ -4,6 +4,7 @@ import { denoRunArgs, oneErrorLine, runJrm, withTempDir } from "./_cli.ts";
 import { comparable, federateInProcess, generateFederation } from "./_federation.ts";
 import { buildTestPacket, hmacSigner, TEST_KEY } from "./_packets.ts";
 import { random } from "./_random.ts";
+import { browserTest, openPage } from "./_chromium.ts";
 
 const SERVE_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
 const NOW = "2026-03-01T00:00:00Z";
@@ -436,3 +437,72 @@ Deno.test("--watch ingests the .zip files of a folder, those there at start and 
     }
   });
 });
+
+browserTest(
+  "GET / in Chromium: the live page runs under its CSP, shows the drift and who decided",
+  async (chromium) => {
+    await withTempDir("jrm-serve-", async (dir) => {
+      const token = "bob-token-" + crypto.randomUUID();
+      await Deno.writeTextFile(
+        `${dir}/operators.json`,
+        JSON.stringify({ operators: [{ name: "bob", tokenSha256: await sha256Hex(token) }] }),
+        { mode: 0o600 },
+      );
+      await Deno.chmod(`${dir}/operators.json`, 0o600);
+      const federation = await generateFederation(7, { environments: 3, windows: 2 });
+      const server = await startServer([
+        "--store",
+        `${dir}/s.sqlite`,
+        "--now",
+        NOW,
+        "--publish",
+        "--operators",
+        `${dir}/operators.json`,
+      ]);
+      try {
+        await pushAll(server.url, federation.packets, 4, 2);
+        const { advisories } = await getJson(`${server.url}/v1/advisories`) as {
+          advisories: { advisoryId: string }[];
+        };
+        assert.ok(advisories.length > 0);
+        const declined = await fetch(
+          `${server.url}/v1/advisories/${advisories[0].advisoryId}/decline`,
+          {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ reason: "known lab noise" }),
+          },
+        );
+        assert.equal(declined.status, 200);
+        await declined.body?.cancel();
+        const seen = await openPage(chromium, `${server.url}/`, async (page) => {
+          await page.waitFor(`document.querySelectorAll("#matrix tbody tr").length > 0`);
+          return {
+            rows: await page.evaluate<number>(
+              `document.querySelectorAll("#matrix tbody tr:not(.detail)").length`,
+            ),
+            advisories: await page.evaluate<string>(
+              `document.getElementById("advisories-table").textContent`,
+            ),
+            refresh: await page.evaluate<string | null>(
+              `document.querySelector('meta[http-equiv="refresh"]')?.content ?? null`,
+            ),
+            errors: page.errors,
+          };
+        });
+        assert.ok(seen.rows > 0, "the matrix script ran and drew rows");
+        assert.match(seen.advisories, /bob/);
+        assert.match(seen.advisories, /known lab noise/);
+        assert.equal(seen.refresh, "30");
+        assert.deepEqual(seen.errors, [], "no script error, no CSP violation");
+      } finally {
+        await stop(server);
+      }
+    });
+  },
+);
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
