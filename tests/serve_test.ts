@@ -239,10 +239,7 @@ Deno.test("kill -9 in the middle of a load, a restart and a re-push of everythin
 Deno.test("operators decide over HTTP with a token; the ledger records who, the page shows it", async () => {
   await withTempDir("jrm-serve-", async (dir) => {
     const token = "alice-token-" + crypto.randomUUID();
-    const hash = [
-      ...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))),
-    ]
-      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const hash = await sha256Hex(token);
     await Deno.writeTextFile(
       `${dir}/operators.json`,
       JSON.stringify({ operators: [{ name: "alice", tokenSha256: hash }] }),
