@@ -26,7 +26,8 @@
  * `--small-graph` (50 graph nodes per packet, the default corpus before the
  * per-event graph), `--snapshot-canon` (every packet carries the environment's
  * whole canon), `--compact-json` (JSON files without white space),
- * `--no-history` (skip the 4× run), `--cli PATH` (run another checkout's
+ * `--no-history` (skip the 4× run), `--serve` (bench/serve_bench.ts instead:
+ * packets pushed to `hub serve` against `hub ingest`), `--cli PATH` (run another checkout's
  * `cli.ts` on the same corpus, e.g. a baseline made with `git worktree add`);
  * each corpus is cached separately.
  *
@@ -44,6 +45,11 @@ import { builtinRegistry } from "../plugins/builtin.ts";
 import { buildPacket } from "../core/writer.ts";
 
 const args = Deno.args;
+if (args.includes("--serve")) {
+  // Pushes to `jrm hub serve` against `jrm hub ingest` (bench/serve_bench.ts reads the same flags).
+  await import("./serve_bench.ts");
+  Deno.exit(0);
+}
 const quick = args.includes("--quick");
 const runsAt = args.indexOf("--runs");
 const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
