@@ -391,8 +391,9 @@ class StoreBackend implements HubBackend {
     by: string,
     reason: string | undefined,
   ): Promise<Record<string, unknown>> {
-    const decided = this.#ledger((ledger) =>
-      (decision === "accept" ? accept : decline)(ledger, id, { by, reason })
+    const decided = this.#ledger(
+      (ledger) => (decision === "accept" ? accept : decline)(ledger, id, { by, reason }),
+      true,
     );
     return Promise.resolve({ ...decided });
   }
@@ -415,9 +416,12 @@ class StoreBackend implements HubBackend {
     this.#store.close();
   }
 
-  /** Run `work` on the ledger (the same file), opened for this call: no cache between requests. */
-  #ledger<T>(work: (ledger: ReturnType<typeof openLedger>) => T): T {
-    using ledger = openLedger(this.#path);
+  /**
+   * Run `work` on the ledger (the same file), opened for this call: no cache between requests.
+   * Reads open it read-only, so they never wait for an ingest's write lock.
+   */
+  #ledger<T>(work: (ledger: ReturnType<typeof openLedger>) => T, write = false): T {
+    using ledger = openLedger(this.#path, { readOnly: !write });
     return work(ledger);
   }
 }
