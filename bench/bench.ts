@@ -323,7 +323,9 @@ if (import.meta.main) {
     } MB/s, ${(files / ours).toFixed(1)} packets/s, peak ${peak.toFixed(0)} MB`,
     `jrm federate without --graph-out:          ${noGraph.toFixed(2)} s, peak ${
       median(noGraphRuns.map((r) => r.peakMb)).toFixed(0)
-    } MB; --graph-out adds ${((ours / noGraph - 1) * 100).toFixed(0)}%`,
+    } MB; --graph-out adds ${((ours / noGraph - 1) * 100).toFixed(0)}% (CPU time: ${
+      ((oursCpu / median(noGraphRuns.map((r) => r.cpuSeconds)) - 1) * 100).toFixed(0)
+    }%)`,
     `ratio to floor: ${(ours / floor).toFixed(2)}x (${
       (noGraph / floor).toFixed(2)
     }x without --graph-out)`,
