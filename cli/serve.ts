@@ -355,7 +355,7 @@ class StoreBackend implements HubBackend {
 
   async report(): Promise<Record<string, unknown>> {
     const at = this.#options.fixedNow ?? new Date().toISOString();
-    return await this.#store.read((reader) => reportFromStore(reader, at)) as Record<
+    return await this.#read((reader) => reportFromStore(reader, at)) as Record<
       string,
       unknown
     >;
@@ -363,7 +363,7 @@ class StoreBackend implements HubBackend {
 
   async page(refreshSeconds: number): Promise<string> {
     const at = this.#options.fixedNow ?? new Date().toISOString();
-    const report = await this.#store.read((reader) => reportFromStore(reader, at));
+    const report = await this.#read((reader) => reportFromStore(reader, at));
     const page = await this.#options.render(report, this.#ledger(listAdvisories), refreshSeconds);
     return typeof page === "string" ? page : new TextDecoder().decode(page);
   }
@@ -400,7 +400,7 @@ class StoreBackend implements HubBackend {
 
   async healthy(): Promise<boolean> {
     try {
-      await this.#store.read((reader) => reader.environments());
+      await this.#read((reader) => reader.environments());
       return true;
     } catch {
       return false;
@@ -414,6 +414,18 @@ class StoreBackend implements HubBackend {
   async close(): Promise<void> {
     await this.#chain;
     this.#store.close();
+  }
+
+  /**
+   * Read the store on a connection of this call's own, read-only: the ingest's connection may be
+   * in the middle of a transaction (reads would see it, or fail), and no cache stands between a
+   * commit and the next request.
+   */
+  async #read<T>(
+    work: (reader: Parameters<Parameters<SqliteHubStore["read"]>[0]>[0]) => Promise<T>,
+  ): Promise<T> {
+    using store = openSqliteHubStore(this.#path, { readOnly: true });
+    return await store.read(work);
   }
 
   /**

@@ -163,7 +163,24 @@ Deno.test("pushed = batch: 16 concurrent clients in any order give federate's re
     }
     const server = await startServer(["--store", `${dir}/s.sqlite`, "--now", NOW]);
     try {
+      // Readers during the load: each answers from the last commit, never an error.
+      let pushing = true;
+      const readers = Array.from({ length: 2 }, async () => {
+        const codes: number[] = [];
+        while (pushing) {
+          for (const path of ["/v1/report", "/healthz", "/v1/advisories", "/"]) {
+            const response = await fetch(`${server.url}${path}`);
+            codes.push(response.status);
+            await response.body?.cancel();
+          }
+        }
+        return codes;
+      });
       const statuses = await pushAll(server.url, federation.packets, 16, 3);
+      pushing = false;
+      const codes = (await Promise.all(readers)).flat();
+      assert.ok(codes.length > 0);
+      assert.deepEqual(codes.filter((c) => c !== 200), [], "reads during the load");
       assert.equal(statuses.size, federation.packets.length, "every packet answered");
       for (const packet of federation.packets) {
         const [status] = statuses.get(packet.name)!;
