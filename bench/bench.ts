@@ -29,7 +29,8 @@
  * `--no-history` (skip the 4× run), `--serve` (bench/serve_bench.ts instead:
  * packets pushed to `hub serve` against `hub ingest`), `--cli PATH` (run another checkout's
  * `cli.ts` on the same corpus, e.g. a baseline made with `git worktree add`);
- * each corpus is cached separately.
+ * each corpus is cached separately. `--stateful` measures `hub ingest`
+ * instead (bench/stateful_bench.ts).
  *
  * @module
  */
@@ -52,7 +53,8 @@ if (args.includes("--serve")) {
 }
 const quick = args.includes("--quick");
 const runsAt = args.indexOf("--runs");
-const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
+/** Runs of each measurement (`--runs`). */
+export const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : (quick ? 2 : 5);
 /** Every packet carries the whole canon (see CorpusOptions.snapshotCanon). */
 const SNAPSHOT = args.includes("--snapshot-canon");
 /** JSON files written without white space (see CorpusOptions.compactJson). */
@@ -61,7 +63,8 @@ const COMPACT = args.includes("--compact-json");
 const SMALL_GRAPH = args.includes("--small-graph");
 /** Skip the run on 4× the packets. */
 const NO_HISTORY = args.includes("--no-history");
-const SHAPE = quick
+/** The corpus: environments, packets per environment, events and signatures per packet. */
+export const SHAPE = quick
   ? { environments: 4, packets: 5, events: 500, signatures: 500 }
   : { environments: 4, packets: 25, events: 5000, signatures: 5000 };
 /** The history whose peak memory is compared with SHAPE's: the same, with 4× the packets. */
@@ -70,10 +73,10 @@ const ENVS = ["SOC_EAST", "SOC_NORTH", "SOC_SOUTH", "SOC_WEST"].slice(0, SHAPE.e
 const ROOT = new URL("..", import.meta.url).pathname;
 const cliAt = args.indexOf("--cli");
 /** The `cli.ts` measured. */
-const CLI = cliAt >= 0 ? args[cliAt + 1] : `${ROOT}cli.ts`;
+export const CLI = cliAt >= 0 ? args[cliAt + 1] : `${ROOT}cli.ts`;
 
 /** Where the corpus of a shape is cached (the flags' variants apart). */
-function cacheOf(shape: typeof SHAPE): string {
+export function cacheOf(shape: typeof SHAPE): string {
   return `${ROOT}bench/.cache/corpus-${shape.environments}x${shape.packets}-${shape.events}e-${shape.signatures}s${
     SMALL_GRAPH ? "" : "-graph"
   }${SNAPSHOT ? "-snapshot" : ""}${COMPACT ? "-compact" : ""}`;
@@ -81,15 +84,25 @@ function cacheOf(shape: typeof SHAPE): string {
 const CACHE = cacheOf(SHAPE);
 
 /** The V8 flags of `deno task jrm` (see deno.json), so the benchmark runs what users run. */
-const V8_FLAGS = ["--v8-flags=--max-semi-space-size=2"];
+export const V8_FLAGS = ["--v8-flags=--max-semi-space-size=2"];
 
-function median(values: number[]): number {
+/**
+ * The median.
+ * @param values the samples
+ * @returns their median
+ */
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function ensureCorpus(shape: typeof SHAPE): Promise<void> {
+/**
+ * Generate the corpus of a shape into its cache, unless it is there.
+ * @param shape the corpus shape
+ * @returns when the corpus is there
+ */
+export async function ensureCorpus(shape: typeof SHAPE): Promise<void> {
   const cache = cacheOf(shape);
   try {
     await Deno.stat(`${cache}/DONE`);
@@ -125,7 +138,8 @@ async function ensureCorpus(shape: typeof SHAPE): Promise<void> {
   await Deno.writeTextFile(`${cache}/DONE`, "");
 }
 
-interface Measured {
+/** One measured process: wall time, CPU time, peak memory, its stdout. */
+export interface Measured {
   seconds: number;
   /** User and system CPU time of the process and its threads. */
   cpuSeconds: number;
@@ -133,7 +147,16 @@ interface Measured {
   stdout: string;
 }
 
-async function timed(command: string[], env: Record<string, string> = {}): Promise<Measured> {
+/**
+ * Run a process under `/usr/bin/time -v` and measure it.
+ * @param command the command and its arguments
+ * @param env environment variables to add
+ * @returns what was measured
+ */
+export async function timed(
+  command: string[],
+  env: Record<string, string> = {},
+): Promise<Measured> {
   const started = performance.now();
   const output = await new Deno.Command("/usr/bin/time", {
     args: ["-v", ...command],
@@ -234,7 +257,10 @@ function detectionScaling(): Promise<{ small: number; large: number; ratio: numb
   })();
 }
 
-if (import.meta.main) {
+if (import.meta.main && args.includes("--stateful")) {
+  // Not awaited here: stateful_bench.ts imports this module, which must finish evaluating first.
+  import("./stateful_bench.ts").then(({ benchStateful }) => benchStateful());
+} else if (import.meta.main) {
   await ensureCorpus(SHAPE);
   if (!NO_HISTORY) await ensureCorpus(HISTORY);
   const { files, zipped } = await corpusFacts();
