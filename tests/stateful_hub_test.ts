@@ -452,3 +452,34 @@ Deno.test("hub ingest holds detectors to the detection limits federate takes", a
     assert.ok(report.crossEnvDrifts.every((d) => d.driftType !== "VERSION_SKEW"));
   });
 });
+
+Deno.test("a run whose detectors or their options differ re-detects everything; a dropped detector's drifts go", async () => {
+  await withTempDir("jrm-stateful-", async (dir) => {
+    const store = `${dir}/store.sqlite`;
+    const seen: string[][] = [];
+    const a = await packetOf(dir, "a", "SOC_A", 0, { "sig-1": { rev: 1 }, "sig-2": { rev: 1 } });
+    const b = await packetOf(dir, "b", "SOC_B", 0, { "sig-1": { rev: 2 }, "sig-2": { rev: 1 } });
+    const detectors = [...builtinDetectors(), spy("spy", "signature", seen)];
+    let run = await ingest(store, [a, b], { detectors });
+    assert.equal(run.drift.current, 1);
+    seen.length = 0;
+    // The same packets again, the same detectors: nothing to do.
+    run = await ingest(store, [a, b], { detectors });
+    assert.equal(run.detection.mode, "none");
+    assert.deepEqual(seen, []);
+    // Other options: everything again, though no packet is new.
+    const other = detectors.map((d) =>
+      d.plugin.name === "spy" ? { ...d, options: { level: 2 } } : d
+    );
+    run = await ingest(store, [a, b], { detectors: other });
+    assert.equal(run.detection.mode, "full");
+    assert.deepEqual(seen.pop(), ["sig-1", "sig-2"]);
+    // Without version-skew: its drift goes.
+    run = await ingest(store, [a, b], {
+      detectors: other.filter((d) => d.plugin.name !== "version-skew"),
+    });
+    assert.equal(run.detection.mode, "full");
+    assert.equal(run.drift.current, 0);
+    assert.equal(run.drift.gone.length, 1);
+  });
+});
