@@ -49,7 +49,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
+import { crc32, createInflateRaw, inflateRawSync, type ZlibOptions } from "node:zlib";
 import { PacketError, UsageError, type ViolationCode } from "./errors.ts";
 
 /** Bounds on what {@linkcode readArchive} will read, so a hostile archive costs bounded memory and time. */
@@ -785,14 +785,28 @@ function inflateFailed(name: string, error: unknown): never {
  */
 export class InflateArena {
   readonly #maxBytes: number;
+  readonly #createEngine: (options: ZlibOptions) => unknown;
   #buffer = Buffer.alloc(0);
 
   /**
    * @param maxBytes the most bytes the arena keeps; an archive that inflates to
    *   more is read into fresh buffers, as without an arena
+   * @param createEngine makes the inflate engine an entry is inflated with:
+   *   `node:zlib`'s `createInflateRaw`. One without the internals
+   *   {@linkcode _isInflateEngine} looks for gets fresh buffers through the
+   *   public `inflateRawSync` (tests pass one to force that path)
    */
-  constructor(maxBytes = 64 * 1024 * 1024) {
+  constructor(
+    maxBytes = 64 * 1024 * 1024,
+    createEngine: (options: ZlibOptions) => unknown = createInflateRaw,
+  ) {
     this.#maxBytes = maxBytes;
+    this.#createEngine = createEngine;
+  }
+
+  /** An inflate engine, to drive if it has the internals. Internal. */
+  _engine(options: ZlibOptions): unknown {
+    return this.#createEngine(options);
   }
 
   /** A region of `bytes` bytes, or undefined past the arena's size. Internal. */
@@ -837,7 +851,8 @@ export function _isInflateEngine(engine: unknown): engine is InflateEngine {
 /**
  * Inflate one entry. The first pass allows only the declared size (plus one
  * byte to notice a lie) in a single exact buffer, so an honest entry costs one
- * allocation and no copy; with `into` (declared size plus one), none. Only an
+ * allocation and no copy; with `into` (an arena's region of the declared size
+ * plus one), none. Only an
  * entry that inflates past its declared size gets a second pass, bounded by
  * the limits, to tell which rule it breaks.
  */
@@ -846,18 +861,19 @@ function inflateEntry(
   compressed: Uint8Array,
   limits: ArchiveLimits,
   inflatedSoFar: number,
-  into?: Buffer,
+  into?: { buffer: Buffer; arena: InflateArena },
 ): Uint8Array {
   const { name, uncompressedSize: declared } = record;
   let result: InflateResult | undefined;
   try {
     const options = { maxOutputLength: declared + 1, chunkSize: ZLIB_MIN_CHUNK };
-    const engine: unknown = into ? createInflateRaw(options) : undefined;
+    // node:zlib's internals, not its API: every runtime without them takes the public path below.
+    const engine: unknown = into?.arena._engine(options);
     if (into && _isInflateEngine(engine)) {
       // What inflateRawSync does, with the output buffer ours: the same checks, the same errors.
-      engine._outBuffer = into;
+      engine._outBuffer = into.buffer;
       engine._outOffset = 0;
-      engine._chunkSize = into.length;
+      engine._chunkSize = into.buffer.length;
       result = { buffer: engine._processChunk(compressed, engine._finishFlushFlag), engine };
     } else {
       (engine as { close?(): void } | undefined)?.close?.();
@@ -1112,9 +1128,9 @@ function inflateRecords(
   let at = 0;
   return placed.map((record) => {
     const compressed = bytes.subarray(record.dataStart, record.dataEnd);
-    let into: Buffer | undefined;
-    if (region && record.method !== METHOD_STORED) {
-      into = region.subarray(at, at += record.uncompressedSize + 1);
+    let into: { buffer: Buffer; arena: InflateArena } | undefined;
+    if (arena && region && record.method !== METHOD_STORED) {
+      into = { buffer: region.subarray(at, at += record.uncompressedSize + 1), arena };
     }
     const data = record.method === METHOD_STORED
       ? compressed

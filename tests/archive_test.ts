@@ -47,7 +47,25 @@ function assertRefused(
 /** One arena for every read below: each read overwrites what the one before left in it. */
 const arena = new InflateArena();
 
-/** Refused the same way with fresh buffers and with an {@link InflateArena}. */
+/**
+ * An arena whose engines lack node:zlib's internals, as on a runtime that renamed them: it must
+ * take the public `inflateRawSync` path, with the same answers and the same refusals.
+ */
+function publicOnlyArena(maxBytes?: number): InflateArena {
+  const engines: unknown[] = [];
+  const made = new InflateArena(maxBytes, (options) => {
+    const engine = createInflateRaw(options) as unknown as Record<string, unknown>;
+    engines.push(engine);
+    // What a runtime without the internals looks like: the public object, no _processChunk.
+    return { close: () => (engine.close as () => void)() };
+  });
+  fallbackEngines.set(made, engines);
+  return made;
+}
+const fallbackEngines = new WeakMap<InflateArena, unknown[]>();
+const fallback = publicOnlyArena();
+
+/** Refused the same way with fresh buffers, with an {@link InflateArena} and with its fallback. */
 function refuse(
   bytes: Uint8Array,
   code: ViolationCode,
@@ -58,6 +76,13 @@ function refuse(
   const plain = assertRefused(() => readArchive(bytes, limits), code, entry, message);
   const inArena = assertRefused(() => _readArchiveInto(bytes, limits, arena), code, entry, message);
   assert.equal(inArena.message, plain.message);
+  const public_ = assertRefused(
+    () => _readArchiveInto(bytes, limits, fallback),
+    code,
+    entry,
+    message,
+  );
+  assert.equal(public_.message, plain.message);
   return plain;
 }
 
@@ -131,6 +156,30 @@ Deno.test("readArchive() with an InflateArena reads the same entries into one re
   );
   assert.deepEqual(entry.data, large);
   assert.notEqual(entry.data.buffer, earlier);
+});
+
+Deno.test("readArchive() with an InflateArena whose engine lacks the internals takes the public path", async () => {
+  const arena = publicOnlyArena(1024 * 1024);
+  const zips = await Promise.all([
+    writeArchive([
+      { name: "a.json", data: text('{"a":' + "1".repeat(5000) + "}") },
+      { name: "b.jsonl", data: new Uint8Array() },
+    ]),
+    writeArchive([{ name: "d.json", data: text('"' + "d".repeat(30000) + '"') }]),
+  ]);
+  const buffers = new Set<ArrayBufferLike>();
+  for (const zip of zips) {
+    const read = _readArchiveInto(zip, {}, arena);
+    assert.deepEqual(
+      read.map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
+      readArchive(zip).map(({ data, ...fields }) => ({ ...fields, data: [...data] })),
+    );
+    for (const { data } of read) if (data.length > 0) buffers.add(data.buffer);
+  }
+  // The arena was asked for an engine per deflated entry, found no internals, and every entry
+  // got a buffer of its own from inflateRawSync.
+  assert.equal(fallbackEngines.get(arena)!.length, 3);
+  assert.equal(buffers.size, 2);
 });
 
 Deno.test("writeArchive() gives identical bytes for equal input", async () => {
