@@ -23,6 +23,7 @@ import { hubServeCommand } from "./cli/serve.ts";
 import { reportCommand } from "./cli/report.ts";
 import { gateCommand, packCommand, signCommand, verifyCommand } from "./cli/gate.ts";
 import { migrateCommand } from "./cli/migrate.ts";
+import { storeCommand } from "./cli/store.ts";
 
 /** The tool's version, as `jrm --version` prints it. */
 export const VERSION = "0.1.0";
@@ -50,6 +51,7 @@ export function buildProgram() {
       migrateCommand(registry),
       hubCommand(hubIngestCommand(), hubReportCommand(), hubStatusCommand(), hubServeCommand()),
       advisoryCommand(),
+      storeCommand(),
       reportCommand(),
       pluginsCommand(),
       completionsCommand(),

@@ -245,6 +245,7 @@ export type {
 } from "./core/advisory.ts";
 export { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_STORE_PATH, Ledger, openLedger } from "./core/store.ts";
 export type { AdvisoryStore, OpenLedgerOptions } from "./core/store.ts";
+export type { AdvisoryLedger, LedgerSql, SqlRow, SqlValue, StoreBackend } from "./core/ledger.ts";
 
 export { defaultConfig, loadConfig, parseOptionFlags, resolveDetectorRuns } from "./core/config.ts";
 export type { Config, ConfigFile } from "./core/config.ts";

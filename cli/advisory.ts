@@ -28,9 +28,9 @@ import {
 import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { readAnyReportFile, referenceAdvisories } from "../core/reference_report.ts";
-import { type Ledger, openLedger, resolveStorePath } from "../core/store.ts";
 import { escapeForTerminal } from "../core/text.ts";
 import { color, guardFiles, ledgerInputs, out, outJson } from "./common.ts";
+import { storeLocation, storeOption as anyStoreOption, withLedger } from "./store.ts";
 
 /**
  * The `advisory` command group.
@@ -61,15 +61,16 @@ export function advisoryCommand() {
     .addOption(nowOption())
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
-      const path = storePath(options.store);
+      const location = storeLocation(options.store);
+      const path = location.display;
       const outFile = options.out;
       guardFiles([{ flag: "--out", path: outFile }], [
         { what: "report", path: options.from },
-        ...ledgerInputs(path),
+        ...ledgerInputs(location.kind === "sqlite" ? location.path : undefined),
       ]);
       const { report, origin } = await readAnyReportFile(options.from);
       const now = timeToRecord(options.now);
-      const result = await withLedger(path, "create", (ledger) =>
+      const result = await withLedger(location, "create", (ledger) =>
         publish(ledger, report, {
           now,
           by: options.by,
@@ -98,7 +99,7 @@ export function advisoryCommand() {
     .option("--json", "print only JSON on stdout")
     .action(async (options) => {
       const advisories = await withLedger(
-        storePath(options.store),
+        storeLocation(options.store),
         "read",
         (ledger) =>
           listAdvisories(ledger, {
@@ -122,7 +123,7 @@ export function advisoryCommand() {
     .option("--json", "print only JSON on stdout")
     .action(async (id, options) => {
       const advisory = await withLedger(
-        storePath(options.store),
+        storeLocation(options.store),
         "read",
         (ledger) => getAdvisory(ledger, id),
       );
@@ -139,10 +140,13 @@ export function advisoryCommand() {
     .option("--out <file>", "write to this file (atomically) instead of stdout")
     .addOption(storeOption())
     .action(async (options) => {
-      const path = storePath(options.store);
-      guardFiles([{ flag: "--out", path: options.out }], ledgerInputs(path));
+      const location = storeLocation(options.store);
+      guardFiles(
+        [{ flag: "--out", path: options.out }],
+        ledgerInputs(location.kind === "sqlite" ? location.path : undefined),
+      );
       const advisories = await withLedger(
-        path,
+        location,
         "read",
         (ledger) => listAdvisories(ledger),
       );
@@ -184,7 +188,7 @@ function addDecisionCommand(advisory: Command, name: keyof typeof DECISIONS): vo
     .action(async (id, options) => {
       const now = timeToRecord(options.now);
       const done = await withLedger(
-        storePath(options.store),
+        storeLocation(options.store),
         "write",
         (ledger) => decide(ledger, id, { by: options.by, reason: options.reason, now }),
       );
@@ -193,42 +197,11 @@ function addDecisionCommand(advisory: Command, name: keyof typeof DECISIONS): vo
 }
 
 function storeOption() {
-  return new Option(
-    "--store <file>",
-    "the ledger (default: $JRM_STORE, else ./.jrm/ledger.sqlite)",
-  );
+  return anyStoreOption("the ledger");
 }
 
 function nowOption() {
   return new Option("--now <iso>", "the time to record (default: $SOURCE_DATE_EPOCH, else now)");
-}
-
-/**
- * Run `work` on the store: `create` makes it when missing, `write` needs it
- * to exist, `read` opens it read-only (never migrated, so a reader beside a
- * newer or older writer changes nothing).
- */
-async function withLedger<T>(
-  path: string,
-  mode: "create" | "write" | "read",
-  work: (ledger: Ledger) => T | Promise<T>,
-): Promise<T> {
-  const ledger = openLedger(path, { create: mode === "create", readOnly: mode === "read" });
-  try {
-    return await work(ledger);
-  } finally {
-    ledger.close();
-  }
-}
-
-/**
- * The store a command uses: `--store`, else `$JRM_STORE`, else the default path.
- * @param option the `--store` value
- * @returns the path
- */
-export function storePath(option: string | undefined): string {
-  if (option !== undefined) return resolveStorePath(option);
-  return resolveStorePath(undefined, readEnv("JRM_STORE", true));
 }
 
 function timeToRecord(option: string | undefined): Date | undefined {

@@ -16,6 +16,7 @@ import { formatInstant, type Instant, instantFromMillis, parseInstant } from "..
 import { createSigner, loadKeyring, singleKeyKeyring } from "../core/keyring.ts";
 import { DEFAULT_MAX_CLOCK_SKEW } from "../core/order.ts";
 import type { PluginRegistry } from "../core/plugin.ts";
+import { isPostgresUrl } from "../core/store_url.ts";
 import { escapeForTerminal, escapeJsonForTerminal, hasTerminalControls } from "../core/text.ts";
 import {
   type KeyMaterial,
@@ -397,9 +398,9 @@ export function configInput(path: string | undefined): CommandInput {
   }
 }
 
-/** A ledger and the files SQLite keeps beside it. */
+/** A ledger and the files SQLite keeps beside it (none for a PostgreSQL store). */
 export function ledgerInputs(path: string | undefined): CommandInput[] {
-  if (path === undefined) return [];
+  if (path === undefined || isPostgresUrl(path)) return [];
   return ["", "-wal", "-shm", "-journal"].map((suffix) => ({
     what: "ledger",
     path: path + suffix,

@@ -26,7 +26,7 @@ import {
   type StoreReport,
   writeGraphFromStore,
 } from "../core/stateful_hub.ts";
-import { storePath } from "./advisory.ts";
+import { sqliteStorePath as storePath } from "./store.ts";
 import {
   collect,
   color,

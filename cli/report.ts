@@ -12,11 +12,13 @@ import { UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { callHook, expectBytesOrText, type PluginRegistry } from "../core/plugin.ts";
 import { type FederationReport, readReportFile } from "../core/report.ts";
-import { openLedger, resolveStorePath } from "../core/store.ts";
+import { resolveStorePath } from "../core/store.ts";
+import { parseStoreLocation } from "../core/store_url.ts";
 import { loadConfig } from "../core/config.ts";
 import { collect, configInput, guardFiles, ledgerInputs, out } from "./common.ts";
 import { escapeForTerminal as esc } from "../core/text.ts";
 import { registryFor } from "./registry.ts";
+import { withLedger } from "./store.ts";
 
 /**
  * Render a report with the reporter of `format`.
@@ -45,8 +47,11 @@ export async function render(
   if (advisories !== undefined) {
     context.advisories = advisories;
   } else if (store !== undefined) {
-    using ledger = openLedger(store, { readOnly: true });
-    context.advisories = listAdvisories(ledger);
+    context.advisories = await withLedger(
+      parseStoreLocation(store),
+      "read",
+      (ledger) => listAdvisories(ledger),
+    );
   }
   return await callHook(
     reporter,

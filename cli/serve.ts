@@ -33,7 +33,7 @@ import { createService } from "../server/app.ts";
 import type { Decision, HubBackend, PushResult } from "../server/backend.ts";
 import { loadOperators, type Operator } from "../server/operators.ts";
 import { FolderWatcher } from "../server/watch.ts";
-import { storePath } from "./advisory.ts";
+import { sqliteStorePath as storePath } from "./store.ts";
 import {
   collect,
   err,
@@ -364,38 +364,40 @@ class StoreBackend implements HubBackend {
   async page(refreshSeconds: number): Promise<string> {
     const at = this.#options.fixedNow ?? new Date().toISOString();
     const report = await this.#read((reader) => reportFromStore(reader, at));
-    const page = await this.#options.render(report, this.#ledger(listAdvisories), refreshSeconds);
+    const page = await this.#options.render(
+      report,
+      await this.#ledger((ledger) => listAdvisories(ledger)),
+      refreshSeconds,
+    );
     return typeof page === "string" ? page : new TextDecoder().decode(page);
   }
 
-  advisories(status?: string): Promise<Record<string, unknown>[]> {
-    return Promise.resolve(
-      this.#ledger((ledger) =>
-        listAdvisories(ledger, status === undefined ? {} : { status })
-      ) as unknown as Record<string, unknown>[],
-    );
+  async advisories(status?: string): Promise<Record<string, unknown>[]> {
+    return await this.#ledger((ledger) =>
+      listAdvisories(ledger, status === undefined ? {} : { status })
+    ) as unknown as Record<string, unknown>[];
   }
 
-  advisory(id: string): Promise<Record<string, unknown> | undefined> {
+  async advisory(id: string): Promise<Record<string, unknown> | undefined> {
     try {
-      return Promise.resolve({ ...this.#ledger((ledger) => getAdvisory(ledger, id)) });
+      return { ...await this.#ledger((ledger) => getAdvisory(ledger, id)) };
     } catch (error) {
-      if (error instanceof AdvisoryNotFound) return Promise.resolve(undefined);
+      if (error instanceof AdvisoryNotFound) return undefined;
       throw error;
     }
   }
 
-  decide(
+  async decide(
     id: string,
     decision: Decision,
     by: string,
     reason: string | undefined,
   ): Promise<Record<string, unknown>> {
-    const decided = this.#ledger(
+    const decided = await this.#ledger(
       (ledger) => (decision === "accept" ? accept : decline)(ledger, id, { by, reason }),
       true,
     );
-    return Promise.resolve({ ...decided });
+    return { ...decided };
   }
 
   async healthy(): Promise<boolean> {
@@ -432,9 +434,12 @@ class StoreBackend implements HubBackend {
    * Run `work` on the ledger (the same file), opened for this call: no cache between requests.
    * Reads open it read-only, so they never wait for an ingest's write lock.
    */
-  #ledger<T>(work: (ledger: ReturnType<typeof openLedger>) => T, write = false): T {
+  async #ledger<T>(
+    work: (ledger: ReturnType<typeof openLedger>) => Promise<T>,
+    write = false,
+  ): Promise<T> {
     using ledger = openLedger(this.#path, { readOnly: !write });
-    return work(ledger);
+    return await work(ledger);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The advisory lifecycle: drift from a federation report becomes advisories
  * that operators accept or decline, remembered in the ledger
- * (`Ledger`, `core/store.ts`, through {@link AdvisoryStore}).
+ * (`Ledger`, `core/store.ts`, through {@link AdvisoryLedger}).
  *
  * Identity. An advisory's id is `adv-` and 20 hex digits of SHA-256 over the
  * canonical JSON (RFC 8785) of the drift's type, signature and sorted
@@ -66,7 +66,6 @@
  * @module
  */
 
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { canonicalize, canonicalString } from "./canonical_json.ts";
 import {
   type Provenance,
@@ -79,7 +78,7 @@ import { parseJson } from "./json.ts";
 import { UsageError } from "./errors.ts";
 import { sha256Ref } from "./packet.ts";
 import type { FederationReport, ReportDrift } from "./report.ts";
-import type { AdvisoryStore } from "./store.ts";
+import { type AdvisoryLedger, jsonTextRows, type LedgerSql, type SqlValue } from "./ledger.ts";
 
 /** Every status an advisory can have. */
 export const ADVISORY_STATUSES = ["published", "accepted", "declined", "resolved"] as const;
@@ -365,8 +364,8 @@ export function evidenceFingerprint(
  * no longer holds (when it covers them), and record the publication.
  * Publishing the same report again changes no advisory; it only records the
  * publication.
- * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
- * and the PostgreSQL backend.
+ * @experimental The store contract it takes ({@link AdvisoryLedger}) may grow with the
+ * stateful hub.
  * @param ledger the open ledger
  * @param report a federation report (checked with `parseReport`)
  * @param options time, publisher, `allowOlderReport`, `beforeCommit`
@@ -407,22 +406,23 @@ export function evidenceFingerprint(
  * ```
  */
 export async function publish(
-  ledger: AdvisoryStore,
+  ledger: AdvisoryLedger,
   report: FederationReport,
   options: PublishOptions = {},
 ): Promise<PublishResult> {
-  return await ledger.transactionAsync(() => publishWithin(ledger, report, options));
+  return await ledger.write((sql) => publishWithin(sql, ledger.location, report, options));
 }
 
 /**
- * {@link publish} inside a write transaction the caller holds on the ledger
- * (e.g. an ingest of the stateful hub, which publishes in its own
- * transaction): the caller commits or rolls back.
- * @param ledger the open ledger, in a write transaction
+ * {@link publish} inside a write transaction the caller holds (e.g. an ingest
+ * of the stateful hub, which publishes in its own transaction): the caller
+ * commits, or rolls back when this throws.
+ * @param sql the ledger's statements, in a write transaction
+ * @param location the ledger's location, for messages
  * @param report a federation report
- * @param options time, publisher, `allowOlderReport`, origin, `beforeCommit` (called last)
+ * @param options as {@link publish} takes them; `beforeCommit` is called last
  * @returns what changed, and the report's advisories as they now stand
- * @throws {UsageError} as {@link publish}; the caller's transaction must then be rolled back
+ * @throws {UsageError} as {@link publish}
  * @example
  * ```ts
  * import { publishWithin } from "./advisory.ts";
@@ -435,16 +435,16 @@ export async function publish(
  *   mergedGraph: { nodes: 0, edges: 0, perEnvironment: {} }, environmentStats: {},
  *   detectors: [], detectorErrors: [],
  * };
- * const result = await ledger.transactionAsync(() => publishWithin(ledger, report));
+ * const result = await ledger.write((sql) => publishWithin(sql, ledger.location, report));
  * assert.deepEqual(result.created, []);
  * ```
  */
 export async function publishWithin(
-  ledger: AdvisoryStore,
+  sql: LedgerSql,
+  location: string,
   report: FederationReport,
   options: PublishOptions = {},
 ): Promise<PublishResult> {
-  const db = ledger.db;
   const at = timestamp(options.now);
   const by = checkName(options.by ?? DEFAULT_PUBLISHER);
   const generatedAt = reportTime(report.generatedAt);
@@ -453,8 +453,8 @@ export async function publishWithin(
   const reportEnvironments = new Set(report.environments);
   const origin = options.origin ?? "jrm";
 
-  refuseOtherOrigin(db, ledger.path, origin);
-  const newest = db.prepare("SELECT max(report_generated_at) AS newest FROM publications").get();
+  await refuseOtherOrigin(sql, location, origin);
+  const newest = await sql.get("SELECT max(report_generated_at) AS newest FROM publications");
   if (
     !options.allowOlderReport && typeof newest?.newest === "string" && generatedAt < newest.newest
   ) {
@@ -473,11 +473,11 @@ export async function publishWithin(
     uncovered: [],
   };
   for (const plan of plans.values()) {
-    const row = selectRow(db, plan.advisoryId);
+    const row = await selectRow(sql, plan.advisoryId);
     if (row === undefined) {
-      insertAdvisory(db, plan, at, origin);
-      addHistory(
-        db,
+      await insertAdvisory(sql, plan, at, origin);
+      await addHistory(
+        sql,
         plan.advisoryId,
         at,
         by,
@@ -493,8 +493,8 @@ export async function publishWithin(
     if (change === undefined) {
       result.unchanged.push(plan.advisoryId);
     } else {
-      addHistory(
-        db,
+      await addHistory(
+        sql,
         plan.advisoryId,
         at,
         by,
@@ -507,19 +507,19 @@ export async function publishWithin(
     }
     // The stored drift follows the report even when nothing is re-asked (e.g. a newer window).
     if (change !== undefined || contentDiffers(row, plan)) {
-      updateAdvisory(db, plan, change?.next ?? row.status, at);
+      await updateAdvisory(sql, plan, change?.next ?? row.status, at);
     }
   }
-  const open = db.prepare(
+  const open = await sql.all(
     "SELECT * FROM advisories WHERE status != 'resolved' ORDER BY advisory_id",
-  ).all() as unknown as AdvisoryRow[];
+  ) as unknown as AdvisoryRow[];
   for (const row of open) {
     if (plans.has(row.advisory_id)) continue;
     const environments = _fromColumn(row.environments) as string[];
     if (covered.has(row.drift_type) && environments.every((e) => reportEnvironments.has(e))) {
-      setStatus(db, row.advisory_id, "resolved", at);
-      addHistory(
-        db,
+      await setStatus(sql, row.advisory_id, "resolved", at);
+      await addHistory(
+        sql,
         row.advisory_id,
         at,
         by,
@@ -533,18 +533,19 @@ export async function publishWithin(
       result.uncovered.push(row.advisory_id);
     }
   }
-  db.prepare(
+  await sql.run(
     "INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES (?, ?, ?, ?)",
-  ).run(at, by, generatedAt, report.crossEnvDrifts.length);
-  result.advisories = loadAdvisories(db, [...plans.keys()]);
+    [at, by, generatedAt, report.crossEnvDrifts.length],
+  );
+  result.advisories = await loadAdvisories(sql, [...plans.keys()]);
   await options.beforeCommit?.(result);
   return result;
 }
 
 /**
  * Accept a `published` advisory.
- * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
- * and the PostgreSQL backend.
+ * @experimental The store contract it takes ({@link AdvisoryLedger}) may grow with the
+ * stateful hub.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @param options who, why (optional), when
@@ -557,24 +558,24 @@ export async function publishWithin(
  * import { openLedger } from "./store.ts";
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
- * assert.throws(
+ * await assert.rejects(
  *   () => accept(ledger, "adv-00000000000000000000", { by: "alice" }),
  *   /^AdvisoryNotFound: No advisory "adv-00000000000000000000"/,
  * );
  * ```
  */
 export function accept(
-  ledger: AdvisoryStore,
+  ledger: AdvisoryLedger,
   advisoryId: string,
   options: DecisionOptions,
-): Advisory {
+): Promise<Advisory> {
   return decide(ledger, advisoryId, "accepted", options);
 }
 
 /**
  * Decline a `published` advisory; a reason is required.
- * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
- * and the PostgreSQL backend.
+ * @experimental The store contract it takes ({@link AdvisoryLedger}) may grow with the
+ * stateful hub.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @param options who, why, when
@@ -588,24 +589,24 @@ export function accept(
  * import { openLedger } from "./store.ts";
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
- * assert.throws(
+ * await assert.rejects(
  *   () => decline(ledger, "adv-00000000000000000000", { by: "bob", reason: "" }),
  *   (error) => error instanceof UsageError && error.option === "reason",
  * );
  * ```
  */
 export function decline(
-  ledger: AdvisoryStore,
+  ledger: AdvisoryLedger,
   advisoryId: string,
   options: DecisionOptions,
-): Advisory {
+): Promise<Advisory> {
   return decide(ledger, advisoryId, "declined", options);
 }
 
 /**
  * One advisory, with its history.
- * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
- * and the PostgreSQL backend.
+ * @experimental The store contract it takes ({@link AdvisoryLedger}) may grow with the
+ * stateful hub.
  * @param ledger the open ledger
  * @param advisoryId the advisory
  * @returns the advisory
@@ -616,23 +617,23 @@ export function decline(
  * import { openLedger } from "./store.ts";
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
- * assert.throws(
+ * await assert.rejects(
  *   () => getAdvisory(ledger, "adv-nope"),
  *   (error) => (error as { exitCode: number }).exitCode === 1,
  * );
  * ```
  */
-export function getAdvisory(ledger: AdvisoryStore, advisoryId: string): Advisory {
-  const [advisory] = loadAdvisories(ledger.db, [advisoryId]);
-  if (advisory === undefined) throw unknownAdvisory(ledger, advisoryId);
+export async function getAdvisory(ledger: AdvisoryLedger, advisoryId: string): Promise<Advisory> {
+  const [advisory] = await ledger.read((sql) => loadAdvisories(sql, [advisoryId]));
+  if (advisory === undefined) throw unknownAdvisory(ledger.location, advisoryId);
   return advisory;
 }
 
 /**
  * The advisories that match a filter, most severe first, then by signature,
  * drift type and id.
- * @experimental The store it takes ({@link AdvisoryStore}) changes with the stateful hub
- * and the PostgreSQL backend.
+ * @experimental The store contract it takes ({@link AdvisoryLedger}) may grow with the
+ * stateful hub.
  * @param ledger the open ledger
  * @param filter status, drift type, environment; all optional
  * @returns the advisories, with their histories
@@ -643,12 +644,15 @@ export function getAdvisory(ledger: AdvisoryStore, advisoryId: string): Advisory
  * import { openLedger } from "./store.ts";
  * import assert from "node:assert/strict";
  * using ledger = openLedger(":memory:");
- * assert.deepEqual(listAdvisories(ledger, { status: "declined", environment: "A" }), []);
+ * assert.deepEqual(await listAdvisories(ledger, { status: "declined", environment: "A" }), []);
  * ```
  */
-export function listAdvisories(ledger: AdvisoryStore, filter: AdvisoryFilter = {}): Advisory[] {
+export async function listAdvisories(
+  ledger: AdvisoryLedger,
+  filter: AdvisoryFilter = {},
+): Promise<Advisory[]> {
   const where: string[] = [];
-  const values: SQLInputValue[] = [];
+  const values: SqlValue[] = [];
   if (filter.status !== undefined) {
     if (!(ADVISORY_STATUSES as readonly string[]).includes(filter.status)) {
       throw new UsageError(
@@ -663,13 +667,16 @@ export function listAdvisories(ledger: AdvisoryStore, filter: AdvisoryFilter = {
     values.push(filter.driftType);
   }
   if (filter.environment !== undefined) {
-    where.push("EXISTS (SELECT 1 FROM json_each(environments) WHERE value = ?)");
+    where.push(`? IN ${jsonTextRows(ledger.backend, "environments")}`);
     values.push(filter.environment);
   }
-  const ids = ledger.db.prepare(
-    `SELECT advisory_id FROM advisories ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
-  ).all(...values).map((row) => String(row.advisory_id));
-  return loadAdvisories(ledger.db, ids);
+  return await ledger.read(async (sql) => {
+    const ids = (await sql.all(
+      `SELECT advisory_id FROM advisories ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
+      values,
+    )).map((row) => String(row.advisory_id));
+    return await loadAdvisories(sql, ids);
+  });
 }
 
 /**
@@ -701,49 +708,56 @@ function republished(
 
 // ---------------------------------------------------------------- decisions
 
-function decide(
-  ledger: AdvisoryStore,
+async function decide(
+  ledger: AdvisoryLedger,
   advisoryId: string,
   to: "accepted" | "declined",
   options: DecisionOptions,
-): Advisory {
+): Promise<Advisory> {
   const by = checkName(options.by);
   const reason = checkReason(options.reason);
   if (to === "declined" && reason === null) {
     throw new UsageError("Declining needs a reason", { option: "reason" });
   }
   const at = timestamp(options.now);
-  return ledger.transaction((db) => {
-    const row = selectRow(db, advisoryId);
-    if (row === undefined) throw unknownAdvisory(ledger, advisoryId);
+  return await ledger.write(async (sql) => {
+    const row = await selectRow(sql, advisoryId);
+    if (row === undefined) throw unknownAdvisory(ledger.location, advisoryId);
     if (row.status !== "published") {
       const verb = to === "accepted" ? "accept" : "decline";
       throw new AdvisoryNotPublished(
         advisoryId,
         row.status as AdvisoryStatus,
-        `Cannot ${verb} advisory "${advisoryId}": it is ${row.status}${
-          lastTransitionNote(db, advisoryId, row.status)
-        }; only a published advisory can be accepted or declined`,
+        `Cannot ${verb} advisory "${advisoryId}": it is ${row.status}${await lastTransitionNote(
+          sql,
+          advisoryId,
+          row.status,
+        )}; only a published advisory can be accepted or declined`,
       );
     }
-    setStatus(db, advisoryId, to, at);
-    addHistory(db, advisoryId, at, by, "published", to, reason, row.drift_id);
-    return loadAdvisories(db, [advisoryId])[0];
+    await setStatus(sql, advisoryId, to, at);
+    await addHistory(sql, advisoryId, at, by, "published", to, reason, row.drift_id);
+    return (await loadAdvisories(sql, [advisoryId]))[0];
   });
 }
 
-function lastTransitionNote(db: DatabaseSync, advisoryId: string, status: string): string {
-  const last = db.prepare(
+async function lastTransitionNote(
+  sql: LedgerSql,
+  advisoryId: string,
+  status: string,
+): Promise<string> {
+  const last = await sql.get(
     `SELECT at, actor, reason FROM advisory_history
      WHERE advisory_id = ? AND to_status = ? ORDER BY seq DESC LIMIT 1`,
-  ).get(advisoryId, status);
+    [advisoryId, status],
+  );
   if (last === undefined) return "";
   const why = status === "resolved" && last.reason ? `, ${last.reason}` : "";
   return ` (by ${last.actor} at ${last.at}${why})`;
 }
 
-function unknownAdvisory(ledger: AdvisoryStore, advisoryId: string): UsageError {
-  return new AdvisoryNotFound(advisoryId, `No advisory "${advisoryId}" in ledger "${ledger.path}"`);
+function unknownAdvisory(location: string, advisoryId: string): UsageError {
+  return new AdvisoryNotFound(advisoryId, `No advisory "${advisoryId}" in ledger "${location}"`);
 }
 
 // ---------------------------------------------------------------- planning
@@ -902,8 +916,8 @@ interface HistoryRow {
   drift_id: string;
 }
 
-function selectRow(db: DatabaseSync, advisoryId: string): AdvisoryRow | undefined {
-  return db.prepare("SELECT * FROM advisories WHERE advisory_id = ?").get(advisoryId) as
+async function selectRow(sql: LedgerSql, advisoryId: string): Promise<AdvisoryRow | undefined> {
+  return await sql.get("SELECT * FROM advisories WHERE advisory_id = ?", [advisoryId]) as
     | AdvisoryRow
     | undefined;
 }
@@ -922,7 +936,7 @@ function rowDrift(row: AdvisoryRow): ReportDrift {
 }
 
 /** The columns a plan sets, in the order of the statements below. */
-function planColumns(plan: Plan): SQLInputValue[] {
+function planColumns(plan: Plan): SqlValue[] {
   const { drift } = plan;
   return [
     drift.severity,
@@ -954,21 +968,27 @@ function contentDiffers(row: AdvisoryRow, plan: Plan): boolean {
   return planColumns(plan).some((value, i) => value !== stored[i]);
 }
 
-function insertAdvisory(db: DatabaseSync, plan: Plan, at: string, origin: ReportOrigin): void {
-  db.prepare(
+async function insertAdvisory(
+  sql: LedgerSql,
+  plan: Plan,
+  at: string,
+  origin: ReportOrigin,
+): Promise<void> {
+  await sql.run(
     `INSERT INTO advisories (severity, source_env, target_envs, action, recommendation, drift_id,
        description, detector, evidence, evidence_fingerprint,
        advisory_id, drift_type, signature_id, environments, status, created_at, updated_at, origin)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published', ?, ?, ?)`,
-  ).run(
-    ...planColumns(plan),
-    plan.advisoryId,
-    plan.drift.driftType,
-    plan.drift.signatureId,
-    JSON.stringify(plan.environments),
-    at,
-    at,
-    origin,
+    [
+      ...planColumns(plan),
+      plan.advisoryId,
+      plan.drift.driftType,
+      plan.drift.signatureId,
+      JSON.stringify(plan.environments),
+      at,
+      at,
+      origin,
+    ],
   );
 }
 
@@ -978,8 +998,12 @@ function insertAdvisory(db: DatabaseSync, plan: Plan, at: string, origin: Report
  * about an advisory made from the other (it must not resolve it), and the same
  * drift would be re-asked with other evidence.
  */
-function refuseOtherOrigin(db: DatabaseSync, path: string, origin: ReportOrigin): void {
-  const other = db.prepare("SELECT count(*) AS n FROM advisories WHERE origin != ?").get(origin);
+async function refuseOtherOrigin(
+  sql: LedgerSql,
+  path: string,
+  origin: ReportOrigin,
+): Promise<void> {
+  const other = await sql.get("SELECT count(*) AS n FROM advisories WHERE origin != ?", [origin]);
   const count = Number(other?.n ?? 0);
   if (count === 0) return;
   const theirs = origin === "jrm" ? "reference hub reports" : "jrm's own reports";
@@ -992,23 +1016,37 @@ function refuseOtherOrigin(db: DatabaseSync, path: string, origin: ReportOrigin)
   );
 }
 
-function updateAdvisory(db: DatabaseSync, plan: Plan, status: AdvisoryStatus, at: string): void {
-  db.prepare(
+async function updateAdvisory(
+  sql: LedgerSql,
+  plan: Plan,
+  status: AdvisoryStatus,
+  at: string,
+): Promise<void> {
+  await sql.run(
     `UPDATE advisories SET severity = ?, source_env = ?, target_envs = ?, action = ?,
        recommendation = ?,
        drift_id = ?, description = ?, detector = ?, evidence = ?, evidence_fingerprint = ?,
        status = ?, updated_at = ?
      WHERE advisory_id = ?`,
-  ).run(...planColumns(plan), status, at, plan.advisoryId);
+    [...planColumns(plan), status, at, plan.advisoryId],
+  );
 }
 
-function setStatus(db: DatabaseSync, advisoryId: string, status: AdvisoryStatus, at: string): void {
-  db.prepare("UPDATE advisories SET status = ?, updated_at = ? WHERE advisory_id = ?")
-    .run(status, at, advisoryId);
+async function setStatus(
+  sql: LedgerSql,
+  advisoryId: string,
+  status: AdvisoryStatus,
+  at: string,
+): Promise<void> {
+  await sql.run("UPDATE advisories SET status = ?, updated_at = ? WHERE advisory_id = ?", [
+    status,
+    at,
+    advisoryId,
+  ]);
 }
 
-function addHistory(
-  db: DatabaseSync,
+async function addHistory(
+  sql: LedgerSql,
   advisoryId: string,
   at: string,
   by: string,
@@ -1016,27 +1054,30 @@ function addHistory(
   to: AdvisoryStatus,
   reason: string | null,
   driftId: string,
-): void {
-  db.prepare(
+): Promise<void> {
+  await sql.run(
     `INSERT INTO advisory_history (advisory_id, at, actor, from_status, to_status, reason, drift_id)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  ).run(advisoryId, at, by, from, to, reason, driftId);
+    [advisoryId, at, by, from, to, reason, driftId],
+  );
 }
 
 const SEVERITY_ORDER = `CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
   WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END`;
 
-function loadAdvisories(db: DatabaseSync, advisoryIds: string[]): Advisory[] {
+async function loadAdvisories(sql: LedgerSql, advisoryIds: string[]): Promise<Advisory[]> {
   const ids = JSON.stringify(advisoryIds);
-  const rows = db.prepare(
-    `SELECT * FROM advisories WHERE advisory_id IN (SELECT value FROM json_each(?))
+  const rows = await sql.all(
+    `SELECT * FROM advisories WHERE advisory_id IN ${jsonTextRows(sql.dialect, "?")}
      ORDER BY ${SEVERITY_ORDER}, signature_id, drift_type, advisory_id`,
-  ).all(ids) as unknown as AdvisoryRow[];
+    [ids],
+  ) as unknown as AdvisoryRow[];
   const history = new Map<string, AdvisoryTransition[]>();
-  const entries = db.prepare(
-    `SELECT * FROM advisory_history WHERE advisory_id IN (SELECT value FROM json_each(?))
+  const entries = await sql.all(
+    `SELECT * FROM advisory_history WHERE advisory_id IN ${jsonTextRows(sql.dialect, "?")}
      ORDER BY seq`,
-  ).all(ids) as unknown as HistoryRow[];
+    [ids],
+  ) as unknown as HistoryRow[];
   for (const entry of entries) {
     const list = history.get(entry.advisory_id) ?? [];
     list.push({

@@ -52,6 +52,7 @@ import type {
 } from "./hub_store.ts";
 import { instantSortKey, parseInstant } from "./instant.ts";
 import type { PublishOptions, PublishResult } from "./advisory.ts";
+import { sqliteStatements } from "./ledger.ts";
 import type { FederationReport } from "./report.ts";
 import { isBusy, Ledger, openLedger, storeError } from "./store.ts";
 
@@ -528,7 +529,7 @@ class Reader implements HubStoreReader {
   }
 
   advisories(): Promise<Advisory[]> {
-    return Promise.resolve(listAdvisories(this.ledger));
+    return listAdvisories(this.ledger);
   }
 }
 
@@ -904,7 +905,7 @@ class Transaction extends Reader implements HubStoreTransaction {
     report: FederationReport,
     options: Omit<PublishOptions, "beforeCommit">,
   ): Promise<PublishResult> {
-    return publishWithin(this.ledger, report, options);
+    return publishWithin(sqliteStatements(this.db), this.ledger.path, report, options);
   }
 }
 

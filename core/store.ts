@@ -35,6 +35,7 @@ import { mkdirSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { UsageError } from "./errors.ts";
 import { checkRegularFile, describeFsError } from "./fs.ts";
+import { type AdvisoryLedger, type LedgerSql, sqliteStatements } from "./ledger.ts";
 
 /** Where the ledger lives when neither `--store` nor `JRM_STORE` says. */
 export const DEFAULT_STORE_PATH = ".jrm/ledger.sqlite";
@@ -221,39 +222,20 @@ export interface OpenLedgerOptions {
 }
 
 /**
- * What the advisory engine (core/advisory.ts) needs of a ledger: a name for
- * messages, a SQLite connection, and write transactions that hold all of a
- * change or none of it. {@link Ledger} is the implementation.
+ * What the advisory engine (core/advisory.ts) needs of a ledger: the store
+ * contract of core/ledger.ts, which {@link Ledger} (SQLite) and the
+ * PostgreSQL ledger (core/store_postgres.ts) implement.
  *
- * @experimental The stateful hub and the PostgreSQL backend change this: a
- * store that is not SQLite cannot hand out a `DatabaseSync`, so the engine's
- * reads and writes move behind methods of the store, and transactions
- * become async only.
+ * @experimental The name stays for the library's users; the contract is
+ * `AdvisoryLedger`, and the stateful hub may extend it.
  */
-export interface AdvisoryStore {
-  /** Where the ledger is, for messages. */
-  readonly path: string;
-  /** The connection the engine reads its tables through, outside transactions. */
-  readonly db: DatabaseSync;
-  /**
-   * Run `work` as one write transaction (see {@link Ledger.transaction}).
-   * @param work what to do with the connection
-   * @returns what `work` returns
-   */
-  transaction<T>(work: (db: DatabaseSync) => T): T;
-  /**
-   * Run async `work` as one write transaction (see {@link Ledger.transactionAsync}).
-   * @param work what to do with the connection
-   * @returns what `work` resolves to
-   */
-  transactionAsync<T>(work: (db: DatabaseSync) => Promise<T>): Promise<T>;
-}
+export type AdvisoryStore = AdvisoryLedger;
 
 /**
  * An open ledger. Close it when done (or hold it with `using`).
  *
- * @experimental Its SQL connection (`db`) goes when the ledger gets a
- * PostgreSQL backend; {@link AdvisoryStore} says what stays.
+ * @experimental Its SQL connection (`db`) is SQLite's own: code meant for
+ * every backend goes through {@link AdvisoryStore} (`write`, `read`).
  *
  * @example
  * ```ts
@@ -263,11 +245,15 @@ export interface AdvisoryStore {
  * assert.equal(ledger.schemaVersion, MIGRATIONS.length);
  * ```
  */
-export class Ledger implements AdvisoryStore, Disposable {
+export class Ledger implements Disposable, AdvisoryLedger {
   /** The database file. */
   readonly path: string;
   /** The connection, for the modules that keep their tables here. */
   readonly db: DatabaseSync;
+  /** Always `sqlite`. */
+  readonly backend = "sqlite" as const;
+  /** Calls of {@link Ledger.write} and {@link Ledger.read}, one at a time on this connection. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   /**
    * Wrap an open connection; use {@link openLedger} to get one.
@@ -354,6 +340,55 @@ export class Ledger implements AdvisoryStore, Disposable {
     }
   }
 
+  /** The database file, for messages. */
+  get location(): string {
+    return this.path;
+  }
+
+  /**
+   * {@link Ledger.transactionAsync} through the store contract
+   * (core/ledger.ts). Calls on one `Ledger` run one after another, so work
+   * that awaits never meets another's transaction on the same connection.
+   * @param work the change
+   * @returns what `work` resolves to
+   * @example
+   * ```ts
+   * import { openLedger } from "./store.ts";
+   * import assert from "node:assert/strict";
+   * using ledger = openLedger(":memory:");
+   * await ledger.write((sql) => sql.run("INSERT INTO publications (at, actor, report_generated_at, drifts) VALUES ('t', 'me', 't', 0)"));
+   * const row = await ledger.read((sql) => sql.get("SELECT count(*) AS n FROM publications"));
+   * assert.equal(row?.n, 1);
+   * ```
+   */
+  write<T>(work: (sql: LedgerSql) => Promise<T>): Promise<T> {
+    return this.#serially(() => this.transactionAsync((db) => work(sqliteStatements(db))));
+  }
+
+  /**
+   * Reads in one read transaction (in WAL mode: one snapshot, never waiting for a writer).
+   * @param work the reads
+   * @returns what `work` resolves to
+   */
+  read<T>(work: (sql: LedgerSql) => Promise<T>): Promise<T> {
+    // Inside a transaction the caller holds (e.g. an ingest that also lists advisories): read in it.
+    if (this.db.isTransaction) return work(sqliteStatements(this.db));
+    return this.#serially(async () => {
+      this.db.exec("BEGIN");
+      try {
+        return await work(sqliteStatements(this.db));
+      } finally {
+        if (this.db.isTransaction) this.db.exec("COMMIT");
+      }
+    });
+  }
+
+  #serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
   /**
    * Close the connection (idempotent).
    * @example
@@ -428,8 +463,8 @@ export function resolveStorePath(option?: string, envValue?: string): string {
  * @param path the database file
  * @param options `create`, `readOnly` and `busyTimeoutMs`
  * @returns the open store
- * @experimental Opening a store changes with its PostgreSQL backend (a
- * connection string beside a file path).
+ * @experimental This opens SQLite files only; a PostgreSQL store is opened
+ * by `openPostgresLedger` (core/store_postgres.ts).
  * @throws {UsageError} exit 2 when the file is missing (and `create` is
  *   false), cannot be opened, is read-only (unless `readOnly`), is not a
  *   SQLite database or is a corrupt one, is some other program's database,
@@ -586,6 +621,64 @@ function newerStore(path: string, version: number): UsageError {
   return new UsageError(
     `Store "${path}" has schema version ${version}; this jrm knows up to ${MIGRATIONS.length}`,
   );
+}
+
+/**
+ * A ledger's schema version and size, read without writing: the file is
+ * opened read-only, never created, switched or migrated.
+ * @param path the database file
+ * @returns the schema version (0 for an empty file) and the bytes of the file and its write-ahead log
+ * @throws {UsageError} exit 2 when there is no such file, or it is not a
+ *   SQLite database or not a jrm ledger
+ * @example
+ * ```ts
+ * import { inspectLedger, MIGRATIONS, openLedger } from "./store.ts";
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * openLedger(`${dir}/ledger.sqlite`).close();
+ * assert.equal(inspectLedger(`${dir}/ledger.sqlite`).schemaVersion, MIGRATIONS.length);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function inspectLedger(path: string): { schemaVersion: number; sizeBytes: number } {
+  checkRegularFile(path, "ledger", Number.MAX_SAFE_INTEGER);
+  if (!fileExists(path)) {
+    throw new UsageError(
+      `No store at "${path}": publish a report or ingest packets first, or name an existing store`,
+      {
+        option: "ledger",
+      },
+    );
+  }
+  let schemaVersion: number;
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      schemaVersion = schemaVersionOf(db);
+      const foreign = schemaVersion > 0 ? undefined : db.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1",
+      ).get();
+      if (foreign !== undefined) {
+        throw new UsageError(
+          `"${path}" is not a jrm store: it holds table "${foreign.name}" and no schema version`,
+        );
+      }
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Cannot open store "${path}": ${sqliteMessage(error)}`);
+  }
+  let sizeBytes = 0;
+  for (const suffix of ["", "-wal"]) {
+    try {
+      sizeBytes += Deno.statSync(path + suffix).size;
+    } catch {
+      // No write-ahead log: nothing to add.
+    }
+  }
+  return { schemaVersion, sizeBytes };
 }
 
 /**

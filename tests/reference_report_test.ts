@@ -139,7 +139,7 @@ Deno.test("a newer reference report resolves what the reference hub looks for, a
   assert.equal(result.resolved.length, 2);
   assert.equal(result.uncovered.length, 1);
   const statuses = Object.fromEntries(
-    listAdvisories(ledger).map((a) => [a.driftType, a.status]),
+    (await listAdvisories(ledger)).map((a) => [a.driftType, a.status]),
   );
   assert.deepEqual(statuses, {
     VERSION_SKEW: "resolved",
@@ -156,7 +156,7 @@ Deno.test("a ledger holds advisories of one kind of report: mixing is refused bo
   await t.step("a reference report into a ledger of jrm advisories", async () => {
     using ledger = openLedger(":memory:");
     await publish(ledger, jrmReport);
-    const before = JSON.stringify(listAdvisories(ledger));
+    const before = JSON.stringify(await listAdvisories(ledger));
     await assert.rejects(
       publish(ledger, reference, { origin: "reference" }),
       (error: unknown) =>
@@ -164,7 +164,7 @@ Deno.test("a ledger holds advisories of one kind of report: mixing is refused bo
         /^Ledger ":memory:" holds 1 advisory from jrm's own reports; a reference hub report is not published into it, because the two hubs find drift differently and one's silence must not resolve the other's advisories; publish it into another ledger$/
           .test(error.message),
     );
-    assert.equal(JSON.stringify(listAdvisories(ledger)), before);
+    assert.equal(JSON.stringify(await listAdvisories(ledger)), before);
   });
   await t.step("a jrm report into a ledger of reference advisories", async () => {
     using ledger = openLedger(":memory:");
@@ -173,7 +173,9 @@ Deno.test("a ledger holds advisories of one kind of report: mixing is refused bo
       publish(ledger, jrmReport),
       /holds 2 advisories from reference hub reports; a jrm report is not published into it/,
     );
-    assert.ok(listAdvisories(ledger).every((a) => a.detail.detector === REFERENCE_DETECTOR));
+    assert.ok(
+      (await listAdvisories(ledger)).every((a) => a.detail.detector === REFERENCE_DETECTOR),
+    );
   });
   await t.step("a ledger made before advisories had an origin holds jrm's", async () => {
     await withTempDir("jrm-reference-", async (dir) => {

@@ -6,12 +6,12 @@ _jrm_complete() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   path=""
   for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case " federate gate gate_validate gate_scope gate_redact sign verify pack migrate hub hub_replay hub_ingest hub_report hub_status hub_serve advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show advisory_export report plugins plugins_list completions " in
+    case " federate gate gate_validate gate_scope gate_redact sign verify pack migrate hub hub_replay hub_ingest hub_report hub_status hub_serve advisory advisory_publish advisory_accept advisory_decline advisory_list advisory_show advisory_export store store_migrate store_status report plugins plugins_list completions " in
       *" ${path:+${path// /_}_}${word} "*) path="${path:+${path} }${word}" ;;
     esac
   done
   case "$path" in
-    '') candidates='federate gate sign verify pack migrate hub advisory report plugins completions --version -V --debug --help -h' ;;
+    '') candidates='federate gate sign verify pack migrate hub advisory store report plugins completions --version -V --debug --help -h' ;;
     'federate') candidates='--out --store --graph-out --html --option --threshold --detailed-exitcode --packets --allow-env --require-signature --plugin --config --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --detector-timeout --max-findings --help -h' ;;
     'gate') candidates='validate scope redact --help -h' ;;
     'gate validate') candidates='--packet --require-signature --allow-env --json --key-file --key-env --algorithm --key-id --keyring --max-entries --max-entry-bytes --max-total-bytes --max-ratio --max-depth --max-canon-entries --now --max-clock-skew --help -h' ;;
@@ -34,6 +34,9 @@ _jrm_complete() {
     'advisory list') candidates='--status --type --env --store --json --help -h' ;;
     'advisory show') candidates='--store --json --help -h' ;;
     'advisory export') candidates='--format --out --store --help -h' ;;
+    'store') candidates='migrate status --help -h' ;;
+    'store migrate') candidates='--store --json --help -h' ;;
+    'store status') candidates='--store --json --help -h' ;;
     'report') candidates='--from --html --format --out --store --plugin --config --help -h' ;;
     'plugins') candidates='list --help -h' ;;
     'plugins list') candidates='--plugin --config --json --help -h' ;;
