@@ -24,7 +24,7 @@ import { canonicalize } from "../core/canonical_json.ts";
 import { UsageError } from "../core/errors.ts";
 import type { AdvisoryLedger } from "../core/ledger.ts";
 import { sha256Ref } from "../core/packet.ts";
-import { runJrm } from "./_cli.ts";
+import { denoRunArgs, runJrm } from "./_cli.ts";
 import { conflict, drift, posture, report, resolved, skew } from "./_report_fixture.ts";
 
 const T0 = new Date("2025-01-02T00:00:00Z");
@@ -659,4 +659,33 @@ export function ledgerConformance(backend: LedgerBackend): void {
       });
     },
   );
+
+  define("a process killed inside a write leaves the ledger as it was, and unlocked", async () => {
+    await withLedger(async (ledger, store) => {
+      await publish(ledger, report([skew("x", { A: 2, B: 1 })]), { now: T0 });
+      const before = await store.snapshot();
+      const child = new Deno.Command(Deno.execPath(), {
+        args: denoRunArgs([store.store], {
+          entry: new URL("./_ledger_crash.ts", import.meta.url),
+          permissions: store.run.permissions,
+        }),
+        env: store.run.env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      assert.equal((await lines.read()).value?.trim(), "inside");
+      child.kill("SIGKILL");
+      await child.status;
+      await lines.cancel();
+      assert.equal(await store.snapshot(), before);
+      // The dead process's lock is gone: a decision goes through at once.
+      const decided = await accept(ledger, advisoryIdOf(skew("x", { A: 2, B: 1 })), {
+        by: "alice",
+        now: T1,
+      });
+      assert.equal(decided.status, "accepted");
+    });
+  });
 }
