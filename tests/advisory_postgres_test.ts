@@ -359,3 +359,31 @@ postgresTest(
     });
   },
 );
+
+postgresTest(
+  "jrm report --html --store postgres://… shows the ledger's advisories",
+  async (server) => {
+    await withDatabase(server, async (url) => {
+      const dir = await Deno.makeTempDir({ prefix: "jrm-pg-report-" });
+      try {
+        const from = `${dir}/report.json`;
+        await Deno.writeTextFile(from, JSON.stringify(report([skew("x", { A: 2, B: 1 })])));
+        const run = jrmRun(server);
+        const published = await runJrm(
+          ["advisory", "publish", "--from", from, "--store", url],
+          run,
+        );
+        assert.equal(published.code, 0, published.stderr);
+        const page = `${dir}/page.html`;
+        const rendered = await runJrm(
+          ["report", "--from", from, "--html", page, "--store", url],
+          run,
+        );
+        assert.equal(rendered.code, 0, rendered.stderr);
+        assert.match(await Deno.readTextFile(page), /adv-[0-9a-f]{8}/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
