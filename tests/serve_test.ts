@@ -203,6 +203,11 @@ Deno.test("pushed = batch: 16 concurrent clients in any order give federate's re
         assert.equal(again.status, 422, JSON.stringify(again.body));
         const violations = again.body.violations as { code: string; message: string }[];
         assert.ok(violations.some((v) => v.code === "EQUIVOCATION"), JSON.stringify(violations));
+        // Naming the other side's digest.
+        for (const other of pair.filter((p) => p !== packet)) {
+          const digest = `sha256:${await sha256Hex(other.bytes)}`;
+          assert.ok(violations.some((v) => v.message.includes(digest)), JSON.stringify(violations));
+        }
         assert.doesNotMatch(JSON.stringify(again.body), /jrm-serve-/, "no server path leaks");
       }
       // A copy pushed again changes nothing and says so.
@@ -516,7 +521,8 @@ browserTest(
   },
 );
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
