@@ -257,24 +257,35 @@ export function withFederationOptions<A extends unknown[], O extends Record<stri
 ): Command<A, O & FederationFlags> {
   // Typed as withHubOptions is, for the same reason.
   withDetectionOptions(withHubOptions(
-    (command as unknown as Command)
-      .option("--graph-out <path>", "write the merged memory graph here (JSON lines, streamed)")
-      .option("--html <path>", "also write the report as one self-contained HTML page")
-      .option(
-        "--option <detector.key=value>",
-        "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
-        collect,
-        [] as string[],
-      )
-      .option(
-        "--threshold <decimal>",
-        "shorthand for --option posture-divergence.threshold=<decimal>",
-      )
-      .addOption(
-        new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
-      ),
+    withDetectorOptionFlags(
+      (command as unknown as Command)
+        .option("--graph-out <path>", "write the merged memory graph here (JSON lines, streamed)")
+        .option("--html <path>", "also write the report as one self-contained HTML page"),
+    ).addOption(
+      new Option("--detailed-exitcode", "exit 0 with no drift, 2 with drift, 1 on error"),
+    ),
   ));
   return command as unknown as Command<A, O & FederationFlags>;
+}
+
+/**
+ * Add `--option` and `--threshold`: the detectors' options, as `federate`,
+ * `hub ingest` and `hub serve` take them (read by {@link federationSetup}).
+ * @param command the command
+ * @returns the same command
+ */
+export function withDetectorOptionFlags(command: Command): Command {
+  return command
+    .option(
+      "--option <detector.key=value>",
+      "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--threshold <decimal>",
+      "shorthand for --option posture-divergence.threshold=<decimal>",
+    );
 }
 
 /** The flags {@link withFederationOptions} adds. */

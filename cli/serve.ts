@@ -46,7 +46,12 @@ import {
   withKeyringOptions,
   withLimitOptions,
 } from "./common.ts";
-import { type FederationFlags, federationSetup, gateOptionsFromFlags } from "./federate.ts";
+import {
+  type FederationFlags,
+  federationSetup,
+  gateOptionsFromFlags,
+  withDetectorOptionFlags,
+} from "./federate.ts";
 import { render } from "./report.ts";
 import { handleSignals } from "./signals.ts";
 
@@ -141,18 +146,12 @@ export function hubServeCommand() {
       [] as string[],
     )
     .option("--plugin <path>", "load a plugin module (repeatable)", collect, [] as string[])
-    .option("--config <path>", "config file (default: ./jrm.config.json when present)")
     .option(
-      "--option <detector.key=value>",
-      "a detector option, e.g. posture-divergence.threshold=0.25 (repeatable)",
-      collect,
-      [] as string[],
-    )
-    .option(
-      "--threshold <decimal>",
-      "shorthand for --option posture-divergence.threshold=<decimal>",
-    )
-    .option("--json", "log each push as one JSON line on stderr") as unknown as Command;
+      "--config <path>",
+      "config file (default: ./jrm.config.json when present)",
+    ) as unknown as Command;
+  withDetectorOptionFlags(command)
+    .option("--json", "log each push as one JSON line on stderr");
   return withDetectionOptions(withClockOptions(withLimitOptions(withKeyringOptions(command))))
     .action(async (raw) => {
       await serve(raw as unknown as ServeFlags);
@@ -325,6 +324,12 @@ class StoreBackend implements HubBackend {
     });
   }
 
+  /** The time a push is judged and stamped at: `--now`, else the moment it is asked. */
+  #now(): string {
+    const { fixedNow } = this.#options;
+    return (fixedNow === undefined ? new Date() : new Date(fixedNow)).toISOString();
+  }
+
   #serially<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#chain.then(work, work);
     this.#chain = next.catch(() => {});
@@ -332,9 +337,7 @@ class StoreBackend implements HubBackend {
   }
 
   async #ingest(file: string, source: string, digest: string): Promise<PushResult> {
-    const at = this.#options.fixedNow === undefined
-      ? new Date().toISOString()
-      : new Date(this.#options.fixedNow).toISOString();
+    const at = this.#now();
     const { fixedNow: _f, publish, render: _r, ...options } = this.#options;
     const result = await ingestIntoStore(this.#store, [file], {
       ...options,
@@ -354,7 +357,7 @@ class StoreBackend implements HubBackend {
   }
 
   async report(): Promise<Record<string, unknown>> {
-    const at = this.#options.fixedNow ?? new Date().toISOString();
+    const at = this.#now();
     return await this.#read((reader) => reportFromStore(reader, at)) as Record<
       string,
       unknown
@@ -362,7 +365,7 @@ class StoreBackend implements HubBackend {
   }
 
   async page(refreshSeconds: number): Promise<string> {
-    const at = this.#options.fixedNow ?? new Date().toISOString();
+    const at = this.#now();
     const report = await this.#read((reader) => reportFromStore(reader, at));
     const page = await this.#options.render(
       report,

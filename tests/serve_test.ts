@@ -54,6 +54,28 @@ async function startServer(args: string[]): Promise<Server> {
   return { url: started, process, stderr: () => text, exited };
 }
 
+/** A publishing server whose operators file (0600) names one operator; its token. */
+async function startWithOperator(
+  dir: string,
+  name: string,
+): Promise<{ server: Server; token: string }> {
+  const token = `${name}-token-${crypto.randomUUID()}`;
+  const path = `${dir}/operators.json`;
+  const operators = { operators: [{ name, tokenSha256: await sha256Hex(token) }] };
+  await Deno.writeTextFile(path, JSON.stringify(operators), { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+  const server = await startServer([
+    "--store",
+    `${dir}/s.sqlite`,
+    "--now",
+    NOW,
+    "--publish",
+    "--operators",
+    path,
+  ]);
+  return { server, token };
+}
+
 async function stop(server: Server): Promise<Deno.CommandStatus> {
   try {
     server.process.kill("SIGTERM");
@@ -260,24 +282,8 @@ Deno.test("kill -9 in the middle of a load, a restart and a re-push of everythin
 
 Deno.test("operators decide over HTTP with a token; the ledger records who, the page shows it", async () => {
   await withTempDir("jrm-serve-", async (dir) => {
-    const token = "alice-token-" + crypto.randomUUID();
-    const hash = await sha256Hex(token);
-    await Deno.writeTextFile(
-      `${dir}/operators.json`,
-      JSON.stringify({ operators: [{ name: "alice", tokenSha256: hash }] }),
-      { mode: 0o600 },
-    );
-    await Deno.chmod(`${dir}/operators.json`, 0o600);
     const federation = await generateFederation(7);
-    const server = await startServer([
-      "--store",
-      `${dir}/s.sqlite`,
-      "--now",
-      NOW,
-      "--publish",
-      "--operators",
-      `${dir}/operators.json`,
-    ]);
+    const { server, token } = await startWithOperator(dir, "alice");
     try {
       await pushAll(server.url, federation.packets, 4, 1);
       const { advisories } = await getJson(`${server.url}/v1/advisories?status=published`) as {
@@ -461,23 +467,8 @@ browserTest(
   "GET / in Chromium: the live page runs under its CSP, shows the drift and who decided",
   async (chromium) => {
     await withTempDir("jrm-serve-", async (dir) => {
-      const token = "bob-token-" + crypto.randomUUID();
-      await Deno.writeTextFile(
-        `${dir}/operators.json`,
-        JSON.stringify({ operators: [{ name: "bob", tokenSha256: await sha256Hex(token) }] }),
-        { mode: 0o600 },
-      );
-      await Deno.chmod(`${dir}/operators.json`, 0o600);
       const federation = await generateFederation(7, { environments: 3, windows: 2 });
-      const server = await startServer([
-        "--store",
-        `${dir}/s.sqlite`,
-        "--now",
-        NOW,
-        "--publish",
-        "--operators",
-        `${dir}/operators.json`,
-      ]);
+      const { server, token } = await startWithOperator(dir, "bob");
       try {
         await pushAll(server.url, federation.packets, 4, 2);
         const { advisories } = await getJson(`${server.url}/v1/advisories`) as {
